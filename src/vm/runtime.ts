@@ -1,0 +1,200 @@
+// The state one VM instance runs with: limits and their counters, the output sink, the
+// current event context and the host (the session) that handlers are registered with.
+// Translated code and builtins both work through it.
+
+import { EVENT_VARIABLES, HANDLER_KINDS, type HandlerKind } from './opcodes';
+import { ExitSignal, RuntimeError } from './errors';
+import { EntryBudget, budgetExceeded, effectiveLimit, type Limits } from './limits';
+import { KTable } from './table';
+import type { KFunction, Value } from './value';
+
+/** Where script output goes (SPEC-product §7): text or one JSON object per output. */
+export interface OutputSink {
+  /** print(v, …) */
+  print(values: readonly Value[]): void;
+  /** printf and the ansi library: already formatted bytes. */
+  printf(text: string): void;
+  /** print_hist: the rows shown, how many entries were left out, and the text rendering. */
+  hist(rows: ReadonlyArray<{ key: Value; count: number | bigint }>, more: number, text: string): void;
+  /** A runtime error ending the session. */
+  error(message: string): void;
+}
+
+/** The event a trace or timer handler runs for (SPEC §4.10). Supplied by the session. */
+export interface EventContext {
+  /** 'timer' contexts have no arguments (nil) and an empty argstr. */
+  readonly kind: 'trace' | 'timer';
+  readonly probename: string;
+  readonly cpu: number;
+  readonly pid: number;
+  readonly tid: number;
+  uid(): number;
+  execname(): string;
+  /** Event field N (0-based after the common fields), nil when absent. */
+  arg(index: number): Value;
+  argstr(): string;
+  /** Wall-clock time of the event (or the tick's due time) in nanoseconds since the epoch. */
+  wallTimeNs(): bigint;
+  /** Recorded in hard-IRQ, soft-IRQ or NMI context. */
+  inInterrupt(): boolean;
+}
+
+/** Identity of the tracer process itself, for event variables outside events. */
+export interface TracerIdentity {
+  cpu(): number;
+  pid: number;
+  tid: number;
+  uid: number;
+  execname: string;
+}
+
+/** What the VM needs from the session around it. */
+export interface RuntimeHost {
+  /** Registers a handler; the runtime has checked thread and phase. Errors are RuntimeError or tracing errors. */
+  registerHandler(kind: HandlerKind, header: string, handler: KFunction): void;
+  readonly tracer: TracerIdentity;
+}
+
+export type Phase = 'RUNNING' | 'END';
+
+/** Names of the registering operations in error messages (SPEC §3.10). */
+const REGISTRAR_NAMES: Record<HandlerKind, string> = {
+  trace: 'kdebug.trace_by_id',
+  tick: 'timer.tick',
+  profile: 'timer.profile',
+  trace_end: 'kdebug.trace_end',
+};
+
+/** A source position of an instruction, for `-v` error locations. */
+export interface Position {
+  readonly chunk: string;
+  readonly line: number;
+}
+
+export class Runtime {
+  readonly limits: Limits;
+  readonly entries: EntryBudget;
+  readonly maxString: number;
+  readonly maxDepth: number;
+
+  /** Instructions left in the current run; translated code decrements it at back-edges and calls. */
+  budget = 0;
+  /** The budget the current run started with, for the error text. */
+  runBudget = 0;
+  depth = 0;
+  mainThread = true;
+  phase: Phase = 'RUNNING';
+  /** Set by translated code before calls and failing operations: index into `positions`. */
+  pos = -1;
+  readonly positions: Position[] = [];
+  /** Tail-call trampoline registers (see translate.ts). */
+  tailFunction: KFunction | undefined = undefined;
+  tailArgs: Value[] = [];
+  /** The event context of the running handler, or null on the main thread. */
+  event: EventContext | null = null;
+  /** Instructions executed in finished runs, for the dashboard's instructions/s. */
+  instructionsDone = 0;
+
+  constructor(
+    limits: Limits,
+    readonly out: OutputSink,
+    readonly host: RuntimeHost,
+  ) {
+    this.limits = limits;
+    this.entries = new EntryBudget(limits.maxTableEntries);
+    this.maxString = effectiveLimit(limits.maxString);
+    this.maxDepth = effectiveLimit(limits.maxDepth);
+  }
+
+  newTable(): KTable {
+    return new KTable(this.entries);
+  }
+
+  /**
+   * Runs `fn` as one run (SPEC §3.10): a fresh instruction budget and call depth, on the
+   * main thread or in a handler with its event context. Errors propagate to the caller.
+   */
+  run(fn: KFunction, args: readonly Value[], mainThread: boolean, event: EventContext | null): Value {
+    const budget = mainThread ? this.limits.maxInstructions : this.limits.maxEventInstructions;
+    this.runBudget = budget;
+    this.budget = effectiveLimit(budget);
+    this.depth = 0;
+    this.mainThread = mainThread;
+    this.event = event;
+    try {
+      let result = fn(...args);
+      if (result === TAIL) result = this.finishTailCalls();
+      return result;
+    } catch (error) {
+      throw normalizeError(error);
+    } finally {
+      this.instructionsDone += this.budget === Infinity ? 0 : effectiveLimit(budget) - this.budget;
+      this.event = null;
+      this.mainThread = true;
+    }
+  }
+
+  /** Runs pending tail calls until one returns a value. */
+  finishTailCalls(): Value {
+    let result: Value | typeof TAIL = TAIL;
+    while (result === TAIL) {
+      const fn = this.tailFunction!;
+      const args = this.tailArgs;
+      this.tailFunction = undefined;
+      result = fn(...args);
+    }
+    return result;
+  }
+
+  overBudget(): never {
+    this.budget = 0;
+    throw budgetExceeded(this.runBudget);
+  }
+
+  stackOverflow(): never {
+    throw new RuntimeError('stack overflow');
+  }
+
+  /** REGISTER: the checks of SPEC §3.10 in their order, then the host registers. */
+  register(kind: number, header: string, handler: KFunction): void {
+    const handlerKind = HANDLER_KINDS[kind];
+    const registrar = REGISTRAR_NAMES[handlerKind];
+    if (handlerKind !== 'trace_end' && !this.mainThread) {
+      throw new RuntimeError(`${registrar} only can be called in mainthread`);
+    }
+    if (this.phase !== 'RUNNING') throw new RuntimeError(`${registrar} only can be called in RUNNING state`);
+    this.host.registerHandler(handlerKind, header, handler);
+  }
+
+  /** EVENTVAR: an event variable in the current context (SPEC §4.10). */
+  eventVariable(index: number): Value {
+    const event = this.event;
+    if (index <= 11) {
+      if (event === null) throw new RuntimeError('invalid event context');
+      if (index <= 9) return event.kind === 'trace' ? event.arg(index) : undefined;
+      if (index === 10) return event.kind === 'trace' ? event.argstr() : '';
+      return event.probename;
+    }
+    const tracer = this.host.tracer;
+    switch (EVENT_VARIABLES[index]) {
+      case 'cpu': return event === null ? tracer.cpu() : event.cpu;
+      case 'pid': return event === null ? tracer.pid : event.pid;
+      case 'tid': return event === null ? tracer.tid : event.tid;
+      case 'uid': return event === null ? tracer.uid : event.uid();
+      default: return event === null ? tracer.execname : event.execname();
+    }
+  }
+
+  exit(): never {
+    throw new ExitSignal();
+  }
+}
+
+/** Returned by a function that made a tail call; the caller runs `finishTailCalls`. */
+export const TAIL = Symbol('tail call') as unknown as Value;
+
+/** JS's own stack exhaustion (with an unlimited --max-depth) is the VM's `stack overflow`. */
+function normalizeError(error: unknown): unknown {
+  if (error instanceof RangeError && /call stack/i.test(error.message)) return new RuntimeError('stack overflow');
+  return error;
+}
