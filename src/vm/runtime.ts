@@ -53,6 +53,10 @@ export interface RuntimeHost {
   /** Registers a handler; the runtime has checked thread and phase. Errors are RuntimeError or tracing errors. */
   registerHandler(kind: HandlerKind, header: string, handler: KFunction): void;
   readonly tracer: TracerIdentity;
+  /** Kernel symbol containing `address` (name without offset), or undefined (for %p and ipof). */
+  kernelSymbol(address: bigint): string | undefined;
+  /** The tracing clock (clock of event timestamps) in nanoseconds, for print_trace_clock. */
+  traceClockNs(): bigint;
 }
 
 export type Phase = 'RUNNING' | 'END';
