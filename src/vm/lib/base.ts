@@ -1,0 +1,217 @@
+// The global builtin functions (SPEC §5.1–5.4): output, table helpers, session control,
+// system facts and event helpers.
+
+import { closeSync, openSync, readSync } from 'node:fs';
+import os from 'node:os';
+import { RuntimeError } from '../errors';
+import type { EventContext, Runtime } from '../runtime';
+import { toDisplayString, toUint64, typeName, type Value } from '../value';
+import { KTable } from '../table';
+import { clampInteger, numberArgument, optionalNumberArgument, stringArgument, tableArgument } from './arguments';
+import { formatString, symbolOrHex } from './format';
+import type { BuiltinDef } from './registry';
+
+/**
+ * Stacks an event may carry, one frame per line without the newline, innermost first.
+ * runtime.ts's EventContext does not declare them yet; an event without them has no stack.
+ */
+interface RecordedStacks {
+  kernelStack?(): readonly string[] | undefined;
+  userStack?(): readonly string[] | undefined;
+}
+
+const DEFAULT_STACK_DEPTH = 10;
+const MAX_STACK_DEPTH = 50;
+/** user_string reads at most this many bytes before the NUL. */
+const MAX_USER_STRING = 255;
+/** Reads stop at page boundaries so a string ending just before an unmapped page is still read. */
+const PAGE_SIZE = 4096;
+
+/** stack()/ustack(): `depth` frames (default 10, negative or over 50 means 50) after `skip`. */
+function renderStack(frames: readonly string[] | undefined, depthValue: Value, skipValue: Value): string {
+  const depthArgument = optionalNumberArgument(depthValue, 1);
+  const skipArgument = optionalNumberArgument(skipValue, 2);
+  if (frames === undefined) return '';
+  const depth = depthArgument === undefined ? DEFAULT_STACK_DEPTH
+    : depthArgument < 0 ? MAX_STACK_DEPTH : clampInteger(depthArgument, 0, MAX_STACK_DEPTH);
+  const skip = skipArgument === undefined ? 0 : clampInteger(skipArgument, 0, frames.length);
+  let text = '';
+  for (const frame of frames.slice(skip, skip + depth)) text += frame + '\n';
+  return text;
+}
+
+function eventStack(rt: Runtime, which: keyof RecordedStacks): readonly string[] | undefined {
+  return (rt.event as (EventContext & RecordedStacks) | null)?.[which]?.();
+}
+
+/**
+ * The NUL-terminated string at `address` in process `pid`, read from /proc/PID/mem when
+ * the handler runs (SPEC §8); "" when any part of it cannot be read.
+ */
+function readUserString(pid: number, address: bigint): string {
+  let descriptor: number;
+  try {
+    descriptor = openSync(`/proc/${pid}/mem`, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const buffer = Buffer.alloc(MAX_USER_STRING);
+    let length = 0;
+    while (length < MAX_USER_STRING) {
+      const position = address + BigInt(length);
+      const toPageEnd = PAGE_SIZE - Number(position % BigInt(PAGE_SIZE));
+      const wanted = Math.min(toPageEnd, MAX_USER_STRING - length);
+      const got = readSync(descriptor, buffer, length, wanted, position);
+      if (got <= 0) return '';
+      const nul = buffer.subarray(length, length + got).indexOf(0);
+      if (nul >= 0) return buffer.toString('latin1', 0, length + nul);
+      length += got;
+    }
+    return buffer.toString('latin1', 0, length);
+  } catch {
+    return '';
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
+/** A value computed once per runtime on first use (system facts that never change). */
+function once<T>(compute: () => T): () => T {
+  let cached: { value: T } | undefined;
+  return () => (cached ??= { value: compute() }).value;
+}
+
+export const BASE_BUILTINS: readonly BuiltinDef[] = [
+  {
+    name: 'print',
+    params: '(v, ...)',
+    doc: 'write the values separated by TABs, then a newline',
+    make: (rt) => (...values: Value[]) => {
+      rt.out.print(values);
+      return undefined;
+    },
+  },
+  {
+    name: 'printf',
+    params: '(fmt, ...)',
+    doc: 'write fmt with its %-conversions replaced by the values',
+    make: (rt) => (format: Value, ...values: Value[]) => {
+      rt.out.printf(formatString(rt, stringArgument(format, 1), values));
+      return undefined;
+    },
+  },
+  {
+    name: 'pairs',
+    params: '(t)',
+    doc: 'iterator of for (k, v in pairs(t))',
+    make: () => (table: Value) => tableArgument(table, 1),
+  },
+  {
+    name: 'len',
+    params: '(x)',
+    doc: 'entries of a table or bytes of a string',
+    make: () => (value: Value) => {
+      if (typeof value === 'string') return value.length;
+      if (value instanceof KTable) return value.length;
+      throw new RuntimeError(`cannot get length of type ${typeName(value)}`);
+    },
+  },
+  {
+    name: 'delete',
+    params: '(t)',
+    doc: 'remove all entries of a table',
+    make: () => (table: Value) => {
+      tableArgument(table, 1).clear();
+      return undefined;
+    },
+  },
+  {
+    name: 'exit',
+    params: '()',
+    doc: 'end the session (trace_end handlers still run)',
+    make: (rt) => () => rt.exit(),
+  },
+  {
+    name: 'stringof',
+    params: '(v)',
+    doc: 'v as print shows it',
+    make: () => (value: Value) => toDisplayString(value),
+  },
+  {
+    name: 'arch',
+    params: '()',
+    doc: 'machine name as uname -m gives it',
+    make: () => once(() => os.machine()),
+  },
+  {
+    name: 'kernel_v',
+    params: '()',
+    doc: 'kernel release as uname -r gives it',
+    make: () => once(() => os.release()),
+  },
+  {
+    name: 'num_cpus',
+    params: '()',
+    doc: 'number of online CPUs',
+    make: () => once(() => Math.max(1, os.cpus().length)),
+  },
+  {
+    name: 'in_interrupt',
+    params: '()',
+    doc: '1 if the event was recorded in IRQ, softirq or NMI context, else 0',
+    make: (rt) => () => (rt.event !== null && rt.event.kind === 'trace' && rt.event.inInterrupt() ? 1 : 0),
+  },
+  {
+    name: 'in_iowait',
+    params: '()',
+    doc: 'always 0 (cannot be observed from user space)',
+    make: () => () => 0,
+  },
+  {
+    name: 'curr_taskinfo',
+    params: '(offset [, bytes])',
+    doc: 'not supported: reads kernel memory',
+    make: () => () => {
+      throw new RuntimeError('curr_taskinfo is not supported');
+    },
+  },
+  {
+    name: 'user_string',
+    params: '(addr)',
+    doc: 'NUL-terminated string at a user address of the event\'s task',
+    make: (rt) => (address: Value) => {
+      if (typeof address === 'string') return address;
+      const checked = numberArgument(address, 1);
+      return rt.event === null ? '' : readUserString(rt.event.pid, toUint64(checked));
+    },
+  },
+  {
+    name: 'kernel_string',
+    params: '(s)',
+    doc: 'a string argument unchanged (kernel memory cannot be read)',
+    make: () => (value: Value) => {
+      if (typeof value === 'string') return value;
+      numberArgument(value, 1);
+      throw new RuntimeError('kernel_string cannot read kernel memory; use a :string fetch argument');
+    },
+  },
+  {
+    name: 'stack',
+    params: '([depth [, skip]])',
+    doc: 'kernel call stack recorded with the event, one frame a line',
+    make: (rt) => (depth: Value, skip: Value) => renderStack(eventStack(rt, 'kernelStack'), depth, skip),
+  },
+  {
+    name: 'ustack',
+    params: '([depth [, skip]])',
+    doc: 'user-space call stack recorded with the event, one frame a line',
+    make: (rt) => (depth: Value, skip: Value) => renderStack(eventStack(rt, 'userStack'), depth, skip),
+  },
+  {
+    name: 'ipof',
+    params: '(addr)',
+    doc: 'kernel symbol at an address, or 0x + hex',
+    make: (rt) => (address: Value) => symbolOrHex(rt, numberArgument(address, 1)),
+  },
+];

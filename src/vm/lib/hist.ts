@@ -1,0 +1,91 @@
+// print_hist and print_trace_clock (SPEC §5.1): the histogram's exact text layout, and the
+// rows handed to the output sink so that --json can show them as data.
+
+import { RuntimeError } from '../errors';
+import type { Runtime } from '../runtime';
+import type { KTable } from '../table';
+import { fromBigInt, isNumber, toBigInt, type Value } from '../value';
+import { clampInteger, optionalNumberArgument, tableArgument } from './arguments';
+import { formatString } from './format';
+import type { BuiltinDef } from './registry';
+
+const BAR_WIDTH = 38;
+/** String keys longer than this (stacks, mostly) get their own line. */
+const LONG_KEY_BYTES = 32;
+const DEFAULT_ROWS = 20;
+const MAX_ROWS = 1000;
+
+const HEADER = 'value '.padStart(31) + '------------- Distribution -------------' + ' count\n';
+const MORE_ROW = '...'.padStart(31) + ' |\n';
+
+interface Row {
+  key: Value;
+  count: number | bigint;
+}
+
+/** The sum of all counts, exact: safe-integer additions until one would leave the safe range. */
+function total(rows: readonly Row[]): bigint {
+  let small = 0;
+  let big = 0n;
+  for (const { count } of rows) {
+    const next = typeof count === 'number' ? small + count : NaN;
+    if (Number.isSafeInteger(next)) {
+      small = next;
+    } else {
+      big += BigInt(small) + toBigInt(count);
+      small = 0;
+    }
+  }
+  return big + BigInt(small);
+}
+
+function bar(count: number | bigint, sum: bigint): string {
+  const length = sum <= 0n ? 0 : clampInteger((toBigInt(count) * BigInt(BAR_WIDTH)) / sum, 0, BAR_WIDTH);
+  return '@'.repeat(length).padEnd(BAR_WIDTH);
+}
+
+export function printHist(rt: Runtime, table: KTable, rowLimit: number): void {
+  const rows: Row[] = [];
+  for (const [key, count] of table.entries()) {
+    if (!isNumber(count)) throw new RuntimeError('print_hist only can print number');
+    rows.push({ key, count });
+  }
+  const sum = total(rows);
+  // Array.prototype.sort is stable, which keeps ties in iteration order.
+  rows.sort((a, b) => (a.count > b.count ? -1 : a.count < b.count ? 1 : 0));
+  const shown = rows.slice(0, rowLimit);
+
+  let text = HEADER;
+  for (const { key, count } of shown) {
+    const long = typeof key === 'string' && key.length > LONG_KEY_BYTES;
+    text += formatString(rt, long ? '%s%s\n%d\n\n' : '%31s |%s%-7d\n', [key, bar(count, sum), count]);
+  }
+  if (rows.length > shown.length) text += MORE_ROW;
+  rt.out.hist(shown, rows.length - shown.length, text);
+}
+
+export const HIST_BUILTINS: readonly BuiltinDef[] = [
+  {
+    name: 'print_hist',
+    params: '(t [, n])',
+    doc: 'histogram of a table of numbers, the n largest (default 20)',
+    make: (rt) => (table: Value, rowLimit: Value) => {
+      const checkedTable = tableArgument(table, 1);
+      const limit = optionalNumberArgument(rowLimit, 2);
+      printHist(rt, checkedTable, limit === undefined ? DEFAULT_ROWS : clampInteger(limit, 1, MAX_ROWS));
+      return undefined;
+    },
+  },
+  {
+    name: 'print_trace_clock',
+    params: '()',
+    doc: 'write the tracing clock as SECONDS.MICROSECONDS',
+    make: (rt) => () => {
+      const nanoseconds = rt.host.traceClockNs();
+      const seconds = fromBigInt(nanoseconds / 1_000_000_000n);
+      const microseconds = fromBigInt((nanoseconds % 1_000_000_000n) / 1000n);
+      rt.out.printf(formatString(rt, '%5d.%06d\n', [seconds, microseconds]));
+      return undefined;
+    },
+  },
+];
