@@ -1,0 +1,194 @@
+// The `ktap` command: argv → mode, then run a script, a one-liner or a bytecode file through
+// a session, print a listing, save bytecode, or answer -V/-h. Maps failures to exit codes.
+
+import { closeSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { CompileError } from './compiler/errors';
+import { compile } from './compiler';
+import { OPTION_HELP, UsageError, parseArguments, type CliOptions } from './cli/options';
+import { Session, TracingError } from './session/session';
+import { isBytecodeFile, writeBytecodeFile } from './vm/bytecode-file';
+import { disassemble } from './vm/disasm';
+import { BadBytecodeError } from './vm/errors';
+import { BUILTINS, GLOBAL_NAMES } from './vm/lib/index';
+import type { KFunction } from './vm/value';
+
+declare const KTAP_VERSION: string | undefined;
+const VERSION = typeof KTAP_VERSION === 'string' ? KTAP_VERSION : '0.5.0';
+
+/** Exit statuses of SPEC-product §1. */
+const EXIT_OK = 0;
+const EXIT_FAILURE = 1;
+const EXIT_COMPILE_ERROR = 255;
+
+/** A failure to report as `error: MESSAGE` on stderr with exit status 1. */
+class CliError extends Error {}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let options: CliOptions;
+  try {
+    options = parseArguments(argv);
+  } catch (error) {
+    if (error instanceof UsageError) return fail(`${error.message} (see 'ktap -h')`);
+    throw error;
+  }
+  try {
+    return await runMode(options);
+  } catch (error) {
+    if (error instanceof CompileError) {
+      process.stderr.write(error.message + '\n');
+      return EXIT_COMPILE_ERROR;
+    }
+    if (error instanceof BadBytecodeError) return fail(`bad bytecode file: ${error.message}`);
+    if (error instanceof CliError || error instanceof TracingError) return fail(error.message);
+    throw error;
+  }
+}
+
+function fail(message: string): number {
+  process.stderr.write(`error: ${message}\n`);
+  return EXIT_FAILURE;
+}
+
+async function runMode(options: CliOptions): Promise<number> {
+  switch (options.mode) {
+    case 'version':
+      process.stdout.write(`ktap ${VERSION} (TypeScript on Node.js ${process.version})\n`);
+      return EXIT_OK;
+    case 'help':
+      process.stdout.write(helpText());
+      return EXIT_OK;
+    case 'listing': {
+      const { source, chunk } = readScript(options.script!);
+      process.stdout.write(disassemble(compile(source, chunk, { globals: GLOBAL_NAMES }).main));
+      return EXIT_OK;
+    }
+    case 'save': {
+      const { source, chunk } = readScript(options.script!);
+      const proto = compile(source, chunk, { globals: GLOBAL_NAMES }).main;
+      try {
+        writeFileSync(options.saveTo!, writeBytecodeFile(proto));
+      } catch (error) {
+        throw new CliError(`cannot write ${options.saveTo}: ${systemMessage(error)}`);
+      }
+      return EXIT_OK;
+    }
+    case 'run':
+    case 'eval':
+      return runScript(options);
+    default:
+      throw new CliError(`${describeMode(options.mode)} needs the tracing engine, which this build does not include yet`);
+  }
+}
+
+function describeMode(mode: CliOptions['mode']): string {
+  return mode === 'repl' ? 'the interactive session (REPL)' : `option ${mode}`;
+}
+
+/** Runs a script file, bytecode file or one-liner through a session (SPEC §3.10). */
+async function runScript(options: CliOptions): Promise<number> {
+  const outputFd = openOutput(options.outputFile);
+  const chunkName = options.mode === 'eval' ? '(command line)' : options.script!;
+  const session = new Session({
+    limits: options.limits,
+    outputFd,
+    json: options.json,
+    quiet: options.quiet,
+    verbose: options.verbose,
+    dryRun: options.dryRun,
+    scriptName: chunkName,
+    scriptArgs: options.scriptArgs,
+  });
+  try {
+    const main = loadMain(session, options, chunkName);
+    const outcome = session.runCode(main, true, null);
+    if (outcome === 'exit') session.runEndHandlers();
+    if (outcome !== 'ok') return EXIT_OK;
+    if (session.hasEventHandlers) {
+      const reason = await session.runEvents();
+      if (reason !== 'error') session.runEndHandlers();
+    } else {
+      session.runEndHandlers();
+    }
+    return EXIT_OK;
+  } finally {
+    session.writer.flush();
+    if (outputFd !== 1) closeSync(outputFd);
+  }
+}
+
+function loadMain(session: Session, options: CliOptions, chunkName: string): KFunction {
+  if (options.mode === 'eval') return session.compileScript(options.script!, chunkName).main;
+  const bytes = readFile(options.script!);
+  if (isBytecodeFile(bytes)) return session.loadBytecode(bytes);
+  const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  if (source.length === 0) process.stderr.write(`warning: ${options.script} is empty\n`);
+  return session.compileScript(source, chunkName).main;
+}
+
+function readScript(path: string): { source: string; chunk: string } {
+  const bytes = readFile(path);
+  if (isBytecodeFile(bytes)) throw new CliError(`${path} is a bytecode file, not a script`);
+  return { source: Buffer.from(bytes).toString('latin1'), chunk: path };
+}
+
+function readFile(path: string): Uint8Array {
+  try {
+    if (statSync(path).isDirectory()) throw new CliError(`cannot read ${path}: it is a directory`);
+    return readFileSync(path);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`cannot open ${path}: ${systemMessage(error)}`);
+  }
+}
+
+function openOutput(path: string | undefined): number {
+  if (path === undefined) return 1;
+  try {
+    return openSync(path, 'w');
+  } catch (error) {
+    throw new CliError(`cannot open output file ${path}: ${systemMessage(error)}`);
+  }
+}
+
+/** The human part of a Node system error: "No such file or directory", … */
+function systemMessage(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  const known: Record<string, string> = {
+    ENOENT: 'No such file or directory',
+    EACCES: 'Permission denied',
+    EISDIR: 'Is a directory',
+    ENOTDIR: 'Not a directory',
+  };
+  return (code !== undefined && known[code]) || (error as Error).message;
+}
+
+function helpText(): string {
+  const lines = [
+    `ktap ${VERSION}: a script-based dynamic tracer for Linux`,
+    '',
+    'Usage:',
+    '  ktap [options] FILE [script args...] [-- cmd [args...]]',
+    "  ktap [options] -e 'ONE-LINER' [-- cmd [args...]]",
+    '  ktap [options] -s EVENTDEF',
+    '  ktap [-i [FILE]]                  interactive session',
+    '',
+    'Options:',
+    ...OPTION_HELP.map(([option, doc]) => `  ${option.padEnd(30)} ${doc}`),
+    '',
+    'Builtins:',
+    ...BUILTINS.map((def) => {
+      const name = def.library === undefined ? def.name : `${def.library}.${def.name}`;
+      return `  ${(name + def.params).padEnd(30)} ${def.doc}`;
+    }),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`ktap: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(EXIT_FAILURE);
+  },
+);

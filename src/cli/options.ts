@@ -1,0 +1,169 @@
+// Command-line parsing (SPEC-product §1): argv → a typed description of what to run.
+// Nothing here touches files or the kernel.
+
+import { DEFAULT_LIMITS, LIMIT_OPTIONS, type Limits } from '../vm/limits';
+
+export interface CliOptions {
+  readonly mode: 'run' | 'eval' | 'simple' | 'listing' | 'save' | 'version' | 'help' | 'list-events' | 'list-functions' | 'list-markers' | 'repl';
+  /** Script path (run, listing, save; optional for repl) or -e source or -s EVENTDEF. */
+  readonly script?: string;
+  readonly scriptArgs: readonly string[];
+  readonly outputFile?: string;
+  readonly saveTo?: string;
+  readonly pid?: number;
+  readonly cpu?: number;
+  readonly timestamps: boolean;
+  readonly quiet: boolean;
+  readonly verbose: boolean;
+  readonly dryRun: boolean;
+  readonly tui: boolean;
+  readonly json: boolean;
+  readonly intervalMs: number;
+  readonly listPattern?: string;
+  readonly limits: Limits;
+  /** `-- cmd args`: the workload to start and trace. */
+  readonly command: readonly string[];
+}
+
+/** A bad command line: the message names the problem; exit status 1. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Options, their argument and one line of help: the source of truth for parsing and -h. */
+export const OPTION_HELP: ReadonlyArray<readonly [string, string]> = [
+  ['-e SRC', 'run a one-liner; its chunk name is (command line)'],
+  ['-o FILE', 'script output goes to FILE instead of stdout'],
+  ['-p PID', 'trace only this process (kernel-side filter)'],
+  ['-C CPU', 'trace only this CPU'],
+  ['-T', 'prefix each event\'s output with its kernel timestamp'],
+  ['-q', 'quiet: no "Tracing... Hit Ctrl-C to end." banner'],
+  ['-v', 'verbose: attached probes, filters, error locations, ring-buffer stats'],
+  ['-d', 'dry run: compile and resolve probes, attach nothing'],
+  ['-s EVENTDEF', 'simple tracing: print cpu, tid, execname, argstr of each event'],
+  ['-b', 'print the bytecode listing and exit'],
+  ['-le [GLOB]', 'list tracepoint events'],
+  ['-lf DSO', 'list functions of an ELF file usable as uprobes'],
+  ['-lm DSO', 'list SDT markers of an ELF file'],
+  ['-i [FILE]', 'interactive session (REPL), optionally after running FILE'],
+  ['--tui', 'run with the full-screen dashboard'],
+  ['--interval MS', 'dashboard refresh interval (default 1000)'],
+  ['--json', 'one JSON object per line for every output'],
+  ['--save-bytecode OUT', 'compile FILE to a portable bytecode file and exit'],
+  ...LIMIT_OPTIONS.map((limit) => [`${limit.option} N`, `${limit.doc} (default ${DEFAULT_LIMITS[limit.key]}, 0 = unlimited)`] as const),
+  ['-V', 'print the version'],
+  ['-h', 'this help'],
+  ['-- cmd args', 'start cmd, trace only it and its children, stop when it exits'],
+];
+
+function integerArgument(option: string, text: string | undefined, min: number): number {
+  if (text === undefined || !/^[0-9]+$/.test(text) || Number(text) < min || !Number.isSafeInteger(Number(text))) {
+    throw new UsageError(`option ${option} needs ${min > 0 ? 'a positive' : 'a non-negative'} integer${text === undefined ? '' : `, not '${text}'`}`);
+  }
+  return Number(text);
+}
+
+export function parseArguments(argv: readonly string[]): CliOptions {
+  let mode: CliOptions['mode'] | undefined;
+  let script: string | undefined;
+  const scriptArgs: string[] = [];
+  let outputFile: string | undefined;
+  let saveTo: string | undefined;
+  let pid: number | undefined;
+  let cpu: number | undefined;
+  let listPattern: string | undefined;
+  let timestamps = false;
+  let quiet = false;
+  let verbose = false;
+  let dryRun = false;
+  let tui = false;
+  let json = false;
+  let interactive = false;
+  let intervalMs = 1000;
+  const limits: Limits = { ...DEFAULT_LIMITS };
+  let command: string[] = [];
+
+  const setMode = (next: CliOptions['mode']): void => {
+    if (mode !== undefined && mode !== next) throw new UsageError(`conflicting options: cannot combine ${modeName(mode)} and ${modeName(next)}`);
+    mode = next;
+  };
+
+  let index = 0;
+  const value = (option: string): string => {
+    const next = argv[++index];
+    if (next === undefined) throw new UsageError(`option ${option} needs an argument`);
+    return next;
+  };
+
+  for (; index < argv.length; index++) {
+    const arg = argv[index]!;
+    if (arg === '--') {
+      command = argv.slice(index + 1);
+      if (command.length === 0) throw new UsageError('-- needs a command to run');
+      break;
+    }
+    // After the script file, everything up to `--` belongs to the script.
+    if (script !== undefined && (mode === 'run' || mode === undefined)) {
+      scriptArgs.push(arg);
+      continue;
+    }
+    const limit = LIMIT_OPTIONS.find((candidate) => candidate.option === arg);
+    if (limit !== undefined) {
+      limits[limit.key] = integerArgument(arg, argv[++index], 0);
+      continue;
+    }
+    switch (arg) {
+      case '-e': setMode('eval'); script = value(arg); break;
+      case '-s': setMode('simple'); script = value(arg); break;
+      case '-o': outputFile = value(arg); break;
+      case '-p': pid = integerArgument(arg, argv[++index], 1); break;
+      case '-C': cpu = integerArgument(arg, argv[++index], 0); break;
+      case '-T': timestamps = true; break;
+      case '-q': quiet = true; break;
+      case '-v': verbose = true; break;
+      case '-d': dryRun = true; break;
+      case '-b': setMode('listing'); break;
+      case '-i': interactive = true; break;
+      case '--tui': tui = true; break;
+      case '--json': json = true; break;
+      case '--interval': intervalMs = integerArgument(arg, argv[++index], 1); break;
+      case '--save-bytecode': setMode('save'); saveTo = value(arg); break;
+      case '-V': case '--version': setMode('version'); break;
+      case '-h': case '--help': setMode('help'); break;
+      case '-le': {
+        setMode('list-events');
+        const next = argv[index + 1];
+        if (next !== undefined && !next.startsWith('-')) listPattern = argv[++index];
+        break;
+      }
+      case '-lf': setMode('list-functions'); listPattern = value(arg); break;
+      case '-lm': setMode('list-markers'); listPattern = value(arg); break;
+      default:
+        if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option '${arg}'`);
+        if (script === undefined) script = arg;
+        else scriptArgs.push(arg);
+    }
+  }
+
+  if (interactive) {
+    if (mode !== undefined) throw new UsageError(`conflicting options: cannot combine -i and ${modeName(mode)}`);
+    mode = 'repl';
+  }
+  if (mode === undefined) mode = script === undefined ? 'repl' : 'run';
+  if ((mode === 'listing' || mode === 'save') && script === undefined) throw new UsageError(`${modeName(mode)} needs a script file`);
+  return {
+    mode, script, scriptArgs, outputFile, saveTo, pid, cpu, timestamps, quiet, verbose, dryRun, tui, json,
+    intervalMs, listPattern, limits, command,
+  };
+}
+
+function modeName(mode: CliOptions['mode']): string {
+  const names: Record<CliOptions['mode'], string> = {
+    run: 'a script file', eval: '-e', simple: '-s', listing: '-b', save: '--save-bytecode', version: '-V',
+    help: '-h', 'list-events': '-le', 'list-functions': '-lf', 'list-markers': '-lm', repl: '-i',
+  };
+  return names[mode];
+}

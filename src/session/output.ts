@@ -1,0 +1,178 @@
+// Script output (SPEC-product §7): a buffered byte writer flushed at least every 100 ms and
+// at exit, with a text sink (what print/printf write) and a JSON-lines sink (--json).
+
+import { writeSync } from 'node:fs';
+import type { OutputSink } from '../vm/runtime';
+import { MAX_SAFE, toDisplayString, type Value } from '../vm/value';
+
+const FLUSH_INTERVAL_MS = 100;
+const FLUSH_BYTES = 64 * 1024;
+
+/** Collects byte strings and writes them to a file descriptor in large chunks. */
+export class BufferedWriter {
+  private chunks: string[] = [];
+  private size = 0;
+  private timer: NodeJS.Timeout | null = null;
+  /** Called with each flushed chunk (the dashboard's output log listens here). */
+  onFlush: ((text: string) => void) | null = null;
+
+  constructor(private readonly fd: number) {}
+
+  write(text: string): void {
+    if (text.length === 0) return;
+    this.chunks.push(text);
+    this.size += text.length;
+    if (this.size >= FLUSH_BYTES) this.flush();
+    else if (this.timer === null) {
+      this.timer = setTimeout(() => this.flush(), FLUSH_INTERVAL_MS);
+      this.timer.unref();
+    }
+  }
+
+  flush(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.size === 0) return;
+    const text = this.chunks.join('');
+    this.chunks = [];
+    this.size = 0;
+    this.onFlush?.(text);
+    writeAll(this.fd, Buffer.from(text, 'latin1'));
+  }
+}
+
+/** writeSync until everything is written; a non-blocking pipe may answer EAGAIN for a while. */
+function writeAll(fd: number, bytes: Buffer): void {
+  let offset = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') continue;
+      if (code === 'EPIPE') return; // the reader went away (e.g. `| head`): drop output quietly
+      throw error;
+    }
+  }
+}
+
+/** Output as the original tool wrote it. */
+export class TextSink implements OutputSink {
+  constructor(private readonly writer: BufferedWriter) {}
+  print(values: readonly Value[]): void {
+    this.writer.write(values.map(toDisplayString).join('\t') + '\n');
+  }
+  printf(text: string): void {
+    this.writer.write(text);
+  }
+  hist(_rows: ReadonlyArray<{ key: Value; count: number | bigint }>, _more: number, text: string): void {
+    this.writer.write(text);
+  }
+  error(message: string): void {
+    this.writer.write(`error: ${message}\n`);
+  }
+  banner(): void {
+    this.writer.write('Tracing... Hit Ctrl-C to end.\n');
+  }
+  /** The line SPEC §3.10 writes on SIGINT before ending. */
+  interrupted(): void {
+    this.writer.write('\n');
+  }
+}
+
+/** One JSON object per line (SPEC §7.1). */
+export class JsonSink implements OutputSink {
+  constructor(private readonly writer: BufferedWriter) {}
+  private line(object: string): void {
+    this.writer.write(object + '\n');
+  }
+  print(values: readonly Value[]): void {
+    this.line(`{"type":"print","values":[${values.map(jsonValue).join(',')}]}`);
+  }
+  printf(text: string): void {
+    this.line(`{"type":"printf","text":${jsonString(text)}}`);
+  }
+  hist(rows: ReadonlyArray<{ key: Value; count: number | bigint }>, more: number): void {
+    const rendered = rows.map((row) => `{"key":${jsonValue(row.key)},"count":${jsonValue(row.count)}}`);
+    this.line(`{"type":"hist","rows":[${rendered.join(',')}],"more":${more}}`);
+  }
+  error(message: string): void {
+    this.line(`{"type":"error","message":${jsonString(message)}}`);
+  }
+  banner(): void {
+    this.line('{"type":"banner"}');
+  }
+  interrupted(): void {
+    // SIGINT's newline is a text-terminal nicety; a JSON feed has no place for it.
+  }
+}
+
+export type ScriptSink = TextSink | JsonSink;
+
+export function jsonValue(value: Value): string {
+  switch (typeof value) {
+    case 'undefined': return 'null';
+    case 'boolean': return value ? 'true' : 'false';
+    case 'number': return Math.abs(value) <= MAX_SAFE ? String(value) : `"${value}"`;
+    case 'bigint': return `"${value}"`;
+    case 'string': return jsonString(value);
+    default: return `{"ref":${jsonString(toDisplayString(value))}}`;
+  }
+}
+
+/**
+ * A byte string as a JSON string: valid UTF-8 sequences become their characters, other
+ * bytes `\u00XX` (SPEC §7.1).
+ */
+export function jsonString(bytes: string): string {
+  let out = '"';
+  for (let index = 0; index < bytes.length; ) {
+    const byte = bytes.charCodeAt(index);
+    const length = utf8SequenceLength(bytes, index);
+    if (length === 0) {
+      out += '\\u00' + byte.toString(16).padStart(2, '0');
+      index++;
+    } else if (length === 1) {
+      out += escapeAscii(byte);
+      index++;
+    } else {
+      out += Buffer.from(bytes.slice(index, index + length), 'latin1').toString('utf8');
+      index += length;
+    }
+  }
+  return out + '"';
+}
+
+function escapeAscii(code: number): string {
+  switch (code) {
+    case 0x22: return '\\"';
+    case 0x5c: return '\\\\';
+    case 0x0a: return '\\n';
+    case 0x0d: return '\\r';
+    case 0x09: return '\\t';
+    default: return code < 0x20 || code === 0x7f ? '\\u' + code.toString(16).padStart(4, '0') : String.fromCharCode(code);
+  }
+}
+
+/** Length of the valid UTF-8 sequence at `index`, 1 for ASCII, 0 when the byte starts none. */
+function utf8SequenceLength(bytes: string, index: number): number {
+  const first = bytes.charCodeAt(index);
+  if (first < 0x80) return 1;
+  let length: number;
+  let minimum: number;
+  if (first >= 0xc2 && first <= 0xdf) [length, minimum] = [2, 0x80];
+  else if (first >= 0xe0 && first <= 0xef) [length, minimum] = [3, 0x800];
+  else if (first >= 0xf0 && first <= 0xf4) [length, minimum] = [4, 0x10000];
+  else return 0;
+  if (index + length > bytes.length) return 0;
+  let code = first & (0x3f >> (length - 1));
+  for (let offset = 1; offset < length; offset++) {
+    const next = bytes.charCodeAt(index + offset);
+    if ((next & 0xc0) !== 0x80) return 0;
+    code = (code << 6) | (next & 0x3f);
+  }
+  if (code < minimum || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return 0;
+  return length;
+}

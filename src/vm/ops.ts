@@ -1,0 +1,113 @@
+// Slow paths of the instructions (SPEC §3.2–3.9): the exact int64 arithmetic beyond the
+// inline fast paths, and every runtime error the instructions themselves raise.
+
+import { RuntimeError } from './errors';
+import { KTable, TableIterator } from './table';
+import {
+  addExact, divExact, fromBigInt, isNumber, modExact, mulExact, negExact, subExact, toBigInt, toDisplayString,
+  typeName, type Value,
+} from './value';
+
+function arithmeticError(a: Value, b: Value): RuntimeError {
+  const offending = isNumber(a) ? b : a;
+  return new RuntimeError(`attempt to perform arithmetic on a ${typeName(offending)} value`);
+}
+
+export function add(a: Value, b: Value): Value {
+  if (isNumber(a) && isNumber(b)) return addExact(a, b);
+  throw arithmeticError(a, b);
+}
+export function sub(a: Value, b: Value): Value {
+  if (isNumber(a) && isNumber(b)) return subExact(a, b);
+  throw arithmeticError(a, b);
+}
+export function mul(a: Value, b: Value): Value {
+  if (isNumber(a) && isNumber(b)) return mulExact(a, b);
+  throw arithmeticError(a, b);
+}
+export function div(a: Value, b: Value): Value {
+  if (!isNumber(a) || !isNumber(b)) throw arithmeticError(a, b);
+  if (b === 0) throw new RuntimeError('divide 0 arith operation');
+  return divExact(a, b);
+}
+export function mod(a: Value, b: Value): Value {
+  if (!isNumber(a) || !isNumber(b)) throw arithmeticError(a, b);
+  if (b === 0) throw new RuntimeError('mod 0 arith operation');
+  return modExact(a, b);
+}
+export function unm(a: Value): Value {
+  if (isNumber(a)) return negExact(a);
+  throw new RuntimeError("use '-' operator on non-number");
+}
+
+/** `<` and `<=` on anything but two numbers. */
+export function lessThan(a: Value, b: Value): boolean {
+  if (isNumber(a) && isNumber(b)) return a < b;
+  throw new RuntimeError('compare with non-number');
+}
+export function lessEqual(a: Value, b: Value): boolean {
+  if (isNumber(a) && isNumber(b)) return a <= b;
+  throw new RuntimeError('compare with non-number');
+}
+
+/** `..`: strings and numbers (in decimal); the result must fit the string limit. */
+export function concat(a: Value, b: Value, maxString: number): string {
+  if ((typeof a !== 'string' && !isNumber(a)) || (typeof b !== 'string' && !isNumber(b))) {
+    throw new RuntimeError('cannot concat non-string');
+  }
+  const left = toDisplayString(a);
+  const right = toDisplayString(b);
+  if (left.length + right.length > maxString) throw new RuntimeError('string too long');
+  return left + right;
+}
+
+/** `target += delta` (SPEC §3.6): nil counts as 0. */
+export function increment(current: Value, delta: Value): Value {
+  if (!isNumber(delta)) throw new RuntimeError("use '+=' on non-number");
+  if (current === undefined) return delta;
+  if (!isNumber(current)) throw new RuntimeError("use '+=' operator on non-number value");
+  return addExact(current, delta);
+}
+
+export function incrementTable(table: Value, key: Value, delta: Value): void {
+  if (!(table instanceof KTable)) throw new RuntimeError('set key to non-table');
+  table.set(key, increment(table.get(key), delta));
+}
+
+export function getNonTable(): never {
+  throw new RuntimeError('get key from non-table');
+}
+export function setNonTable(): never {
+  throw new RuntimeError('set key to non-table');
+}
+
+export function callError(callee: Value): never {
+  if (callee === undefined) throw new RuntimeError('attempt to call nil function');
+  throw new RuntimeError(`attempt to call a ${typeName(callee)} value`);
+}
+
+export function notMainThread(): never {
+  throw new RuntimeError('only mainthread can create function');
+}
+
+/** FORPREP's checks on init, limit and step (SPEC §3.7). */
+export function forCheck(init: Value, limit: Value, step: Value): void {
+  if (!isNumber(init) || !isNumber(limit) || !isNumber(step)) {
+    throw new RuntimeError("'for' init/limit/step value must be a number");
+  }
+  if (step === 0) throw new RuntimeError("'for' step is zero");
+}
+
+/** The next value of a for loop beyond the safe range, or undefined when it would overflow int64. */
+export function forStep(value: number | bigint, step: number | bigint): number | bigint | undefined {
+  const next = toBigInt(value) + toBigInt(step);
+  return BigInt.asIntN(64, next) === next ? fromBigInt(next) : undefined;
+}
+
+export function iterate(table: Value): TableIterator {
+  if (!(table instanceof KTable)) throw new RuntimeError('wrong type of argument 1');
+  return table.iterate();
+}
+
+/** A for-in state slot before its ITERPREP ran (only reachable in hand-made bytecode). */
+export const FINISHED_ITERATOR = { next: (): boolean => false, key: undefined as Value, value: undefined as Value };
