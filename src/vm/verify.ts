@@ -80,8 +80,6 @@ function checkSizes(proto: Proto, fail: (reason: string) => never): void {
   if (proto.code.length !== count * INSTRUCTION_WIDTH) {
     fail(`${proto.code.length} code slots for ${count} instructions`);
   }
-  const negative = proto.lines.findIndex((line) => line < 0);
-  if (negative >= 0) fail(`instruction ${negative}: negative line ${proto.lines[negative]}`);
 }
 
 /** Constants must be in the canonical value form the runtime compares with `===`. */
@@ -149,6 +147,7 @@ function instructionProblem(proto: Proto, pc: number, options: VerifyOptions): s
   const op = proto.code[at]!;
   const info = OPCODES[op];
   if (info === undefined) return `bad opcode ${op}`;
+  if (proto.lines[pc]! < 0) return `negative line ${proto.lines[pc]}`;
   for (let position = 0; position < 3; position++) {
     const problem = operandProblem(proto, pc, info.operands[position]!, proto.code[at + 1 + position]!, info.max);
     if (problem !== undefined) return `${info.name} ${OPERAND_NAMES[position]}: ${problem}`;
