@@ -388,8 +388,9 @@ class CodeGenerator {
       fs.freeRegister = saved;
       return;
     }
-    // Table and key expressions left to right, then the values left to right, then the stores.
-    const places = targets.map((target) => this.place(target));
+    // Table and key expressions left to right, then the values left to right, then the
+    // stores; tables and keys are copied so that an earlier store cannot change them.
+    const places = targets.map((target) => this.place(target, true));
     const registers = values.map((value, index) => {
       const register = this.allocateRegister();
       this.expressionTo(value, register);
@@ -409,8 +410,17 @@ class CodeGenerator {
   }
 
   /** Evaluates the table and key of an index target (or nothing for a name). */
-  private place(target: AssignTarget): { table: number; key: number } | Location | { upvalue: number } {
+  private place(target: AssignTarget, copy = false): { table: number; key: number } | Location | { upvalue: number } {
     if (target.kind === 'index') {
+      if (copy) {
+        const table = this.allocateRegister();
+        this.expressionTo(target.object, table);
+        const constant = constantValue(target.key);
+        if (constant !== undefined) return { table, key: -1 - this.fs.constant(constant) };
+        const key = this.allocateRegister();
+        this.expressionTo(target.key, key);
+        return { table, key };
+      }
       const table = this.anyRegister(target.object);
       return { table, key: this.operand(target.key) };
     }

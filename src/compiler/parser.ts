@@ -4,7 +4,7 @@
 import type { AssignTarget, BinaryOperator, Block, Chunk, Expression, FunctionBody, Statement, TableField } from './ast';
 import { CompileError } from './errors';
 import { Lexer } from './lexer';
-import type { Token, TokenKind } from './token';
+import { RESERVED_WORDS, type Token, type TokenKind } from './token';
 import { EVENT_VARIABLES, type EventVariable, type HandlerKind } from '../vm/opcodes';
 
 /** Binding power of binary operators: [left, right]; right < left makes an operator right-associative. */
@@ -23,6 +23,7 @@ const MAX_SYNTAX_LEVELS = 200;
 const HARD_SYNTAX_LEVELS = 1000;
 
 const EVENT_VARIABLE_SET: ReadonlySet<string> = new Set(EVENT_VARIABLES);
+const RESERVED_WORD_SET: ReadonlySet<string> = new Set(RESERVED_WORDS);
 
 function blockFollows(kind: TokenKind): boolean {
   return kind === '}' || kind === 'eof' || kind === 'end' || kind === 'until' || kind === 'else' || kind === 'elseif';
@@ -110,6 +111,19 @@ class Parser {
     const name = this.token.value as string;
     this.next();
     return name;
+  }
+
+  /**
+   * A field or method name after `.` or `:`. Reserved words are accepted there because
+   * the libraries have members named like them (`timer.tick`, `kdebug.trace_end`).
+   */
+  private checkFieldName(): string {
+    if (RESERVED_WORD_SET.has(this.token.kind)) {
+      const name = this.token.text;
+      this.next();
+      return name;
+    }
+    return this.checkName();
   }
 
   private enterLevel(): void {
@@ -404,8 +418,6 @@ class Parser {
         return { kind: 'boolean', value: token.kind === 'true', line };
       case '...':
         return this.error("cannot use '...' outside a vararg function");
-      case 'ffi':
-        return this.error('ffi is not supported');
       case 'function':
         this.next();
         return { kind: 'function', func: this.functionBody('function', line), line };
@@ -432,6 +444,7 @@ class Parser {
       this.checkMatch(')', '(', token.line);
       return { kind: 'paren', inner, line: token.line };
     }
+    if (token.kind === 'ffi') this.error('ffi is not supported');
     this.error('unexpected symbol');
   }
 
@@ -442,7 +455,7 @@ class Parser {
       switch (this.token.kind) {
         case '.': {
           this.next();
-          const name = this.checkName();
+          const name = this.checkFieldName();
           expression = { kind: 'index', object: expression, key: { kind: 'string', value: name, line }, line };
           break;
         }
@@ -455,7 +468,7 @@ class Parser {
         }
         case ':': {
           this.next();
-          const method = this.checkName();
+          const method = this.checkFieldName();
           expression = { kind: 'method', object: expression, method, args: this.callArguments(), line };
           break;
         }

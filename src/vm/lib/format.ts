@@ -26,6 +26,8 @@ function isDigit(text: string, index: number): boolean {
   return code >= 48 && code <= 57;
 }
 
+const CONVERSIONS = ['d', 'i', 'u', 'x', 'X', 'o', 'c', 'p', 's'];
+
 /**
  * `format` with its conversions replaced by `args` (the values after the format, so
  * args[0] is argument #2 in error messages). Returns a byte string.
@@ -47,12 +49,7 @@ export function formatString(rt: Runtime, format: string, args: readonly Value[]
       index++;
       continue;
     }
-    // ktap checked for the argument before reading the conversion, so `printf("%y")`
-    // reports the missing value rather than the bad option.
     const position = used + 2;
-    if (used >= args.length) throw new RuntimeError(`bad argument #${position}: (no value)`);
-    const argument = args[used++];
-
     const conversion: Conversion = {
       left: false, plus: false, space: false, alternate: false, zero: false, width: 0, precision: -1,
     };
@@ -82,6 +79,11 @@ export function formatString(rt: Runtime, format: string, args: readonly Value[]
     if (modifier !== undefined) index += modifier.length;
 
     const character = index < format.length ? format[index++] : '';
+    // The conversion is checked before its argument, so a format ending in `%` (SPEC §5.1:
+    // "C is empty") is reported as such even when no value follows.
+    if (!CONVERSIONS.includes(character)) throw new RuntimeError(`invalid option '%${character}' to 'format'`);
+    if (used >= args.length) throw new RuntimeError(`bad argument #${position}: (no value)`);
+    const argument = args[used++];
     switch (character) {
       case 'd': case 'i': case 'u': case 'x': case 'X': case 'o':
         output += formatInteger(numberArgument(argument, position), character, conversion);
@@ -98,7 +100,7 @@ export function formatString(rt: Runtime, format: string, args: readonly Value[]
         break;
       }
       default:
-        throw new RuntimeError(`invalid option '%${character}' to 'format'`);
+        throw new Error('internal: conversion list out of sync');
     }
   }
   return output;
