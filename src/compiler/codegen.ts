@@ -6,10 +6,10 @@ import { CompileError } from './errors';
 import type { Binding, Resolution, Variable } from './scope';
 import { EVENT_VARIABLES, HANDLER_KINDS, INSTRUCTION_WIDTH, MAX_CALL_ARGS, OPCODES, Op } from '../vm/opcodes';
 import type { Constant, LocalInfo, Proto, UpvalueDesc } from '../vm/proto';
+import { MAX_REGISTERS } from '../vm/verify';
 import { addExact, divExact, modExact, mulExact, negExact, subExact } from '../vm/value';
 
-/** Registers per function (the verifier's bound) and active locals per function (SPEC §6.1 † limits). */
-export const MAX_REGISTERS = 250;
+/** Active locals per function (SPEC §6.1 † limits); registers are bounded by the verifier's MAX_REGISTERS. */
 const MAX_LOCALS = 200;
 const MAX_UPVALUES = 200;
 
@@ -526,17 +526,18 @@ class CodeGenerator {
     fs.freeRegister = saved;
     const keyRegister = this.allocateRegister();
     this.allocateRegister();
-    const toTest = this.emitJump(Op.JMP);
-    const body = fs.pc;
+    // Shaped like a while loop (test at the top, one back-edge) so the translator can
+    // turn it into a plain JS loop.
+    const top = fs.pc;
+    const exit = this.emit(Op.ITERNEXT, iterator, keyRegister, 0);
     this.loop(() => {
       const variables = this.declared(statement);
       variables.forEach((variable, index) => this.activate(variable, keyRegister + index));
       this.block(statement.body);
     }, (breaks) => {
-      this.patchHere(toTest);
       this.line = statement.line;
-      const next = this.emit(Op.ITERNEXT, iterator, keyRegister, 0);
-      this.patch(next, body);
+      this.backJump(Op.JMP, 0, top);
+      this.patchHere(exit);
       breaks.forEach((pc) => this.patchHere(pc));
     });
     this.closeLocals(savedLocals);
@@ -571,6 +572,7 @@ class CodeGenerator {
     this.block(func.body);
     this.line = func.lastLine;
     this.emit(Op.RETNIL, 0, 0, 0);
+    this.closeLocals(0);
     const proto = this.finish(func.name, func.line, func.lastLine, params.length);
     this.fs = parent;
     this.line = savedLine;

@@ -86,7 +86,7 @@ const table = {
   FORPREP: { operands: ['R', 'J', '_'], span: 3, doc: 'check R(A) init, R(A+1) limit, R(A+2) step; R(A+3) = R(A) or pc += B when the loop runs zero times' },
   FORLOOP: { operands: ['R', 'J', '_'], span: 3, doc: 'R(A) += R(A+2); if within R(A+1) then R(A+3) = R(A), pc += B' },
   ITERPREP: { operands: ['I', 'RK', '_'], doc: 'Iterator(A) = pairs(RK(B))' },
-  ITERNEXT: { operands: ['I', 'R', 'J'], span: 1, doc: 'if Iterator(A) has a next entry then R(B), R(B+1) = key, value; pc += C' },
+  ITERNEXT: { operands: ['I', 'R', 'J'], span: 1, doc: 'if Iterator(A) has a next entry then R(B), R(B+1) = key, value else pc += C' },
   EVENTVAR: { operands: ['R', 'N', '_'], max: EVENT_VARIABLES.length - 1, doc: 'R(A) = the event variable named by B' },
   REGISTER: { operands: ['R', 'KS', 'N'], max: HANDLER_KINDS.length - 1, doc: 'register handler R(A) of kind C (trace, tick, profile, trace_end) with header K(B)' },
 } as const satisfies Record<string, Omit<OpcodeInfo, 'name'>>;

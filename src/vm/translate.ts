@@ -4,6 +4,7 @@
 
 import { INSTRUCTION_WIDTH, OPCODES, type OpName } from './opcodes';
 import * as ops from './ops';
+import { structure, type Region } from './structure';
 import type { Constant, Proto } from './proto';
 import { Runtime, TAIL } from './runtime';
 import { KTable } from './table';
@@ -54,6 +55,7 @@ class Translator {
   // Per-proto state while emitting.
   private proto!: Proto;
   private blockOf = new Map<number, number>();
+  private jumpStyle: 'structured' | 'switch' = 'structured';
   /** Factory names of the current proto's nested prototypes, by index. */
   childNames: string[] = [];
 
@@ -98,21 +100,48 @@ class Translator {
 
   private body(proto: Proto, childNames: string[]): string {
     const count = proto.lines.length;
-    // Basic blocks start at 0 and at every jump target; they become the switch's cases.
-    const leaders = new Set<number>([0]);
+    const jumps: Array<[number, number]> = [];
     for (let pc = 0; pc < count; pc++) {
       const target = this.jumpTarget(pc);
-      if (target !== undefined) leaders.add(target);
+      if (target !== undefined) jumps.push([pc, target]);
     }
-    this.blockOf = new Map([...leaders].sort((a, b) => a - b).map((pc, index) => [pc, index]));
-    const needsSwitch = leaders.size > 1;
+    const regions = structure(jumps);
+    return regions === null ? this.switchBody(count, jumps, childNames) : this.structuredBody(count, regions, childNames);
+  }
+
+  /** Loops and labelled blocks: jumps become `continue Ln` and `break Bn`. */
+  private structuredBody(count: number, regions: Region[], childNames: string[]): string {
+    this.jumpStyle = 'structured';
     const out: string[] = [];
-    if (needsSwitch) out.push('let block = 0;', 'for (;;) switch (block) {');
+    const open: Region[] = [];
+    let next = 0;
     for (let pc = 0; pc < count; pc++) {
-      if (needsSwitch && leaders.has(pc)) out.push(`case ${this.blockOf.get(pc)}:`);
+      for (; next < regions.length && regions[next]!.start === pc; next++) {
+        const region = regions[next]!;
+        open.push(region);
+        out.push(region.kind === 'loop' ? `L${region.target}: for (;;) {` : `B${region.target}: {`);
+      }
+      out.push(this.instruction(pc, childNames));
+      while (open.length > 0 && open[open.length - 1]!.end === pc) {
+        const region = open.pop()!;
+        out.push(region.kind === 'loop' ? `break L${region.target}; }` : '}');
+      }
+    }
+    return out.join('\n');
+  }
+
+  /** Fallback for jumps that do not nest: a `switch` over basic blocks inside one loop. */
+  private switchBody(count: number, jumps: ReadonlyArray<readonly [number, number]>, childNames: string[]): string {
+    this.jumpStyle = 'switch';
+    const leaders = [...new Set([0, ...jumps.map(([, target]) => target)])].sort((a, b) => a - b);
+    this.blockOf = new Map(leaders.map((pc, index) => [pc, index]));
+    const out: string[] = ['let block = 0;', 'for (;;) switch (block) {'];
+    for (let pc = 0; pc < count; pc++) {
+      const block = this.blockOf.get(pc);
+      if (block !== undefined) out.push(`case ${block}:`);
       out.push(this.instruction(pc, childNames));
     }
-    if (needsSwitch) out.push('}');
+    out.push('}');
     return out.join('\n');
   }
 
@@ -158,8 +187,10 @@ class Translator {
 
   /** Jump to the block starting at `target`, charging the budget on back-edges. */
   jump(pc: number, target: number): string {
-    const charge = target <= pc && this.counting ? `if ((rt.budget -= ${pc - target + 1}) < 0) rt.overBudget(); ` : '';
-    return `{ ${charge}block = ${this.blockOf.get(target)}; continue; }`;
+    const backward = target <= pc;
+    const charge = backward && this.counting ? `if ((rt.budget -= ${pc - target + 1}) < 0) rt.overBudget(); ` : '';
+    if (this.jumpStyle === 'switch') return `{ ${charge}block = ${this.blockOf.get(target)}; continue; }`;
+    return backward ? `{ ${charge}continue L${target}; }` : `break B${target};`;
   }
 
   global(name: string): string {
@@ -283,7 +314,7 @@ const EMITTERS: Record<OpName, (this: Translator, a: number, b: number, c: numbe
   },
   ITERPREP(a, b) { return `i${a} = ops.iterate(${this.rk(b)});`; },
   ITERNEXT(a, b, c, pc) {
-    return `if (i${a}.next()) { r${b} = i${a}.key; r${b + 1} = i${a}.value; ${this.jump(pc, pc + 1 + c)} }`;
+    return `if (i${a}.next()) { r${b} = i${a}.key; r${b + 1} = i${a}.value; } else ${this.jump(pc, pc + 1 + c)}`;
   },
   EVENTVAR(a, b) { return `r${a} = rt.eventVariable(${b});`; },
   REGISTER(a, b, c) { return `rt.register(${c}, ${this.constant(b)}, r${a});`; },
