@@ -164,6 +164,11 @@ export function render(bytes: Buffer): string {
   return out;
 }
 
+// The environment of a user's shell: without the loaders tap injects through NODE_OPTIONS
+// (they would make every run slow and could change its output) or tap's own variables.
+const userEnvironment = Object.fromEntries(Object.entries(process.env)
+  .filter(([name]) => name !== 'NODE_OPTIONS' && !/^_?TAP/.test(name)));
+
 interface RunResult { stdout: Buffer; stderr: Buffer; exitCode: number | null; signal: string | null; timedOut: boolean }
 
 function run(command: string[], timeoutSeconds: number): Promise<RunResult> {
@@ -171,7 +176,7 @@ function run(command: string[], timeoutSeconds: number): Promise<RunResult> {
     const child = spawn(command[0], command.slice(1), {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1' },
+      env: userEnvironment,
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
@@ -192,14 +197,19 @@ function run(command: string[], timeoutSeconds: number): Promise<RunResult> {
 
 /** Runs tasks with at most `limit` in flight; results keep their order. */
 function pool<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T>[] {
-  const results: Promise<T>[] = [];
-  const slots: Promise<unknown>[] = [];
-  for (const task of tasks) {
-    const waitFor = slots.length >= limit ? slots.shift()! : Promise.resolve();
-    const result = waitFor.then(task);
-    results.push(result);
-    slots.push(result.catch(() => undefined));
-  }
+  const settle: ((run: () => Promise<T>) => void)[] = [];
+  const results = tasks.map(() => new Promise<T>((resolve, reject) => {
+    settle.push(run => { Promise.resolve().then(run).then(resolve, reject); });
+  }));
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const index = next++;
+      settle[index](tasks[index]);
+      await results[index].catch(() => undefined);
+    }
+  };
+  for (let i = 0; i < limit; i++) void worker();
   return results;
 }
 
