@@ -37,6 +37,10 @@ export interface EventContext {
   wallTimeNs(): bigint;
   /** Recorded in hard-IRQ, soft-IRQ or NMI context. */
   inInterrupt(): boolean;
+  /** Kernel stack recorded with the event, one symbolized frame per entry, innermost first. */
+  kernelStack?(): readonly string[] | undefined;
+  /** User stack recorded with the event, likewise. */
+  userStack?(): readonly string[] | undefined;
 }
 
 /** Identity of the tracer process itself, for event variables outside events. */
@@ -197,8 +201,14 @@ export class Runtime {
 /** Returned by a function that made a tail call; the caller runs `finishTailCalls`. */
 export const TAIL = Symbol('tail call') as unknown as Value;
 
-/** JS's own stack exhaustion (with an unlimited --max-depth) is the VM's `stack overflow`. */
+/**
+ * JavaScript's own limits, reachable when a sandbox limit is lifted with 0, become the
+ * VM's errors for the same condition.
+ */
 function normalizeError(error: unknown): unknown {
-  if (error instanceof RangeError && /call stack/i.test(error.message)) return new RuntimeError('stack overflow');
+  if (!(error instanceof RangeError)) return error;
+  if (/call stack/i.test(error.message)) return new RuntimeError('stack overflow');
+  if (/string length/i.test(error.message)) return new RuntimeError('string too long');
+  if (/maximum size|array length/i.test(error.message)) return new RuntimeError('table overflow');
   return error;
 }

@@ -4,21 +4,12 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import os from 'node:os';
 import { RuntimeError } from '../errors';
-import type { EventContext, Runtime } from '../runtime';
+import type { Runtime } from '../runtime';
 import { toDisplayString, toUint64, typeName, type Value } from '../value';
 import { KTable } from '../table';
 import { clampInteger, numberArgument, optionalNumberArgument, stringArgument, tableArgument } from './arguments';
 import { formatString, symbolOrHex } from './format';
 import type { BuiltinDef } from './registry';
-
-/**
- * Stacks an event may carry, one frame per line without the newline, innermost first.
- * runtime.ts's EventContext does not declare them yet; an event without them has no stack.
- */
-interface RecordedStacks {
-  kernelStack?(): readonly string[] | undefined;
-  userStack?(): readonly string[] | undefined;
-}
 
 const DEFAULT_STACK_DEPTH = 10;
 const MAX_STACK_DEPTH = 50;
@@ -40,8 +31,8 @@ function renderStack(frames: readonly string[] | undefined, depthValue: Value, s
   return text;
 }
 
-function eventStack(rt: Runtime, which: keyof RecordedStacks): readonly string[] | undefined {
-  return (rt.event as (EventContext & RecordedStacks) | null)?.[which]?.();
+function eventStack(rt: Runtime, which: 'kernelStack' | 'userStack'): readonly string[] | undefined {
+  return rt.event?.[which]?.();
 }
 
 /**
