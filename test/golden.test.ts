@@ -14,6 +14,10 @@
 //   # script-args: ARGS    arguments placed after the file (they become arg[1]...).
 //   # no-file              do not pass the file at all (for `# args: -e '...'`).
 //   # timeout: SECONDS     kill the run after this long (default 20).
+//   # send-signal: SIG S   send signal SIG (SIGINT, SIGTERM) to ktap, as a user pressing
+//                          Ctrl-C would, S seconds after its first output on stdout (so
+//                          that a loaded machine cannot make it arrive before the session
+//                          is set up: the script must write something, e.g. the banner).
 //
 // TEXT is what follows `expect:` and one space; trailing blanks are dropped, so a
 // trailing space is written `\s`. Escapes in TEXT: `\t` TAB, `\e` ESC (0x1b), `\s` space,
@@ -43,6 +47,7 @@ export interface Expectations {
   scriptArgs: string[];
   passFile: boolean;
   timeoutSeconds: number;
+  signal?: { name: NodeJS.Signals; afterSeconds: number };
 }
 
 /** Decodes the escapes of an expectation's TEXT into bytes. */
@@ -98,7 +103,7 @@ export function splitArgs(line: string): string[] {
   return args;
 }
 
-const directive = /#\s*(expect-stderr|expect-exit|expect|script-args|args|timeout):(.*)$/;
+const directive = /#\s*(expect-stderr|expect-exit|expect|script-args|args|timeout|send-signal):(.*)$/;
 const flag = /#\s*(expect-no-newline|no-file)\s*$/;
 
 /** Reads the expectations out of a script's source. */
@@ -126,6 +131,11 @@ export function parseExpectations(source: string): Expectations {
         case 'args': found.args.push(...splitArgs(value)); break;
         case 'script-args': found.scriptArgs.push(...splitArgs(value)); break;
         case 'timeout': found.timeoutSeconds = Number(value); break;
+        case 'send-signal': {
+          const [name, seconds] = splitArgs(value);
+          found.signal = { name: name as NodeJS.Signals, afterSeconds: Number(seconds) };
+          break;
+        }
       }
       continue;
     }
@@ -171,7 +181,7 @@ const userEnvironment = Object.fromEntries(Object.entries(process.env)
 
 interface RunResult { stdout: Buffer; stderr: Buffer; exitCode: number | null; signal: string | null; timedOut: boolean }
 
-function run(command: string[], timeoutSeconds: number): Promise<RunResult> {
+function run(command: string[], timeoutSeconds: number, signal?: Expectations['signal']): Promise<RunResult> {
   return new Promise(done => {
     const child = spawn(command[0], command.slice(1), {
       cwd: repoRoot,
@@ -182,15 +192,22 @@ function run(command: string[], timeoutSeconds: number): Promise<RunResult> {
     const stderr: Buffer[] = [];
     let timedOut = false;
     const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutSeconds * 1000);
-    child.stdout.on('data', chunk => stdout.push(chunk));
+    let signalTimer: NodeJS.Timeout | undefined;
+    child.stdout.on('data', chunk => {
+      if (signal && signalTimer === undefined)
+        signalTimer = setTimeout(() => child.kill(signal.name), signal.afterSeconds * 1000);
+      stdout.push(chunk);
+    });
     child.stderr.on('data', chunk => stderr.push(chunk));
     child.on('error', error => {
       clearTimeout(timer);
+      clearTimeout(signalTimer);
       done({ stdout: Buffer.alloc(0), stderr: Buffer.from(String(error)), exitCode: null, signal: null, timedOut });
     });
-    child.on('close', (exitCode, signal) => {
+    child.on('close', (exitCode, killedBy) => {
       clearTimeout(timer);
-      done({ stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr), exitCode, signal, timedOut });
+      clearTimeout(signalTimer);
+      done({ stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr), exitCode, signal: killedBy, timedOut });
     });
   });
 }
@@ -241,7 +258,9 @@ t.test('runner: expectation syntax', async t => {
     '# expect-stderr: oops',
     '# expect-exit: 255',
     '# expect-no-newline',
+    '# send-signal: SIGINT 0.5',
   ].join('\n'));
+  t.same(e.signal, { name: 'SIGINT', afterSeconds: 0.5 });
   t.same(e.args, ['-v', '--max-depth', '50', '-e', 'print("a b")']);
   t.same(e.scriptArgs, ['5', 'x y']);
   t.equal(e.stdout.toString('latin1'), 'a\tb \n\x1b[0;0m\x00\\\n');
@@ -255,7 +274,7 @@ t.test('runner: expectation syntax', async t => {
 const runs = pool(scripts.map(script => () => {
   const e = parseExpectations(readFileSync(join(repoRoot, script), 'utf8'));
   const command = [...baseCommand, ...e.args, ...(e.passFile ? [script] : []), ...e.scriptArgs];
-  return run(command, e.timeoutSeconds).then(result => ({ e, result }));
+  return run(command, e.timeoutSeconds, e.signal).then(result => ({ e, result }));
 }), parallelRuns);
 
 scripts.forEach((script, index) => {
