@@ -199,7 +199,11 @@ class CodeGenerator {
 
   // ---- blocks -----------------------------------------------------------------------
 
-  private block(block: Block): void {
+  /**
+   * Compiles a block in its own scope. `tail` runs inside that scope after the statements
+   * (a repeat's condition sees the body's locals); a block ending in `return` never reaches it.
+   */
+  private block(block: Block, tail?: () => void): void {
     const fs = this.fs;
     const savedRegister = fs.freeRegister;
     const savedLocals = fs.activeLocals;
@@ -209,6 +213,7 @@ class CodeGenerator {
       fs.freeRegister = Math.max(fs.freeRegister, savedRegister);
     }
     if (block.returns !== undefined) this.returnStatement(block.returns);
+    else tail?.();
     for (let index = firstLocal; index < fs.locals.length; index++) {
       const local = fs.locals[index]!;
       if (local.endPc < 0) fs.locals[index] = { ...local, endPc: fs.pc };
@@ -327,33 +332,10 @@ class CodeGenerator {
   }
 
   private repeatBody(body: Block, condition: Expression, top: number): void {
-    // The condition is compiled inside the body's scope: it sees the body's locals.
-    const fs = this.fs;
-    const savedRegister = fs.freeRegister;
-    const savedLocals = fs.activeLocals;
-    const inner: Block = { statements: body.statements };
-    if (body.returns !== undefined) {
-      this.block(body);
-    } else {
-      const firstLocal = fs.locals.length;
-      for (const statement of inner.statements) {
-        this.statement(statement);
-        fs.freeRegister = Math.max(fs.freeRegister, savedRegister);
-      }
+    this.block(body, () => {
       this.line = condition.line;
-      const register = this.anyRegister(condition);
-      this.backJump(Op.JMPF, register, top);
-      for (let index = firstLocal; index < fs.locals.length; index++) {
-        const local = fs.locals[index]!;
-        if (local.endPc < 0) fs.locals[index] = { ...local, endPc: fs.pc };
-      }
-      fs.freeRegister = savedRegister;
-      fs.activeLocals = savedLocals;
-      return;
-    }
-    // A body ending in `return` never reaches its condition.
-    fs.freeRegister = savedRegister;
-    fs.activeLocals = savedLocals;
+      this.backJump(Op.JMPF, this.anyRegister(condition), top);
+    });
   }
 
   private varStatement(statement: Extract<Statement, { kind: 'var' }>): void {
