@@ -174,16 +174,18 @@ export function render(bytes: Buffer): string {
   return out;
 }
 
-// The environment of a user's shell: without the loaders tap injects through NODE_OPTIONS
-// (they would make every run slow and could change its output) or tap's own variables.
+// The environment of a user's shell, without tap's variables. tap's process-info hook
+// also re-adds its loader to NODE_OPTIONS of every child it sees spawned (it would triple
+// the cost of each run), so the command starts under `env -u NODE_OPTIONS`.
 const userEnvironment = Object.fromEntries(Object.entries(process.env)
   .filter(([name]) => name !== 'NODE_OPTIONS' && !/^_?TAP/.test(name)));
+const withoutLoaders = ['env', '-u', 'NODE_OPTIONS'];
 
 interface RunResult { stdout: Buffer; stderr: Buffer; exitCode: number | null; signal: string | null; timedOut: boolean }
 
 function run(command: string[], timeoutSeconds: number, signal?: Expectations['signal']): Promise<RunResult> {
   return new Promise(done => {
-    const child = spawn(command[0], command.slice(1), {
+    const child = spawn(withoutLoaders[0], [...withoutLoaders.slice(1), ...command], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: userEnvironment,
