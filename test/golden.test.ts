@@ -276,7 +276,7 @@ t.test('runner: expectation syntax', async t => {
 const runs = pool(scripts.map(script => () => {
   const e = parseExpectations(readFileSync(join(repoRoot, script), 'utf8'));
   const command = [...baseCommand, ...e.args, ...(e.passFile ? [script] : []), ...e.scriptArgs];
-  return run(command, e.timeoutSeconds, e.signal).then(result => ({ e, result }));
+  return run(command, e.timeoutSeconds, e.signal).then(result => ({ e, result, command: command.join(' ') }));
 }), parallelRuns);
 
 scripts.forEach((script, index) => {
@@ -288,10 +288,10 @@ scripts.forEach((script, index) => {
       t.fail(String(error));
       return;
     }
-    const { e, result } = outcome;
-    if (result.timedOut) t.fail(`timed out after ${e.timeoutSeconds}s`);
-    t.equal(render(result.stdout), render(e.stdout), 'stdout');
-    t.equal(render(result.stderr), render(e.stderr), 'stderr');
-    t.equal(result.signal ? `killed by ${result.signal}` : result.exitCode, e.exitCode, 'exit status');
+    const { e, result, command } = outcome;
+    if (result.timedOut) t.fail(`timed out after ${e.timeoutSeconds}s`, { command });
+    t.equal(render(result.stdout), render(e.stdout), 'stdout', { command });
+    t.equal(render(result.stderr), render(e.stderr), 'stderr', { command });
+    t.equal(result.signal ? `killed by ${result.signal}` : result.exitCode, e.exitCode, 'exit status', { command });
   });
 });
