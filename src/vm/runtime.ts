@@ -163,10 +163,12 @@ export class Runtime {
     throw new RuntimeError('stack overflow');
   }
 
-  /** REGISTER: the checks of SPEC §3.10 in their order, then the host registers. */
-  register(kind: number, header: string, handler: KFunction): void {
+  /**
+   * REGISTER and the registering builtins: the checks of SPEC §3.10 in their order, then
+   * the host registers. `registrar` names the operation in errors (a builtin's own name).
+   */
+  register(kind: number, header: string, handler: KFunction, registrar = REGISTRAR_NAMES[HANDLER_KINDS[kind]]): void {
     const handlerKind = HANDLER_KINDS[kind];
-    const registrar = REGISTRAR_NAMES[handlerKind];
     if (handlerKind !== 'trace_end' && !this.mainThread) {
       throw new RuntimeError(`${registrar} only can be called in mainthread`);
     }
