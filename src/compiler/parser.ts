@@ -21,6 +21,12 @@ const UNARY_PRIORITY = 8;
 const MAX_SYNTAX_LEVELS = 200;
 /** Nesting beyond this stops parsing at once, before the JS stack could run out. */
 const HARD_SYNTAX_LEVELS = 1000;
+/**
+ * Deepest syntax tree (in nested AST objects) the recursive passes after the parser may
+ * walk. Chains like `1+1+…` or `f(1)(1)…` add depth without nesting syntax levels; the
+ * most a tree within MAX_SYNTAX_LEVELS reaches is about 5 objects per level.
+ */
+const MAX_TREE_DEPTH = 1100;
 
 const EVENT_VARIABLE_SET: ReadonlySet<string> = new Set(EVENT_VARIABLES);
 const RESERVED_WORD_SET: ReadonlySet<string> = new Set(RESERVED_WORDS);
@@ -31,6 +37,27 @@ function blockFollows(kind: TokenKind): boolean {
 
 export function parse(source: string, chunk: string): Chunk {
   return new Parser(source, chunk).chunk();
+}
+
+/**
+ * The line of the first node found deeper than MAX_TREE_DEPTH, if any: a loop with its own
+ * stack, so that the check itself cannot run out of JS stack on the trees it rejects.
+ */
+function tooDeepTreeLine(root: Block): number | undefined {
+  // Entries of three: a node, its depth, and the line of its nearest ancestor with one.
+  const stack: unknown[] = [root, 0, 1];
+  while (stack.length > 0) {
+    const inherited = stack.pop() as number;
+    const depth = stack.pop() as number;
+    const node = stack.pop() as Record<string, unknown>;
+    const line = typeof node.line === 'number' ? node.line : inherited;
+    if (depth > MAX_TREE_DEPTH) return line;
+    for (const key in node) {
+      const child = node[key];
+      if (typeof child === 'object' && child !== null) stack.push(child, depth + 1, line);
+    }
+  }
+  return undefined;
 }
 
 class Parser {
@@ -52,6 +79,8 @@ class Parser {
     const body = this.block();
     if (this.token.kind !== 'eof') this.errorExpected('<eof>');
     if (this.tooDeepLine > 0) throw new CompileError(this.chunkName, this.tooDeepLine, 'chunk has too many syntax levels');
+    const deepLine = tooDeepTreeLine(body);
+    if (deepLine !== undefined) throw new CompileError(this.chunkName, deepLine, 'chunk has too many syntax levels');
     return { body, lastLine: this.lexer.line };
   }
 

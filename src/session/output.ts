@@ -123,8 +123,9 @@ export function jsonValue(value: Value): string {
 }
 
 /**
- * A byte string as a JSON string: valid UTF-8 sequences become their characters, other
- * bytes `\u00XX` (SPEC §7.1).
+ * A byte string as a JSON string: valid UTF-8 sequences stay as they are, other bytes
+ * become `\u00XX` (SPEC §7.1). The result is a byte string too (the writer writes it as
+ * latin1), so a UTF-8 sequence is copied byte for byte, not decoded.
  */
 export function jsonString(bytes: string): string {
   let out = '"';
@@ -138,7 +139,7 @@ export function jsonString(bytes: string): string {
       out += escapeAscii(byte);
       index++;
     } else {
-      out += Buffer.from(bytes.slice(index, index + length), 'latin1').toString('utf8');
+      out += bytes.slice(index, index + length);
       index += length;
     }
   }
