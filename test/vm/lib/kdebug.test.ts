@@ -29,12 +29,12 @@ t.test('errors', async (t) => {
   t.equal(failure('kdebug.trace_end', 'f'), 'wrong type of argument 1');
 
   rt.mainThread = false;
-  t.equal(failure('kdebug.kprobe', 'vfs_read', handler), 'kdebug.trace_by_id only can be called in mainthread');
+  t.equal(failure('kdebug.kprobe', 'vfs_read', handler), 'kdebug.kprobe only can be called in mainthread');
   t.equal(failure('kdebug.trace_end', handler), undefined, 'trace_end may be registered from a handler');
   rt.mainThread = true;
   rt.phase = 'END';
   t.equal(failure('kdebug.tracepoint', 'sys_enter_read', handler),
-    'kdebug.trace_by_id only can be called in RUNNING state');
+    'kdebug.tracepoint only can be called in RUNNING state');
   t.equal(failure('kdebug.trace_end', handler), 'kdebug.trace_end only can be called in RUNNING state');
   t.equal(recorded.registered.length, 1);
 });
