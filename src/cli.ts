@@ -5,7 +5,9 @@ import { closeSync, openSync, readFileSync, statSync, writeFileSync } from 'node
 import { CompileError } from './compiler/errors';
 import { compile } from './compiler';
 import { OPTION_HELP, UsageError, parseArguments, type CliOptions } from './cli/options';
-import { Session, TracingError } from './session/session';
+import { listEvents } from './probes/resolve';
+import { TracefsError, findTracefs } from './probes/tracefs';
+import { Session } from './session/session';
 import { isBytecodeFile, writeBytecodeFile } from './vm/bytecode-file';
 import { disassemble } from './vm/disasm';
 import { BadBytecodeError } from './vm/errors';
@@ -39,7 +41,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return EXIT_COMPILE_ERROR;
     }
     if (error instanceof BadBytecodeError) return fail(`bad bytecode file: ${error.message}`);
-    if (error instanceof CliError || error instanceof TracingError) return fail(error.message);
+    if (error instanceof CliError || error instanceof TracefsError) return fail(error.message);
     throw error;
   }
 }
@@ -74,7 +76,11 @@ async function runMode(options: CliOptions): Promise<number> {
     }
     case 'run':
     case 'eval':
+    case 'simple':
       return runScript(options);
+    case 'list-events':
+      for (const line of listEvents(findTracefs(), options.listPattern)) process.stdout.write(line + '\n');
+      return EXIT_OK;
     default:
       throw new CliError(`${describeMode(options.mode)} needs the tracing engine, which this build does not include yet`);
   }
@@ -87,7 +93,7 @@ function describeMode(mode: CliOptions['mode']): string {
 /** Runs a script file, bytecode file or one-liner through a session (SPEC §3.10). */
 async function runScript(options: CliOptions): Promise<number> {
   const outputFd = openOutput(options.outputFile);
-  const chunkName = options.mode === 'eval' ? '(command line)' : options.script!;
+  const chunkName = options.mode === 'run' ? options.script! : '(command line)';
   const session = new Session({
     limits: options.limits,
     outputFd,
@@ -97,6 +103,11 @@ async function runScript(options: CliOptions): Promise<number> {
     dryRun: options.dryRun,
     scriptName: chunkName,
     scriptArgs: options.scriptArgs,
+    timestamps: options.timestamps,
+    command: options.command,
+    ...(options.pid === undefined ? {} : { pid: options.pid }),
+    ...(options.cpu === undefined ? {} : { cpu: options.cpu }),
+    ...(options.bufferSizeKb === undefined ? {} : { bufferSizeKb: options.bufferSizeKb }),
   });
   try {
     const main = loadMain(session, options, chunkName);
@@ -112,12 +123,16 @@ async function runScript(options: CliOptions): Promise<number> {
     return EXIT_OK;
   } finally {
     session.writer.flush();
+    session.close();
     if (outputFd !== 1) closeSync(outputFd);
   }
 }
 
 function loadMain(session: Session, options: CliOptions, chunkName: string): KFunction {
   if (options.mode === 'eval') return session.compileScript(options.script!, chunkName).main;
+  if (options.mode === 'simple') {
+    return session.compileScript(`trace ${options.script} { print(cpu, tid, execname, argstr) }`, chunkName).main;
+  }
   const bytes = readFile(options.script!);
   if (isBytecodeFile(bytes)) return session.loadBytecode(bytes);
   const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');

@@ -19,6 +19,8 @@ export interface CliOptions {
   readonly tui: boolean;
   readonly json: boolean;
   readonly intervalMs: number;
+  /** Ring buffer per CPU in KiB (--buffer-kb). */
+  readonly bufferSizeKb?: number;
   readonly listPattern?: string;
   readonly limits: Limits;
   /** `-- cmd args`: the workload to start and trace. */
@@ -52,6 +54,7 @@ export const OPTION_HELP: ReadonlyArray<readonly [string, string]> = [
   ['--tui', 'run with the full-screen dashboard'],
   ['--interval MS', 'dashboard refresh interval (default 1000)'],
   ['--json', 'one JSON object per line for every output'],
+  ['--buffer-kb KB', 'kernel ring buffer per CPU in KiB (default 4096)'],
   ['--save-bytecode OUT', 'compile FILE to a portable bytecode file and exit'],
   ...LIMIT_OPTIONS.map((limit) => [`${limit.option} N`, `${limit.doc} (default ${DEFAULT_LIMITS[limit.key]}, 0 = unlimited)`] as const),
   ['-V', 'print the version'],
@@ -83,6 +86,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   let json = false;
   let interactive = false;
   let intervalMs = 1000;
+  let bufferSizeKb: number | undefined;
   const limits: Limits = { ...DEFAULT_LIMITS };
   let command: string[] = [];
 
@@ -130,6 +134,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
       case '--tui': tui = true; break;
       case '--json': json = true; break;
       case '--interval': intervalMs = integerArgument(arg, argv[++index], 1); break;
+      case '--buffer-kb': bufferSizeKb = integerArgument(arg, argv[++index], 1); break;
       case '--save-bytecode': setMode('save'); saveTo = value(arg); break;
       case '-V': case '--version': setMode('version'); break;
       case '-h': case '--help': setMode('help'); break;
@@ -156,7 +161,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   if ((mode === 'listing' || mode === 'save') && script === undefined) throw new UsageError(`${modeName(mode)} needs a script file`);
   return {
     mode, script, scriptArgs, outputFile, saveTo, pid, cpu, timestamps, quiet, verbose, dryRun, tui, json,
-    intervalMs, listPattern, limits, command,
+    intervalMs, bufferSizeKb, listPattern, limits, command,
   };
 }
 

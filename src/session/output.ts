@@ -60,15 +60,17 @@ function writeAll(fd: number, bytes: Buffer): void {
 
 /** Output as the original tool wrote it. */
 export class TextSink implements OutputSink {
+  /** Written before each output of a handler run (-T timestamps); empty otherwise. */
+  prefix = '';
   constructor(private readonly writer: BufferedWriter) {}
   print(values: readonly Value[]): void {
-    this.writer.write(values.map(toDisplayString).join('\t') + '\n');
+    this.writer.write(this.prefix + values.map(toDisplayString).join('\t') + '\n');
   }
   printf(text: string): void {
-    this.writer.write(text);
+    this.writer.write(this.prefix + text);
   }
   hist(_rows: ReadonlyArray<{ key: Value; count: number | bigint }>, _more: number, text: string): void {
-    this.writer.write(text);
+    this.writer.write(this.prefix + text);
   }
   error(message: string): void {
     this.writer.write(`error: ${message}\n`);
@@ -84,6 +86,8 @@ export class TextSink implements OutputSink {
 
 /** One JSON object per line (SPEC §7.1). */
 export class JsonSink implements OutputSink {
+  /** Unused: JSON consumers have the event time in the data they print. */
+  prefix = '';
   constructor(private readonly writer: BufferedWriter) {}
   private line(object: string): void {
     this.writer.write(object + '\n');

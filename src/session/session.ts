@@ -1,11 +1,15 @@
 // One tracing session: the VM with its globals, the handlers scripts register, the phases
 // and ending order of SPEC §3.10, and script output. The faces (cli, repl, tui) talk to it.
 
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { compile } from '../compiler';
-import { CompileError } from '../compiler/errors';
 import { parseEventSpec } from '../probes/eventdef';
+import { KernelSymbols } from '../probes/kallsyms';
+import { resolveTracepoints } from '../probes/resolve';
+import { findTracefs } from '../probes/tracefs';
 import { startTimer, type TimerHandle } from '../probes/timer';
+import { DEFAULT_BUFFER_KB } from '../probes/tracer';
 import { readBytecodeFile } from '../vm/bytecode-file';
 import { ExitSignal, RuntimeError } from '../vm/errors';
 import { GLOBAL_NAMES, makeGlobals } from '../vm/lib/index';
@@ -17,7 +21,9 @@ import { Runtime, type EventContext, type RuntimeHost, type TracerIdentity } fro
 import type { KTable } from '../vm/table';
 import { Cell, translate } from '../vm/translate';
 import { parseDecimalInteger, type KFunction, type Value } from '../vm/value';
+import { KernelEvents, type KernelHandler } from './kernel-events';
 import { BufferedWriter, JsonSink, TextSink, type ScriptSink } from './output';
+import type { TraceEvent } from './trace-event';
 
 export interface SessionOptions {
   readonly limits: Limits;
@@ -31,6 +37,16 @@ export interface SessionOptions {
   readonly scriptName: string;
   /** arg[1]…: script arguments. */
   readonly scriptArgs: readonly string[];
+  /** -p: trace only this process (and its children). */
+  readonly pid?: number;
+  /** -C: trace only this CPU. */
+  readonly cpu?: number;
+  /** -T: prefix each event's output with its kernel timestamp. */
+  readonly timestamps?: boolean;
+  /** Ring buffer per CPU in KiB. */
+  readonly bufferSizeKb?: number;
+  /** `-- cmd args`: the workload, started once everything is attached; its exit ends the run. */
+  readonly command?: readonly string[];
 }
 
 /** A registered trace, tick or profile handler. */
@@ -39,14 +55,6 @@ export interface Handler {
   readonly kind: Exclude<HandlerKind, 'trace_end'>;
   readonly header: string;
   readonly fn: KFunction;
-}
-
-/** A failure outside the VM (SPEC §6.3): `error: MESSAGE` on stderr, exit status 1. */
-export class TracingError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TracingError';
-  }
 }
 
 /** How a session ended (SPEC §3.10), which decides draining and trace_end. */
@@ -69,6 +77,10 @@ export class Session {
   private timers: TimerHandle[] = [];
   private ending: ((reason: EndReason) => void) | null = null;
   endReason: EndReason | null = null;
+  /** Kernel events of this session, once a trace or profile handler was attached. */
+  kernel: KernelEvents | null = null;
+  private workload: ChildProcess | null = null;
+  private kernelSymbols: KernelSymbols | null = null;
 
   constructor(readonly options: SessionOptions) {
     this.writer = new BufferedWriter(options.outputFd);
@@ -139,17 +151,22 @@ export class Session {
   }
 
   /**
-   * Attaches every handler, writes the banner and waits until the session ends: exit(),
-   * a runtime error in a handler, SIGINT or SIGTERM. Resolves with the reason.
+   * Attaches every handler, starts the workload, writes the banner and waits until the
+   * session ends: exit(), a runtime error in a handler, SIGINT, SIGTERM or the workload's
+   * exit. Resolves with the reason once recording has stopped (and, where SPEC §3.10 says
+   * so, what was already recorded has been delivered). close() removes what it created.
    */
   async runEvents(): Promise<EndReason> {
-    const kernelHandlers = this.handlers.filter((handler) => handler.kind !== 'tick');
-    if (kernelHandlers.length > 0 && !this.options.dryRun) {
-      throw new TracingError(`cannot attach '${kernelHandlers[0]!.header}': kernel event sources are not available in this build`);
-    }
     const ended = new Promise<EndReason>((resolve) => {
       this.ending = resolve;
     });
+    const kernelHandlers = this.handlers.filter((handler): handler is Handler & KernelHandler => handler.kind !== 'tick');
+    const command = this.options.command ?? [];
+    if (command.length > 0 && !this.options.dryRun) this.workload = startGatedWorkload(command);
+    if (kernelHandlers.length > 0) {
+      if (this.options.dryRun) this.describeDryRun(kernelHandlers);
+      else this.attach(kernelHandlers);
+    }
     for (const handler of this.handlers) {
       if (handler.kind === 'tick') {
         const intervalNs = parseInterval(handler.header.slice('tick-'.length))!;
@@ -157,27 +174,105 @@ export class Session {
       }
     }
     if (!this.options.quiet) this.sink.banner();
+    this.writer.flush();
     const onInterrupt = (): void => this.end('interrupt');
     const onTerminate = (): void => this.end('terminate');
     process.on('SIGINT', onInterrupt);
     process.on('SIGTERM', onTerminate);
+    if (this.workload !== null) {
+      this.workload.on('exit', () => this.end('workload'));
+      releaseWorkload(this.workload);
+    }
     const reason = await ended;
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onTerminate);
     return reason;
   }
 
-  /** Starts ending the session; the first reason wins. */
+  private attach(handlers: ReadonlyArray<Handler & KernelHandler>): void {
+    const pids = this.workload?.pid !== undefined ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
+    const kernel = new KernelEvents(
+      {
+        bufferSizeKb: this.options.bufferSizeKb ?? DEFAULT_BUFFER_KB,
+        ...(pids === undefined ? {} : { pids }),
+        ...(this.options.cpu === undefined ? {} : { cpus: [this.options.cpu] }),
+      },
+      (handler, event) => this.dispatchEvent(handler, event),
+      (address) => this.kernelSymbol(address),
+    );
+    this.kernel = kernel;
+    for (const handler of handlers) kernel.add(handler);
+    kernel.start();
+    if (this.options.verbose) {
+      for (const { header, events } of kernel.attached) process.stderr.write(`ktap: attached ${header} (${events} event${events === 1 ? '' : 's'})\n`);
+    }
+  }
+
+  /** -d: resolve every definition against this kernel, attach nothing; -v lists them. */
+  private describeDryRun(handlers: readonly KernelHandler[]): void {
+    for (const handler of handlers) {
+      if (handler.kind === 'profile') {
+        if (this.options.verbose) process.stderr.write(`ktap: would attach ${handler.header} (timer:hrtimer_expire_entry)\n`);
+        continue;
+      }
+      const spec = parseEventSpec(handler.header)!;
+      const tracepoints = resolveTracepoints(findTracefs(), spec.definitions.filter((definition) => definition.kind === 'tracepoint') as never);
+      if (!this.options.verbose) continue;
+      process.stderr.write(`ktap: would attach ${handler.header}: ${tracepoints.map((tracepoint) => `${tracepoint.system}:${tracepoint.event}`).join(' ')}` +
+        `${spec.filter === undefined ? '' : ` with filter '${spec.filter}'`}\n`);
+    }
+  }
+
+  /** Runs one trace or profile handler for a record; false ends delivery. */
+  private dispatchEvent(handler: KernelHandler, event: TraceEvent): boolean {
+    if (this.options.timestamps) this.sink.prefix = formatClock(event.clockNs()) + ' ';
+    const outcome = this.runCode(handler.fn, false, event, handler.header);
+    if (this.options.timestamps) this.sink.prefix = '';
+    if (outcome === 'ok') return true;
+    this.end(outcome === 'exit' ? 'exit' : 'error');
+    return false;
+  }
+
+  /** Removes everything created in the kernel after reporting lost events (SPEC §3.10). */
+  close(): void {
+    const kernel = this.kernel;
+    this.kernel = null;
+    if (this.workload !== null && this.workload.exitCode === null) this.workload.kill('SIGTERM');
+    if (kernel === null) return;
+    try {
+      const lost = kernel.lostPerCpu();
+      const total = [...lost.values()].reduce((sum, count) => sum + count, 0);
+      if (total > 0) {
+        const perCpu = [...lost].filter(([, count]) => count > 0).map(([cpu, count]) => `cpu${cpu}: ${count}`).join(', ');
+        process.stderr.write(`ktap: ${total} events lost (${perCpu}); a bigger --buffer-kb may help\n`);
+      }
+      if (this.options.verbose) {
+        for (const stats of kernel.tracer.bufferStats()) {
+          process.stderr.write(`ktap: cpu${stats.cpu}: ${stats.read} read, ${stats.overrun} overrun, ${stats.dropped} dropped\n`);
+        }
+      }
+    } finally {
+      kernel.close();
+    }
+  }
+
+  /**
+   * Starts ending the session; the first reason wins. Recording stops; after a signal or
+   * the workload's exit, events already recorded are still delivered (SPEC §3.10).
+   */
   end(reason: EndReason): void {
     if (this.endReason !== null) return;
     this.endReason = reason;
     for (const timer of this.timers) timer.stop();
     this.timers = [];
     if (reason === 'interrupt') this.sink.interrupted();
+    this.kernel?.stop(reason === 'interrupt' || reason === 'terminate' || reason === 'workload');
     this.ending?.(reason);
   }
 
   private dispatchTick(handler: Handler, wallTimeNs: bigint): void {
+    // Every event already readable is delivered before a timer handler runs (SPEC §3.10).
+    this.kernel?.pump();
     if (this.endReason !== null) return;
     const outcome = this.runCode(handler.fn, false, this.timerContext(handler.header, wallTimeNs), handler.header);
     if (outcome === 'exit') this.end('exit');
@@ -217,9 +312,14 @@ export class Session {
     return {
       tracer: this.tracer,
       registerHandler: (kind, header, fn) => this.registerHandler(kind, header, fn),
-      kernelSymbol: () => undefined,
+      kernelSymbol: (address) => this.kernelSymbol(address),
       traceClockNs: () => process.hrtime.bigint(),
     };
+  }
+
+  private kernelSymbol(address: bigint): string | undefined {
+    if (this.kernelSymbols === null) this.kernelSymbols = KernelSymbols.load();
+    return this.kernelSymbols.name(address);
   }
 
   private registerHandler(kind: HandlerKind, header: string, fn: KFunction): void {
@@ -239,6 +339,27 @@ export class Session {
   }
 }
 
+/** A trace-clock time as `SECONDS.MICROSECONDS` (the format of print_trace_clock, -T). */
+function formatClock(ns: bigint): string {
+  const micros = ns / 1000n;
+  return `${(micros / 1_000_000n).toString().padStart(5)}.${(micros % 1_000_000n).toString().padStart(6, '0')}`;
+}
+
+/**
+ * Starts `command` held at a gate: a shell that waits for a line on fd 3 and then execs the
+ * command with its own pid, so probes can be filtered to that pid before it runs.
+ */
+function startGatedWorkload(command: readonly string[]): ChildProcess {
+  return spawn('/bin/sh', ['-c', 'read gate <&3; exec "$@"', 'ktap-workload', ...command], {
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+  });
+}
+
+function releaseWorkload(child: ChildProcess): void {
+  const gate = child.stdio[3] as NodeJS.WritableStream;
+  gate.end('go\n');
+}
+
 /** The CPU this process last ran on (field 39 of /proc/self/stat). */
 function currentCpu(): number {
   try {
@@ -250,4 +371,3 @@ function currentCpu(): number {
   }
 }
 
-export { CompileError };

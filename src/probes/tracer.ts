@@ -1,0 +1,195 @@
+// A tracing run in the kernel: our own tracefs instance, the events enabled in it with
+// their kernel-side filters, pid/cpu restrictions, the readers of its ring buffers, and
+// removal of everything on the way out. Plain data goes out; the VM is not known here.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseEventFormat, type EventLayout } from './format';
+import { RingReader, type RecordHandler } from './reader';
+import { resolveTracepoints, type Tracepoint, type TracepointDefinition } from './resolve';
+import { Instance, TracefsError, findTracefs, registerCleanup, removeStaleInstances } from './tracefs';
+
+export interface TracerOptions {
+  /** Trace only this process and its children (set_event_pid with event-fork). */
+  readonly pids?: readonly number[];
+  /** Trace only these CPUs (tracing_cpumask). */
+  readonly cpus?: readonly number[];
+  /** Ring buffer per CPU in KiB. */
+  readonly bufferSizeKb: number;
+}
+
+/** Default ring buffer per CPU: room for ~100 ms of a million small events per second. */
+export const DEFAULT_BUFFER_KB = 4096;
+
+/** Per-CPU counters of the kernel's ring buffer (`per_cpu/cpuN/stats`). */
+export interface CpuBufferStats {
+  readonly cpu: number;
+  readonly entries: number;
+  readonly overrun: number;
+  readonly dropped: number;
+  readonly read: number;
+}
+
+export class KernelTracer {
+  private readonly enabled: Tracepoint[] = [];
+  private readonly layouts = new Map<string, EventLayout>();
+  private reader: RingReader | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private pumping = false;
+  private unregisterReader: (() => void) | null = null;
+
+  private constructor(
+    readonly root: string,
+    readonly instance: Instance,
+    private readonly options: TracerOptions,
+  ) {}
+
+  /** Finds (or mounts) tracefs, clears leftovers of dead runs and creates our instance. */
+  static open(options: TracerOptions): KernelTracer {
+    const root = findTracefs();
+    removeStaleInstances(root);
+    const instance = Instance.create(root);
+    try {
+      instance.write('tracing_on', '0');
+      instance.setBufferSizeKb(options.bufferSizeKb);
+      // CLOCK_MONOTONIC, the clock of process.hrtime: event times convert to wall time exactly.
+      instance.setTraceClock('mono');
+      if (options.cpus !== undefined) instance.setCpuMask(options.cpus);
+      if (options.pids !== undefined) instance.setEventPid(options.pids, true);
+    } catch (error) {
+      instance.remove();
+      throw error;
+    }
+    return new KernelTracer(root, instance, options);
+  }
+
+  /** Resolves tracepoint definitions (globs, lists) against this kernel's events. */
+  resolve(definitions: readonly TracepointDefinition[]): Tracepoint[] {
+    return resolveTracepoints(this.root, definitions);
+  }
+
+  /** The binary layout of an event, from its format file (cached). */
+  layout(tracepoint: Tracepoint): EventLayout {
+    const key = `${tracepoint.system}/${tracepoint.event}`;
+    let layout = this.layouts.get(key);
+    if (layout === undefined) {
+      const text = readFileSync(join(this.root, 'events', key, 'format'), 'latin1');
+      layout = parseEventFormat(text, tracepoint.system);
+      this.layouts.set(key, layout);
+    }
+    return layout;
+  }
+
+  /** Installs the kernel filter of an event (before it is enabled). */
+  setFilter(tracepoint: Tracepoint, filter: string): void {
+    this.instance.setFilter(tracepoint.system, tracepoint.event, filter);
+  }
+
+  /** Enables the events (recording starts only with start()). */
+  enable(tracepoints: readonly Tracepoint[]): void {
+    for (const tracepoint of tracepoints) {
+      this.instance.enableEvent(tracepoint.system, tracepoint.event);
+      this.enabled.push(tracepoint);
+    }
+  }
+
+  get enabledCount(): number {
+    return this.enabled.length;
+  }
+
+  /**
+   * Turns recording on and polls the ring buffers, delivering records in time order. Busy
+   * buffers are read again at once; idle ones every `idleMs`.
+   */
+  start(deliver: RecordHandler, idleMs = 10): void {
+    const cpus = this.options.cpus ?? Array.from({ length: this.instance.cpuCount() }, (_, cpu) => cpu);
+    const reader = new RingReader(this.instance.directory, cpus, this.subBufferSize());
+    reader.open();
+    this.reader = reader;
+    // Open readers keep the instance busy (rmdir fails with EBUSY): close them first on any exit.
+    this.unregisterReader = registerCleanup(() => reader.close());
+    this.instance.write('tracing_on', '1');
+    const poll = (): void => {
+      this.pollTimer = null;
+      if (this.reader === null) return;
+      const pages = this.pump(deliver);
+      this.pollTimer = pages > 0 ? setTimeout(poll, 0) : setTimeout(poll, idleMs);
+    };
+    this.pollTimer = setTimeout(poll, idleMs);
+  }
+
+  /** Reads and delivers whatever is in the buffers now; returns the number of pages read. */
+  pump(deliver: RecordHandler): number {
+    if (this.reader === null || this.pumping) return 0;
+    this.pumping = true;
+    try {
+      return this.reader.pump(deliver);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Trace-clock ns that record times count from. */
+  get timeBase(): bigint {
+    return this.reader?.timeBase ?? 0n;
+  }
+
+  /** Stops recording; what is already in the buffers stays readable. */
+  stop(): void {
+    if (this.pollTimer !== null) clearTimeout(this.pollTimer);
+    this.pollTimer = null;
+    try {
+      this.instance.write('tracing_on', '0');
+    } catch (error) {
+      if (!(error instanceof TracefsError)) throw error;
+    }
+  }
+
+  /** Delivers everything still buffered (after stop()). */
+  drain(deliver: RecordHandler): void {
+    while (this.pump(deliver) > 0) {
+      // keep reading until every CPU's buffer is empty
+    }
+  }
+
+  /** Events lost per CPU: pages flagged with missed events, or the kernel's own counters if higher. */
+  lostPerCpu(): Map<number, number> {
+    const lost = new Map(this.reader?.lostPerCpu() ?? []);
+    for (const stats of this.bufferStats()) {
+      lost.set(stats.cpu, Math.max(lost.get(stats.cpu) ?? 0, stats.overrun + stats.dropped));
+    }
+    return lost;
+  }
+
+  bufferStats(): CpuBufferStats[] {
+    const cpus = this.options.cpus ?? Array.from({ length: this.instance.cpuCount() }, (_, cpu) => cpu);
+    return cpus.map((cpu) => {
+      let text = '';
+      try {
+        text = this.instance.read(`per_cpu/cpu${cpu}/stats`);
+      } catch {
+        // the instance may be gone already
+      }
+      const value = (name: string): number => Number(new RegExp(`^${name}: (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+      return { cpu, entries: value('entries'), overrun: value('overrun'), dropped: value('dropped events'), read: value('read events') };
+    });
+  }
+
+  /** Stops reading and removes the instance with everything in it. */
+  close(): void {
+    this.stop();
+    this.reader?.close();
+    this.reader = null;
+    this.unregisterReader?.();
+    this.instance.remove();
+  }
+
+  /** Size of one ring-buffer page as trace_pipe_raw returns it. */
+  private subBufferSize(): number {
+    try {
+      return Number(this.instance.read('buffer_subbuf_size_kb').trim()) * 1024 || 4096;
+    } catch {
+      return 4096;
+    }
+  }
+}

@@ -1,0 +1,96 @@
+// The event context a trace handler runs with (SPEC §4.10): one reusable object pointed at
+// the current record, decoding each field, argstr and task identity only when asked for.
+
+import type { EventLayout, FieldLayout } from '../probes/format';
+import { readField, recordFlags, recordPid, TRACE_FLAG_HARDIRQ, TRACE_FLAG_NMI, TRACE_FLAG_SOFTIRQ, type PageBytes } from '../probes/fields';
+import type { TaskTable } from '../probes/tasks';
+import type { EventContext } from '../vm/runtime';
+import type { Value } from '../vm/value';
+
+/** What the session knows about one kernel event type (one `common_type`). */
+export interface EventType {
+  readonly layout: EventLayout;
+  /** `probename`: the event name without its system. */
+  readonly probename: string;
+  /** arg0…arg9: the event's own fields in format order. */
+  readonly argFields: readonly FieldLayout[];
+  /** Renders argstr for a record; built on first use. */
+  render: ((bytes: PageBytes, offset: number, length: number) => string) | null;
+}
+
+const INTERRUPT_FLAGS = TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI;
+
+export class TraceEvent implements EventContext {
+  /** 'timer' for profile-N samples: the interrupted task's identity, no arguments. */
+  kind: 'trace' | 'timer' = 'trace';
+  type!: EventType;
+  bytes!: PageBytes;
+  offset = 0;
+  length = 0;
+  cpu = 0;
+  tid = 0;
+  /** Time of the record: ns after `origin` on the trace clock (a number: no allocation per event). */
+  time = 0;
+  /** Trace-clock ns that `time` counts from (the reader's time base). */
+  origin = 0n;
+
+  constructor(
+    private readonly tasks: TaskTable,
+    private readonly renderer: (type: EventType) => (bytes: PageBytes, offset: number, length: number) => string,
+    /** Wall-clock ns minus trace-clock ns (the clocks' offset), for gettimeofday_*. */
+    private readonly wallOffsetNs: bigint,
+  ) {}
+
+  /** Points the context at a record. */
+  set(type: EventType, bytes: PageBytes, offset: number, length: number, cpu: number, time: number): void {
+    this.kind = 'trace';
+    this.type = type;
+    this.bytes = bytes;
+    this.offset = offset;
+    this.length = length;
+    this.cpu = cpu;
+    this.tid = recordPid(bytes, offset);
+    this.time = time;
+  }
+
+  /** The record's trace-clock time in ns. */
+  clockNs(): bigint {
+    return this.origin + BigInt(this.time);
+  }
+
+  get probename(): string {
+    return this.type.probename;
+  }
+
+  get pid(): number {
+    return this.tasks.tgid(this.tid);
+  }
+
+  uid(): number {
+    return this.tasks.uid(this.tid);
+  }
+
+  execname(): string {
+    // Thread 0 is the CPU's idle task, which the kernel names swapper/N.
+    return this.tid === 0 ? `swapper/${this.cpu}` : this.tasks.comm(this.tid);
+  }
+
+  arg(index: number): Value {
+    const field = this.type.argFields[index];
+    return field === undefined ? undefined : readField(this.bytes, this.offset, this.length, field);
+  }
+
+  argstr(): string {
+    const type = this.type;
+    if (type.render === null) type.render = this.renderer(type);
+    return type.render(this.bytes, this.offset, this.length);
+  }
+
+  wallTimeNs(): bigint {
+    return this.clockNs() + this.wallOffsetNs;
+  }
+
+  inInterrupt(): boolean {
+    return (recordFlags(this.bytes, this.offset) & INTERRUPT_FLAGS) !== 0;
+  }
+}
