@@ -114,12 +114,8 @@ async function runScript(options: CliOptions): Promise<number> {
     const outcome = session.runCode(main, true, null);
     if (outcome === 'exit') session.runEndHandlers();
     if (outcome !== 'ok') return EXIT_OK;
-    if (session.hasEventHandlers) {
-      const reason = await session.runEvents();
-      if (reason !== 'error') session.runEndHandlers();
-    } else {
-      session.runEndHandlers();
-    }
+    if (session.hasEventHandlers) await session.runEvents();
+    if (!session.failed) session.runEndHandlers();
     return EXIT_OK;
   } finally {
     session.writer.flush();

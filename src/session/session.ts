@@ -77,6 +77,8 @@ export class Session {
   private timers: TimerHandle[] = [];
   private ending: ((reason: EndReason) => void) | null = null;
   endReason: EndReason | null = null;
+  /** A runtime error ended a run: trace_end handlers must not run (SPEC §3.10), even if it happened while draining. */
+  failed = false;
   /** Kernel events of this session, once a trace or profile handler was attached. */
   kernel: KernelEvents | null = null;
   private workload: ChildProcess | null = null;
@@ -121,6 +123,7 @@ export class Session {
     } catch (error) {
       if (error instanceof ExitSignal) return 'exit';
       if (error instanceof RuntimeError) {
+        this.failed = true;
         this.reportRuntimeError(error, header);
         return 'error';
       }

@@ -1,0 +1,45 @@
+/* Test workload for the tracing tests: makes an exact number of system calls.
+ *   workload getppid N         N getppid() calls
+ *   workload write N M         N write(1, …) and M write(2, …) of one byte each
+ *   workload wait-getppid N    waits for a line on stdin, then N getppid() calls
+ *   workload spin MS           burns CPU for MS milliseconds in spin_hot()
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void calls(long count) {
+  for (long i = 0; i < count; i++) getppid();
+}
+
+__attribute__((noinline)) static volatile unsigned long spin_hot(unsigned long n) {
+  volatile unsigned long x = 0;
+  for (unsigned long i = 0; i < n; i++) x += i;
+  return x;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 3 && strcmp(argv[1], "getppid") == 0) {
+    calls(atol(argv[2]));
+  } else if (argc >= 4 && strcmp(argv[1], "write") == 0) {
+    for (long i = atol(argv[2]); i > 0; i--) write(1, "o", 1);
+    for (long i = atol(argv[3]); i > 0; i--) write(2, "e", 1);
+  } else if (argc >= 3 && strcmp(argv[1], "wait-getppid") == 0) {
+    char line[16];
+    if (fgets(line, sizeof line, stdin) == NULL) return 1;
+    calls(atol(argv[2]));
+  } else if (argc >= 3 && strcmp(argv[1], "spin") == 0) {
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+      spin_hot(100000);
+      clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < atol(argv[2]));
+  } else {
+    fprintf(stderr, "usage: workload getppid N | write N M | wait-getppid N | spin MS\n");
+    return 2;
+  }
+  return 0;
+}
