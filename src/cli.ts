@@ -111,7 +111,7 @@ async function runScript(options: CliOptions): Promise<number> {
   });
   try {
     const main = loadMain(session, options, chunkName);
-    const outcome = session.runCode(main, true, null);
+    const outcome = session.runCode(main);
     if (outcome === 'exit') session.runEndHandlers();
     if (outcome !== 'ok') return EXIT_OK;
     if (session.hasEventHandlers) await session.runEvents();

@@ -93,8 +93,12 @@ export class KernelTracer {
     }
   }
 
-  get enabledCount(): number {
-    return this.enabled.length;
+  /** Disables an event again (a handler was detached) and clears its filter. */
+  disable(tracepoint: Tracepoint): void {
+    this.instance.disableEvent(tracepoint.system, tracepoint.event);
+    this.instance.setFilter(tracepoint.system, tracepoint.event, '0');
+    const index = this.enabled.findIndex((entry) => entry.system === tracepoint.system && entry.event === tracepoint.event);
+    if (index >= 0) this.enabled.splice(index, 1);
   }
 
   /**

@@ -36,9 +36,14 @@ interface ProfileState {
 }
 
 interface Route {
+  readonly tracepoint: Tracepoint;
   readonly type: EventType;
   readonly handlers: KernelHandler[];
   readonly profiles: ProfileState[];
+  /** The kernel filter installed on the event (one per event), or null for none. */
+  filter: string | null;
+  /** Enabled in the kernel (events are enabled by commit()). */
+  enabled: boolean;
   /** Bookkeeping of the session itself (task creation and renames). */
   internal?: (bytes: PageBytes, offset: number, length: number, tid: number) => void;
   /** Events delivered, per route, for the `-v` summary and later the dashboard. */
@@ -56,8 +61,11 @@ export class KernelEvents {
   private readonly event: TraceEvent;
   /** Cleared when the session ends (except while draining). */
   delivering = true;
-  /** What was attached, for -v and the REPL: header → number of kernel events. */
-  readonly attached: Array<{ header: string; events: number }> = [];
+  /** What is attached, for -v and the REPL: each handler and its number of kernel events. */
+  readonly attached: Array<{ handler: KernelHandler; events: number }> = [];
+  /** Events delivered to each handler, by handler id. */
+  readonly deliveredTo: number[] = [];
+  private started = false;
 
   constructor(
     options: TracerOptions,
@@ -76,7 +84,10 @@ export class KernelEvents {
     this.event = new TraceEvent(this.tasks, (type) => compileArgstr(type.layout, { kernelSymbol: this.kernelSymbol }), wallOffset);
   }
 
-  /** Resolves and prepares one handler's events (filters written, not yet enabled). */
+  /**
+   * Resolves and prepares one handler's events (filters written); commit() enables them.
+   * One event has one kernel filter, so handlers sharing an event must agree on it.
+   */
   add(handler: KernelHandler): void {
     if (handler.kind === 'profile') {
       this.addProfile(handler);
@@ -89,12 +100,39 @@ export class KernelEvents {
       throw new TracefsError(`'${unsupported.text}': ${unsupported.kind} probes are not supported by this build yet; use tracepoints (ktap -le)`);
     }
     const tracepoints = this.tracer.resolve(spec.definitions as Array<Extract<typeof spec.definitions[number], { kind: 'tracepoint' }>>);
-    for (const tracepoint of tracepoints) {
-      const route = this.route(tracepoint);
-      if (spec.filter !== undefined) this.tracer.setFilter(tracepoint, spec.filter);
+    const filter = spec.filter ?? null;
+    const routes = tracepoints.map((tracepoint) => this.route(tracepoint));
+    for (const route of routes) {
+      if (route.handlers.length > 0 && route.filter !== filter) {
+        throw new TracefsError(`'${handler.header}': ${route.tracepoint.system}:${route.tracepoint.event} is already traced ` +
+          `${route.filter === null ? 'without a filter' : `with filter '${route.filter}'`}; an event has one kernel filter`);
+      }
+    }
+    for (const route of routes) {
+      if (route.filter !== filter) {
+        this.tracer.setFilter(route.tracepoint, filter ?? '0');
+        route.filter = filter;
+      }
       route.handlers.push(handler);
     }
-    this.attached.push({ header: handler.header, events: tracepoints.length });
+    this.attached.push({ handler, events: tracepoints.length });
+  }
+
+  /** Detaches a handler; events no handler needs any more are disabled in the kernel. */
+  remove(handler: KernelHandler): void {
+    for (const route of this.routes) {
+      if (route === undefined) continue;
+      const index = route.handlers.indexOf(handler);
+      if (index >= 0) route.handlers.splice(index, 1);
+      const profile = route.profiles.findIndex((state) => state.handler === handler);
+      if (profile >= 0) route.profiles.splice(profile, 1);
+      if (route.enabled && route.handlers.length === 0 && route.profiles.length === 0 && route.internal === undefined) {
+        this.tracer.disable(route.tracepoint);
+        route.enabled = false;
+      }
+    }
+    const attached = this.attached.findIndex((entry) => entry.handler === handler);
+    if (attached >= 0) this.attached.splice(attached, 1);
   }
 
   private addProfile(handler: KernelHandler): void {
@@ -102,14 +140,21 @@ export class KernelEvents {
     if (intervalNs === undefined) throw new TracefsError(`cannot parse timer interval: ${handler.header}`);
     const address = this.tickHandlerAddress();
     const route = this.route(PROFILE_EVENT);
-    if (route.profiles.length === 0) this.tracer.setFilter(PROFILE_EVENT, `function == 0x${address.toString(16)}`);
+    const filter = `function == 0x${address.toString(16)}`;
+    if (route.handlers.length > 0 && route.filter !== filter) {
+      throw new TracefsError(`'${handler.header}': ${PROFILE_EVENT.system}:${PROFILE_EVENT.event} is already traced; profile-N needs it filtered to the tick handler`);
+    }
+    if (route.filter !== filter) {
+      this.tracer.setFilter(PROFILE_EVENT, filter);
+      route.filter = filter;
+    }
     route.profiles.push({
       handler,
       intervalNs,
       lastRun: [],
       type: { layout: route.type.layout, probename: handler.header, argFields: [], render: () => '' },
     });
-    this.attached.push({ header: handler.header, events: 1 });
+    this.attached.push({ handler, events: 1 });
   }
 
   /** The kernel's scheduler-tick handler (kallsyms), which profile samples are filtered to. */
@@ -126,21 +171,30 @@ export class KernelEvents {
     const layout = this.tracer.layout(tracepoint);
     let route = this.routes[layout.id];
     if (route === undefined) {
-      route = { type: eventType(layout), handlers: [], profiles: [], count: 0 };
+      route = { tracepoint, type: eventType(layout), handlers: [], profiles: [], filter: null, enabled: false, count: 0 };
       this.routes[layout.id] = route;
     }
     return route;
   }
 
-  /** Enables every prepared event plus the task bookkeeping events, then starts reading. */
-  start(): void {
-    this.addTaskTracking();
-    const tracepoints: Tracepoint[] = [];
+  /**
+   * Enables the events prepared since the last commit; the first commit also enables the
+   * task bookkeeping events and starts reading.
+   */
+  commit(): void {
+    if (!this.started) this.addTaskTracking();
+    const pending: Tracepoint[] = [];
     for (const route of this.routes) {
-      if (route !== undefined) tracepoints.push({ system: route.type.layout.system, event: route.type.layout.name });
+      if (route === undefined || route.enabled) continue;
+      if (route.handlers.length === 0 && route.profiles.length === 0 && route.internal === undefined) continue;
+      pending.push(route.tracepoint);
+      route.enabled = true;
     }
-    this.tracer.enable(tracepoints);
-    this.tracer.start(this.deliver);
+    this.tracer.enable(pending);
+    if (!this.started) {
+      this.started = true;
+      this.tracer.start(this.deliver);
+    }
   }
 
   /** task_newtask and task_rename keep the comm/tgid of new tasks right (SPEC §4.10 execname). */
@@ -190,7 +244,9 @@ export class KernelEvents {
     if (route.internal !== undefined) route.internal(record, offset, record.length, event.tid);
     const handlers = route.handlers;
     for (let index = 0; index < handlers.length; index++) {
-      if (!this.runHandler(handlers[index]!, event)) {
+      const handler = handlers[index]!;
+      this.deliveredTo[handler.id] = (this.deliveredTo[handler.id] ?? 0) + 1;
+      if (!this.runHandler(handler, event)) {
         this.delivering = false;
         return;
       }
@@ -212,6 +268,7 @@ export class KernelEvents {
       profile.lastRun[cpu] = last + profile.intervalNs * Math.floor((now - last) / profile.intervalNs);
       event.type = profile.type;
       event.kind = 'timer';
+      this.deliveredTo[profile.handler.id] = (this.deliveredTo[profile.handler.id] ?? 0) + 1;
       if (!this.runHandler(profile.handler, event)) {
         this.delivering = false;
         return;

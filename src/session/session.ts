@@ -74,7 +74,15 @@ export class Session {
   readonly sessionSlots = new Map<string, number>();
   readonly sessionCells: Cell[] = [];
   private nextHandlerId = 1;
-  private timers: TimerHandle[] = [];
+  /** Running tick timers by handler id. */
+  private readonly timers = new Map<number, TimerHandle>();
+  /** Ids of handlers attached (kernel events enabled or timer started). */
+  private readonly attachedIds = new Set<number>();
+  /**
+   * What a failing trace or timer handler does: end the session (scripts, SPEC §6.2) or,
+   * when set (the REPL), get reported and detached while the others keep running.
+   */
+  onHandlerError: ((handler: Handler, error: RuntimeError) => void) | null = null;
   private ending: ((reason: EndReason) => void) | null = null;
   endReason: EndReason | null = null;
   /** A runtime error ended a run: trace_end handlers must not run (SPEC §3.10), even if it happened while draining. */
@@ -113,12 +121,13 @@ export class Session {
   // ---- running ----------------------------------------------------------------------
 
   /**
-   * Runs VM code as one run. A runtime error is reported (SPEC §6.2) and ends the session;
-   * exit() ends it normally. Tracing errors propagate to the face.
+   * Runs main-thread code (a main chunk or trace_end handler) as one run. A runtime error
+   * is reported (SPEC §6.2) and marks the session failed; exit() ends it normally. Tracing
+   * errors propagate to the face.
    */
-  runCode(fn: KFunction, mainThread: boolean, event: EventContext | null, header?: string): RunOutcome {
+  runCode(fn: KFunction, header?: string): RunOutcome {
     try {
-      this.rt.run(fn, [], mainThread, event);
+      this.rt.run(fn, true, null);
       return 'ok';
     } catch (error) {
       if (error instanceof ExitSignal) return 'exit';
@@ -144,7 +153,7 @@ export class Session {
   runEndHandlers(): void {
     this.rt.phase = 'END';
     for (const handler of this.endHandlers) {
-      if (this.runCode(handler, true, null, 'trace_end') !== 'ok') break;
+      if (this.runCode(handler, 'trace_end') !== 'ok') break;
     }
   }
 
@@ -160,22 +169,10 @@ export class Session {
    * so, what was already recorded has been delivered). close() removes what it created.
    */
   async runEvents(): Promise<EndReason> {
-    const ended = new Promise<EndReason>((resolve) => {
-      this.ending = resolve;
-    });
-    const kernelHandlers = this.handlers.filter((handler): handler is Handler & KernelHandler => handler.kind !== 'tick');
+    const ended = this.endPromise();
     const command = this.options.command ?? [];
     if (command.length > 0 && !this.options.dryRun) this.workload = startGatedWorkload(command);
-    if (kernelHandlers.length > 0) {
-      if (this.options.dryRun) this.describeDryRun(kernelHandlers);
-      else this.attach(kernelHandlers);
-    }
-    for (const handler of this.handlers) {
-      if (handler.kind === 'tick') {
-        const intervalNs = parseInterval(handler.header.slice('tick-'.length))!;
-        this.timers.push(startTimer(intervalNs, (due) => this.dispatchTick(handler, due)));
-      }
-    }
+    this.attachPending();
     if (!this.options.quiet) this.sink.banner();
     this.writer.flush();
     const onInterrupt = (): void => this.end('interrupt');
@@ -192,9 +189,65 @@ export class Session {
     return reason;
   }
 
-  private attach(handlers: ReadonlyArray<Handler & KernelHandler>): void {
+  /** A promise resolved with the reason when the session ends. */
+  endPromise(): Promise<EndReason> {
+    return new Promise<EndReason>((resolve) => {
+      this.ending = resolve;
+    });
+  }
+
+  /**
+   * Attaches the handlers registered since the last call: kernel events (the first one
+   * creates the tracing instance) and timers. Returns the handlers attached, with their
+   * number of kernel events. A failure detaches nothing that was attached before.
+   */
+  attachPending(): Array<{ handler: Handler; events: number }> {
+    const pending = this.handlers.filter((handler) => !this.attachedIds.has(handler.id));
+    const attached: Array<{ handler: Handler; events: number }> = [];
+    const kernelHandlers = pending.filter((handler): handler is Handler & KernelHandler => handler.kind !== 'tick');
+    if (kernelHandlers.length > 0) {
+      if (this.options.dryRun) {
+        this.describeDryRun(kernelHandlers);
+      } else {
+        const kernel = this.kernelEvents();
+        try {
+          for (const handler of kernelHandlers) kernel.add(handler);
+        } catch (error) {
+          for (const handler of kernelHandlers) kernel.remove(handler);
+          this.handlers.splice(0, this.handlers.length, ...this.handlers.filter((handler) => !pending.includes(handler)));
+          throw error;
+        }
+        kernel.commit();
+        for (const entry of kernel.attached) {
+          if (!kernelHandlers.includes(entry.handler as Handler & KernelHandler)) continue;
+          attached.push({ handler: entry.handler as Handler, events: entry.events });
+          if (this.options.verbose) process.stderr.write(`ktap: attached ${entry.handler.header} (${entry.events} event${entry.events === 1 ? '' : 's'})\n`);
+        }
+      }
+    }
+    for (const handler of pending) {
+      this.attachedIds.add(handler.id);
+      if (handler.kind !== 'tick') continue;
+      const intervalNs = parseInterval(handler.header.slice('tick-'.length))!;
+      this.timers.set(handler.id, startTimer(intervalNs, (due) => this.dispatchTick(handler, due)));
+      attached.push({ handler, events: 0 });
+    }
+    return attached;
+  }
+
+  /** Detaches one handler (REPL .detach, or a handler that failed there). */
+  detach(handler: Handler): void {
+    this.timers.get(handler.id)?.stop();
+    this.timers.delete(handler.id);
+    if (handler.kind !== 'tick') this.kernel?.remove(handler as KernelHandler);
+    const index = this.handlers.indexOf(handler);
+    if (index >= 0) this.handlers.splice(index, 1);
+  }
+
+  private kernelEvents(): KernelEvents {
+    if (this.kernel !== null) return this.kernel;
     const pids = this.workload?.pid !== undefined ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
-    const kernel = new KernelEvents(
+    this.kernel = new KernelEvents(
       {
         bufferSizeKb: this.options.bufferSizeKb ?? DEFAULT_BUFFER_KB,
         ...(pids === undefined ? {} : { pids }),
@@ -203,12 +256,7 @@ export class Session {
       (handler, event) => this.dispatchEvent(handler, event),
       (address) => this.kernelSymbol(address),
     );
-    this.kernel = kernel;
-    for (const handler of handlers) kernel.add(handler);
-    kernel.start();
-    if (this.options.verbose) {
-      for (const { header, events } of kernel.attached) process.stderr.write(`ktap: attached ${header} (${events} event${events === 1 ? '' : 's'})\n`);
-    }
+    return this.kernel;
   }
 
   /** -d: resolve every definition against this kernel, attach nothing; -v lists them. */
@@ -229,11 +277,36 @@ export class Session {
   /** Runs one trace or profile handler for a record; false ends delivery. */
   private dispatchEvent(handler: KernelHandler, event: TraceEvent): boolean {
     if (this.options.timestamps) this.sink.prefix = formatClock(event.clockNs()) + ' ';
-    const outcome = this.runCode(handler.fn, false, event, handler.header);
+    const keepGoing = this.runHandler(handler as Handler, event);
     if (this.options.timestamps) this.sink.prefix = '';
-    if (outcome === 'ok') return true;
-    this.end(outcome === 'exit' ? 'exit' : 'error');
-    return false;
+    return keepGoing;
+  }
+
+  /**
+   * One run of a trace or timer handler. exit() ends the session; a runtime error ends it
+   * too (SPEC §6.2) unless onHandlerError is set (the REPL), which reports it and the
+   * handler is detached. Returns whether events should still be delivered.
+   */
+  private runHandler(handler: Handler, event: EventContext): boolean {
+    try {
+      this.rt.run(handler.fn, false, event);
+      return true;
+    } catch (error) {
+      if (error instanceof ExitSignal) {
+        this.end('exit');
+        return false;
+      }
+      if (!(error instanceof RuntimeError)) throw error;
+      if (this.onHandlerError !== null) {
+        this.detach(handler);
+        this.onHandlerError(handler, error);
+        return true;
+      }
+      this.failed = true;
+      this.reportRuntimeError(error, handler.header);
+      this.end('error');
+      return false;
+    }
   }
 
   /** Removes everything created in the kernel after reporting lost events (SPEC §3.10). */
@@ -266,8 +339,8 @@ export class Session {
   end(reason: EndReason): void {
     if (this.endReason !== null) return;
     this.endReason = reason;
-    for (const timer of this.timers) timer.stop();
-    this.timers = [];
+    for (const timer of this.timers.values()) timer.stop();
+    this.timers.clear();
     if (reason === 'interrupt') this.sink.interrupted();
     this.kernel?.stop(reason === 'interrupt' || reason === 'terminate' || reason === 'workload');
     this.ending?.(reason);
@@ -277,9 +350,7 @@ export class Session {
     // Every event already readable is delivered before a timer handler runs (SPEC §3.10).
     this.kernel?.pump();
     if (this.endReason !== null) return;
-    const outcome = this.runCode(handler.fn, false, this.timerContext(handler.header, wallTimeNs), handler.header);
-    if (outcome === 'exit') this.end('exit');
-    else if (outcome === 'error') this.end('error');
+    this.runHandler(handler, this.timerContext(handler.header, wallTimeNs));
   }
 
   private timerContext(header: string, wallTimeNs: bigint): EventContext {

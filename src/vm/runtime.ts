@@ -119,10 +119,11 @@ export class Runtime {
   }
 
   /**
-   * Runs `fn` as one run (SPEC §3.10): a fresh instruction budget and call depth, on the
-   * main thread or in a handler with its event context. Errors propagate to the caller.
+   * Runs `fn` (a main chunk or handler: no arguments) as one run (SPEC §3.10): a fresh
+   * instruction budget and call depth, on the main thread or in a handler with its event
+   * context. Errors propagate to the caller.
    */
-  run(fn: KFunction, args: readonly Value[], mainThread: boolean, event: EventContext | null): Value {
+  run(fn: KFunction, mainThread: boolean, event: EventContext | null): Value {
     const budget = mainThread ? this.limits.maxInstructions : this.limits.maxEventInstructions;
     this.runBudget = budget;
     this.budget = effectiveLimit(budget);
@@ -130,7 +131,7 @@ export class Runtime {
     this.mainThread = mainThread;
     this.event = event;
     try {
-      let result = fn(...args);
+      let result = fn();
       if (result === TAIL) result = this.finishTailCalls();
       return result;
     } catch (error) {
