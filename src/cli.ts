@@ -7,6 +7,7 @@ import { compile } from './compiler';
 import { OPTION_HELP, UsageError, parseArguments, type CliOptions } from './cli/options';
 import { listEvents } from './probes/resolve';
 import { TracefsError, findTracefs } from './probes/tracefs';
+import { runRepl } from './repl/repl';
 import { Session } from './session/session';
 import { isBytecodeFile, writeBytecodeFile } from './vm/bytecode-file';
 import { disassemble } from './vm/disasm';
@@ -78,6 +79,8 @@ async function runMode(options: CliOptions): Promise<number> {
     case 'eval':
     case 'simple':
       return runScript(options);
+    case 'repl':
+      return runInteractive(options);
     case 'list-events':
       for (const line of listEvents(findTracefs(), options.listPattern)) process.stdout.write(line + '\n');
       return EXIT_OK;
@@ -87,14 +90,11 @@ async function runMode(options: CliOptions): Promise<number> {
 }
 
 function describeMode(mode: CliOptions['mode']): string {
-  return mode === 'repl' ? 'the interactive session (REPL)' : `option ${mode}`;
+  return `option ${mode}`;
 }
 
-/** Runs a script file, bytecode file or one-liner through a session (SPEC §3.10). */
-async function runScript(options: CliOptions): Promise<number> {
-  const outputFd = openOutput(options.outputFile);
-  const chunkName = options.mode === 'run' ? options.script! : '(command line)';
-  const session = new Session({
+function sessionFor(options: CliOptions, outputFd: number, chunkName: string): Session {
+  return new Session({
     limits: options.limits,
     outputFd,
     json: options.json,
@@ -109,6 +109,27 @@ async function runScript(options: CliOptions): Promise<number> {
     ...(options.cpu === undefined ? {} : { cpu: options.cpu }),
     ...(options.bufferSizeKb === undefined ? {} : { bufferSizeKb: options.bufferSizeKb }),
   });
+}
+
+/** The REPL (SPEC-product §3), optionally after running FILE as its first input. */
+async function runInteractive(options: CliOptions): Promise<number> {
+  const outputFd = openOutput(options.outputFile);
+  const session = sessionFor(options, outputFd, options.script ?? '(repl)');
+  try {
+    const first = options.script === undefined ? undefined : readScript(options.script);
+    return await runRepl(session, first);
+  } finally {
+    session.writer.flush();
+    session.close();
+    if (outputFd !== 1) closeSync(outputFd);
+  }
+}
+
+/** Runs a script file, bytecode file or one-liner through a session (SPEC §3.10). */
+async function runScript(options: CliOptions): Promise<number> {
+  const outputFd = openOutput(options.outputFile);
+  const chunkName = options.mode === 'run' ? options.script! : '(command line)';
+  const session = sessionFor(options, outputFd, chunkName);
   try {
     const main = loadMain(session, options, chunkName);
     const outcome = session.runCode(main);

@@ -63,8 +63,6 @@ export class KernelEvents {
   delivering = true;
   /** What is attached, for -v and the REPL: each handler and its number of kernel events. */
   readonly attached: Array<{ handler: KernelHandler; events: number }> = [];
-  /** Events delivered to each handler, by handler id. */
-  readonly deliveredTo: number[] = [];
   private started = false;
 
   constructor(
@@ -244,9 +242,7 @@ export class KernelEvents {
     if (route.internal !== undefined) route.internal(record, offset, record.length, event.tid);
     const handlers = route.handlers;
     for (let index = 0; index < handlers.length; index++) {
-      const handler = handlers[index]!;
-      this.deliveredTo[handler.id] = (this.deliveredTo[handler.id] ?? 0) + 1;
-      if (!this.runHandler(handler, event)) {
+      if (!this.runHandler(handlers[index]!, event)) {
         this.delivering = false;
         return;
       }
@@ -268,7 +264,6 @@ export class KernelEvents {
       profile.lastRun[cpu] = last + profile.intervalNs * Math.floor((now - last) / profile.intervalNs);
       event.type = profile.type;
       event.kind = 'timer';
-      this.deliveredTo[profile.handler.id] = (this.deliveredTo[profile.handler.id] ?? 0) + 1;
       if (!this.runHandler(profile.handler, event)) {
         this.delivering = false;
         return;

@@ -13,8 +13,11 @@ export class BufferedWriter {
   private chunks: string[] = [];
   private size = 0;
   private timer: NodeJS.Timeout | null = null;
-  /** Called with each flushed chunk (the dashboard's output log listens here). */
-  onFlush: ((text: string) => void) | null = null;
+  /**
+   * Where flushed text goes instead of the file descriptor, when set: the REPL prints it
+   * above the line being edited, the dashboard into its output log.
+   */
+  redirect: ((text: string) => void) | null = null;
 
   constructor(private readonly fd: number) {}
 
@@ -38,8 +41,8 @@ export class BufferedWriter {
     const text = this.chunks.join('');
     this.chunks = [];
     this.size = 0;
-    this.onFlush?.(text);
-    writeAll(this.fd, Buffer.from(text, 'latin1'));
+    if (this.redirect !== null) this.redirect(text);
+    else writeAll(this.fd, Buffer.from(text, 'latin1'));
   }
 }
 

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { compile } from '../compiler';
+import { CompileError } from '../compiler/errors';
 import { parseEventSpec } from '../probes/eventdef';
 import { KernelSymbols } from '../probes/kallsyms';
 import { resolveTracepoints } from '../probes/resolve';
@@ -74,6 +75,8 @@ export class Session {
   readonly sessionSlots = new Map<string, number>();
   readonly sessionCells: Cell[] = [];
   private nextHandlerId = 1;
+  /** Runs of each trace, tick and profile handler, by handler id (.probes, the dashboard). */
+  readonly handlerRuns: number[] = [];
   /** Running tick timers by handler id. */
   private readonly timers = new Map<number, TimerHandle>();
   /** Ids of handlers attached (kernel events enabled or timer started). */
@@ -105,6 +108,40 @@ export class Session {
   compileScript(source: string, chunkName: string): { proto: Proto; main: KFunction } {
     const { main } = compile(source, chunkName, { globals: GLOBAL_NAMES });
     return { proto: main, main: this.link(main) };
+  }
+
+  /**
+   * Compiles one REPL input against the variables earlier inputs declared (its own
+   * top-level `var`s become session variables). A bare expression compiles to code that
+   * returns its value. 'incomplete' means the input stops inside a construct (an open
+   * block, parenthesis or long string, a trailing operator): the REPL asks for more.
+   * Other problems throw CompileError.
+   */
+  compileInput(source: string, chunkName: string): { proto: Proto; main: KFunction; expression: boolean } | 'incomplete' {
+    const session = { slots: this.sessionSlots, slotCount: this.sessionCells.length };
+    // An expression (a call included) first, so that its value can be shown; then statements.
+    let expressionError: CompileError;
+    try {
+      return { ...this.linkInput(compile(`return ${source}`, chunkName, { globals: GLOBAL_NAMES, session })), expression: true };
+    } catch (error) {
+      if (!(error instanceof CompileError)) throw error;
+      expressionError = error;
+    }
+    try {
+      return { ...this.linkInput(compile(source, chunkName, { globals: GLOBAL_NAMES, session })), expression: false };
+    } catch (error) {
+      if (!(error instanceof CompileError)) throw error;
+      if (isOpenConstruct(error) || isOpenConstruct(expressionError)) return 'incomplete';
+      throw error.near === '<eof>' ? expressionError : error;
+    }
+  }
+
+  private linkInput(result: ReturnType<typeof compile>): { proto: Proto; main: KFunction } {
+    for (const { name, slot } of result.newSessionVariables) {
+      this.sessionCells[slot] = new Cell();
+      this.sessionSlots.set(name, slot);
+    }
+    return { proto: result.main, main: this.link(result.main) };
   }
 
   /** Loads a verified bytecode file (BadBytecodeError on a bad one). */
@@ -288,6 +325,7 @@ export class Session {
    * handler is detached. Returns whether events should still be delivered.
    */
   private runHandler(handler: Handler, event: EventContext): boolean {
+    this.handlerRuns[handler.id] = (this.handlerRuns[handler.id] ?? 0) + 1;
     try {
       this.rt.run(handler.fn, false, event);
       return true;
@@ -411,6 +449,17 @@ export class Session {
     this.options.scriptArgs.forEach((text, index) => table.set(index + 1, parseDecimalInteger(text) ?? text));
     return table;
   }
+}
+
+/**
+ * Whether a compile error only says that the input ended inside a construct: a block,
+ * parenthesis, bracket, long string or comment still open, or an operator waiting for its
+ * operand. Decided from the parser's own error at the end of input, never by counting
+ * brackets in the text.
+ */
+function isOpenConstruct(error: CompileError): boolean {
+  if (error.near !== '<eof>') return false;
+  return /^'(\}|\)|\]|end|until|\{)' expected|^unexpected symbol$|^unfinished long (string|comment)$/.test(error.detail);
 }
 
 /** A trace-clock time as `SECONDS.MICROSECONDS` (the format of print_trace_clock, -T). */

@@ -1,0 +1,156 @@
+// The REPL's dot-commands (SPEC-product §3): inspecting and steering the live session
+// without writing ktap code.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { listEvents } from '../probes/resolve';
+import { TracefsError, findTracefs } from '../probes/tracefs';
+import type { Session } from '../session/session';
+import { disassemble } from '../vm/disasm';
+import type { Proto } from '../vm/proto';
+import { KTable } from '../vm/table';
+
+/** What the commands need from the REPL. */
+export interface ReplContext {
+  readonly session: Session;
+  readonly inputs: ReadonlyArray<{ readonly source: string; readonly handlerIds: readonly number[] }>;
+  readonly lastProto: Proto | null;
+  message(text: string): void;
+  evaluate(source: string, chunk: string): 'incomplete' | 'ok' | 'failed';
+  finish(): void;
+}
+
+interface Command {
+  readonly name: string;
+  readonly args: string;
+  readonly doc: string;
+  run(repl: ReplContext, argument: string): void;
+}
+
+/** Runs between two `.probes` calls give the rates it shows. */
+const lastSample = { at: process.hrtime.bigint(), runs: [] as number[] };
+
+export const COMMANDS: readonly Command[] = [
+  { name: '.help', args: '', doc: 'this list', run: (repl) => repl.message(helpText()) },
+  {
+    name: '.probes', args: '', doc: 'attached handlers: id, definition, events, events/s, lost',
+    run: (repl) => repl.message(probesText(repl.session)),
+  },
+  {
+    name: '.detach', args: 'ID|all', doc: 'detach a handler (or all of them)',
+    run: (repl, argument) => {
+      const session = repl.session;
+      const targets = argument === 'all' ? [...session.handlers] : session.handlers.filter((handler) => String(handler.id) === argument);
+      if (targets.length === 0) {
+        repl.message(argument === '' ? 'usage: .detach ID|all' : `no attached handler with id ${argument}`);
+        return;
+      }
+      for (const handler of targets) {
+        session.detach(handler);
+        repl.message(`[${handler.id}] detached`);
+      }
+    },
+  },
+  {
+    name: '.stop', args: '', doc: 'detach everything and run the trace_end handlers',
+    run: (repl) => {
+      const session = repl.session;
+      for (const handler of [...session.handlers]) session.detach(handler);
+      session.runEndHandlers();
+      session.endHandlers.length = 0;
+      session.rt.phase = 'RUNNING';
+      session.writer.flush();
+    },
+  },
+  { name: '.tables', args: '', doc: 'session variables holding tables, with their sizes', run: (repl) => repl.message(tablesText(repl.session)) },
+  {
+    name: '.bytecode', args: '', doc: 'bytecode listing of the last input',
+    run: (repl) => repl.message(repl.lastProto === null ? 'no input compiled yet' : disassemble(repl.lastProto)),
+  },
+  {
+    name: '.events', args: '[GLOB]', doc: 'list tracepoint events',
+    run: (repl, argument) => {
+      try {
+        const events = listEvents(findTracefs(), argument === '' ? undefined : argument);
+        repl.message(events.length === 0 ? 'no matching events' : events.join('\n'));
+      } catch (error) {
+        if (!(error instanceof TracefsError)) throw error;
+        repl.message(`error: ${error.message}`);
+      }
+    },
+  },
+  {
+    name: '.load', args: 'FILE', doc: 'run a script file as one input',
+    run: (repl, argument) => {
+      let source: string;
+      try {
+        source = readFileSync(argument, 'latin1');
+      } catch (error) {
+        repl.message(`error: cannot open ${argument}: ${(error as Error).message}`);
+        return;
+      }
+      if (repl.evaluate(source, argument) === 'incomplete') repl.message(`syntax error: ${argument}: unexpected end of file`);
+    },
+  },
+  {
+    name: '.save', args: 'FILE', doc: 'save the inputs that still make sense as a script',
+    run: (repl, argument) => {
+      if (argument === '') {
+        repl.message('usage: .save FILE');
+        return;
+      }
+      const attached = new Set(repl.session.handlers.map((handler) => handler.id));
+      // An input whose handlers were all detached no longer contributes; others are kept.
+      const kept = repl.inputs.filter((input) => input.handlerIds.length === 0 || input.handlerIds.some((id) => attached.has(id)));
+      try {
+        writeFileSync(argument, '#!/usr/bin/env ktap\n' + kept.map((input) => input.source + '\n').join(''));
+        repl.message(`saved ${kept.length} input${kept.length === 1 ? '' : 's'} to ${argument}`);
+      } catch (error) {
+        repl.message(`error: cannot write ${argument}: ${(error as Error).message}`);
+      }
+    },
+  },
+  { name: '.clear', args: '', doc: 'clear the screen', run: (repl) => repl.message('\x1b[H\x1b[2J') },
+  { name: '.exit', args: '', doc: 'detach everything, run trace_end, clean up and exit', run: (repl) => repl.finish() },
+];
+
+export function runCommand(repl: ReplContext, line: string): void {
+  const [name, ...rest] = line.split(/\s+/);
+  const command = COMMANDS.find((candidate) => candidate.name === name);
+  if (command === undefined) {
+    repl.message(`unknown command ${name}; .help lists them`);
+    return;
+  }
+  command.run(repl, rest.join(' '));
+}
+
+function helpText(): string {
+  return COMMANDS.map((command) => `${(command.name + ' ' + command.args).padEnd(16)} ${command.doc}`).join('\n') +
+    '\nAnything else is ktap code: statements run at once, a bare expression prints its value,\n' +
+    'trace/tick/profile blocks attach at once while events keep flowing.';
+}
+
+function probesText(session: Session): string {
+  const now = process.hrtime.bigint();
+  const seconds = Number(now - lastSample.at) / 1e9;
+  const lines = ['id  definition                                events    events/s'];
+  for (const handler of session.handlers) {
+    const runs = session.handlerRuns[handler.id] ?? 0;
+    const rate = seconds > 0 ? (runs - (lastSample.runs[handler.id] ?? 0)) / seconds : 0;
+    lines.push(`${String(handler.id).padEnd(3)} ${`${handler.kind === 'trace' ? 'trace ' : ''}${handler.header}`.padEnd(41)} ${String(runs).padStart(8)} ${rate.toFixed(1).padStart(11)}`);
+    lastSample.runs[handler.id] = runs;
+  }
+  lastSample.at = now;
+  if (session.handlers.length === 0) lines.push('(nothing attached)');
+  const lost = session.kernel === null ? 0 : [...session.kernel.lostPerCpu().values()].reduce((sum, count) => sum + count, 0);
+  lines.push(`events lost: ${lost}`);
+  return lines.join('\n');
+}
+
+function tablesText(session: Session): string {
+  const lines: string[] = [];
+  for (const [name, slot] of session.sessionSlots) {
+    const value = session.sessionCells[slot]?.v;
+    if (value instanceof KTable) lines.push(`${name.padEnd(20)} ${value.length} entr${value.length === 1 ? 'y' : 'ies'}`);
+  }
+  return lines.length === 0 ? 'no tables' : lines.join('\n');
+}

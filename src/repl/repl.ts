@@ -1,0 +1,267 @@
+// The interactive session (SPEC-product §3): each input is compiled against the live session
+// and run at once; handlers it registers attach while events keep flowing, and their output
+// appears above the line being edited. Input is read with node:readline, never blocking.
+
+import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
+import { Script } from 'node:vm';
+import { CompileError } from '../compiler/errors';
+import { TracefsError } from '../probes/tracefs';
+import type { Handler, Session } from '../session/session';
+import { ExitSignal, RuntimeError } from '../vm/errors';
+import type { Proto } from '../vm/proto';
+import { COMMANDS, runCommand, type ReplContext } from './commands';
+import { complete } from './completion';
+import { HISTORY_LIMIT, loadHistory, saveHistory } from './history';
+import { availableTracepoints } from '../probes/resolve';
+import { findTracefs } from '../probes/tracefs';
+
+const PROMPT = 'ktap> ';
+const CONTINUATION = '....> ';
+
+/** Runs the REPL until Ctrl-D, `.exit` or exit(); resolves with the exit status. */
+export function runRepl(session: Session, firstFile?: { source: string; chunk: string }): Promise<number> {
+  return new Repl(session).start(firstFile);
+}
+
+/** A completed input the session ran, for `.save`. */
+interface InputRecord {
+  readonly source: string;
+  /** Handlers the input registered; when all are detached the input no longer makes sense. */
+  readonly handlerIds: number[];
+}
+
+/** Evaluates a function so that Ctrl-C (SIGINT) interrupts it, even in a runaway loop. */
+const interruptible = new Script('globalThis.__ktapReplRun()');
+
+class Repl implements ReplContext {
+  private readonly tty: boolean;
+  private rl!: Interface;
+  private buffer = '';
+  private inputCount = 0;
+  private evaluating = false;
+  private finished = false;
+  private resolveDone!: (code: number) => void;
+  lastProto: Proto | null = null;
+  readonly inputs: InputRecord[] = [];
+  private eventNames: string[] | null = null;
+
+  constructor(readonly session: Session) {
+    this.tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
+  }
+
+  start(firstFile?: { source: string; chunk: string }): Promise<number> {
+    const done = new Promise<number>((resolve) => (this.resolveDone = resolve));
+    const session = this.session;
+    session.writer.redirect = (text) => this.print(text);
+    session.onHandlerError = (handler, error) => this.reportHandlerError(handler, error);
+    void session.endPromise().then(() => this.finish());
+    this.rl = createInterface({
+      input: process.stdin,
+      output: this.tty ? process.stdout : undefined,
+      terminal: this.tty,
+      completer: (line: string) => complete(line, {
+        variables: () => session.sessionSlots.keys(),
+        events: () => this.events(),
+        commands: COMMANDS.map((command) => command.name),
+      }),
+      history: this.tty ? loadHistory() : [],
+      historySize: HISTORY_LIMIT,
+      removeHistoryDuplicates: true,
+      prompt: PROMPT,
+    });
+    this.rl.on('line', (line) => this.onLine(line));
+    this.rl.on('close', () => this.finish());
+    this.rl.on('SIGINT', () => this.onInterrupt());
+    // Without a terminal, Ctrl-C and SIGTERM end the session cleanly (detach, trace_end).
+    if (!this.tty) process.on('SIGINT', () => this.finish());
+    process.on('SIGTERM', () => this.finish());
+    if (this.tty) process.stdout.write(`ktap interactive session: .help for commands, Ctrl-D to exit\n`);
+    if (firstFile !== undefined) this.evaluate(firstFile.source, firstFile.chunk);
+    this.prompt();
+    return done;
+  }
+
+  // ---- output -----------------------------------------------------------------------
+
+  /** Writes above the line being edited (a byte string), then redraws prompt and line. */
+  print(text: string): void {
+    if (text.length === 0) return;
+    const bytes = Buffer.from(text, 'latin1');
+    if (!this.tty || this.evaluating || this.finished) {
+      process.stdout.write(bytes);
+      return;
+    }
+    cursorTo(process.stdout, 0);
+    clearLine(process.stdout, 0);
+    process.stdout.write(bytes);
+    if (!text.endsWith('\n')) process.stdout.write('\n');
+    this.rl.prompt(true);
+  }
+
+  /** A message of the REPL itself: flushed after the script's pending output. */
+  message(text: string): void {
+    this.session.writer.flush();
+    this.print(text.endsWith('\n') ? text : text + '\n');
+  }
+
+  private prompt(): void {
+    if (!this.tty || this.finished) return;
+    this.rl.setPrompt(this.buffer === '' ? PROMPT : CONTINUATION);
+    this.rl.prompt();
+  }
+
+  // ---- input ------------------------------------------------------------------------
+
+  private onLine(line: string): void {
+    if (this.finished) return;
+    if (this.buffer === '' && /^\s*\.\w+/.test(line)) {
+      this.remember(line);
+      runCommand(this, line.trim());
+      this.prompt();
+      return;
+    }
+    this.buffer += (this.buffer === '' ? '' : '\n') + line;
+    if (this.buffer.trim() === '') {
+      this.buffer = '';
+      this.prompt();
+      return;
+    }
+    const source = this.buffer;
+    if (this.evaluate(source, `(input ${this.inputCount + 1})`) !== 'incomplete') {
+      this.buffer = '';
+      this.remember(source.replace(/\n/g, ' '));
+    }
+    this.prompt();
+  }
+
+  private remember(entry: string): void {
+    if (!this.tty) return;
+    saveHistory((this.rl as unknown as { history: string[] }).history ?? [entry]);
+  }
+
+  private onInterrupt(): void {
+    // Ctrl-C at the prompt clears the line (or the pending block); it never detaches.
+    if (this.buffer !== '' || this.rl.line !== '') {
+      this.buffer = '';
+      (this.rl as unknown as { line: string }).line = '';
+      process.stdout.write('^C\n');
+    } else {
+      process.stdout.write('\n(To exit, press Ctrl-D or type .exit)\n');
+    }
+    this.prompt();
+  }
+
+  /**
+   * Compiles and runs one input; prints a bare expression's value and what its handler
+   * statements attached. Errors are reported and the session goes on.
+   */
+  evaluate(source: string, chunk: string): 'incomplete' | 'ok' | 'failed' {
+    const session = this.session;
+    let compiled: ReturnType<Session['compileInput']>;
+    try {
+      compiled = session.compileInput(source, chunk);
+    } catch (error) {
+      if (!(error instanceof CompileError)) throw error;
+      this.inputCount++;
+      this.message(error.message);
+      return 'failed';
+    }
+    if (compiled === 'incomplete') return 'incomplete';
+    this.inputCount++;
+    this.lastProto = compiled.proto;
+    const before = new Set(session.handlers.map((handler) => handler.id));
+    let ok = true;
+    let value: unknown;
+    this.evaluating = true;
+    try {
+      value = this.runInterruptible(() => session.rt.run(compiled.main, true, null));
+    } catch (error) {
+      ok = false;
+      if (error instanceof ExitSignal) {
+        session.writer.flush();
+        this.evaluating = false;
+        this.finish();
+        return 'ok';
+      }
+      if (error instanceof RuntimeError) session.reportRuntimeError(error);
+      else if ((error as NodeJS.ErrnoException).code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED') session.sink.error('interrupted');
+      else if (error instanceof TracefsError) session.sink.error(error.message);
+      else throw error;
+    } finally {
+      this.evaluating = false;
+    }
+    // A bare expression shows its value; nil is not shown (calls like print() return it).
+    if (ok && compiled.expression && value !== undefined) session.sink.print([value as never]);
+    const registered = session.handlers.filter((handler) => !before.has(handler.id));
+    if (!ok) {
+      for (const handler of registered) session.detach(handler);
+      session.writer.flush();
+      return 'failed';
+    }
+    try {
+      for (const { handler, events } of session.attachPending()) this.message(describeAttached(handler, events));
+    } catch (error) {
+      if (!(error instanceof TracefsError)) throw error;
+      this.message(`error: ${error.message}`);
+      return 'failed';
+    }
+    session.writer.flush();
+    if (!compiled.expression) this.inputs.push({ source, handlerIds: registered.map((handler) => handler.id) });
+    return 'ok';
+  }
+
+  /** Runs VM code so that SIGINT (Ctrl-C, the terminal's signal key) interrupts it. */
+  private runInterruptible<T>(run: () => T): T {
+    const global = globalThis as unknown as { __ktapReplRun?: () => T };
+    global.__ktapReplRun = run;
+    // In raw mode Ctrl-C is a byte the blocked event loop would never read; with the
+    // terminal's own line discipline it becomes SIGINT, which V8 turns into an exception.
+    if (this.tty) process.stdin.setRawMode(false);
+    try {
+      return interruptible.runInThisContext({ breakOnSigint: true }) as T;
+    } finally {
+      if (this.tty) process.stdin.setRawMode(true);
+      delete global.__ktapReplRun;
+    }
+  }
+
+  private reportHandlerError(handler: Handler, error: RuntimeError): void {
+    const position = this.session.rt.positions[this.session.rt.pos];
+    const where = position === undefined ? '' : ` at ${position.chunk}:${position.line}`;
+    this.message(`[${handler.id}] ${handler.header}: error: ${error.message}${where}; detached`);
+  }
+
+  /** Tracepoint names for completion, read once. */
+  private events(): string[] {
+    if (this.eventNames === null) {
+      try {
+        this.eventNames = availableTracepoints(findTracefs()).map((tracepoint) => `${tracepoint.system}:${tracepoint.event}`);
+      } catch {
+        this.eventNames = [];
+      }
+    }
+    return this.eventNames;
+  }
+
+  // ---- ending -----------------------------------------------------------------------
+
+  /** Ctrl-D, .exit, exit() or a signal: detach everything, run trace_end, clean up, exit 0. */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const session = this.session;
+    session.end('finished');
+    if (!session.failed) session.runEndHandlers();
+    session.writer.flush();
+    session.close();
+    if (this.tty) process.stdout.write('\n');
+    this.rl.close();
+    this.resolveDone(0);
+  }
+}
+
+/** What an attached handler is: `[1] trace syscalls:sys_enter_* (345 events)`, `[2] tick-1s`. */
+export function describeAttached(handler: Handler, events: number): string {
+  if (handler.kind !== 'trace') return `[${handler.id}] ${handler.header}`;
+  return `[${handler.id}] trace ${handler.header} (${events} event${events === 1 ? '' : 's'})`;
+}
