@@ -89,6 +89,16 @@ if (reason !== undefined) {
     t.match(result.stdout, /^ret 1\t4$/m, 'exit events carry the return value');
   });
 
+  t.test('-C traces only that CPU; -T prefixes output with the event time', async (t) => {
+    const pinned = ['--', 'taskset', '-c', '1', workload, 'getppid', '300'];
+    const other = await finished(['-q', '-C', '0', '-e', count, ...pinned]);
+    t.equal(other.stdout, '0\n', 'nothing from CPU 1 when tracing CPU 0');
+    const same = await finished(['-q', '-C', '1', '-e', count, ...pinned]);
+    t.equal(same.stdout, '300\n');
+    const stamped = await finished(['-q', '-T', '-e', 'trace syscalls:sys_enter_getppid { print(cpu) }', '--', workload, 'getppid', '2']);
+    t.match(stamped.stdout, /^ *\d+\.\d{6} \d+\n *\d+\.\d{6} \d+\n$/);
+  });
+
   t.test('-p traces only that process', async (t) => {
     const target = spawn(workload, ['wait-getppid', '3000'], { stdio: ['pipe', 'ignore', 'ignore'] });
     const run = start(['-p', String(target.pid), '-e', count]);
