@@ -12,5 +12,8 @@ await build({
   sourcemap: false,
   minify: false,
   legalComments: 'none',
+  // The dashboard's libraries read data files next to their own modules, so they load from
+  // node_modules at run time, and only when the dashboard opens (src/tui requires them lazily).
+  external: ['blessed', 'blessed-contrib'],
   logLevel: 'warning',
 });
