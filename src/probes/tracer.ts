@@ -8,6 +8,7 @@ import { parseEventFormat, type EventLayout } from './format';
 import { RingReader, type RecordHandler } from './reader';
 import { resolveTracepoints, type Tracepoint, type TracepointDefinition } from './resolve';
 import { Instance, TracefsError, findTracefs, registerCleanup, removeStaleInstances } from './tracefs';
+import { removeStaleProbes } from './uprobe';
 
 export interface TracerOptions {
   /** Trace only this process and its children (set_event_pid with event-fork). */
@@ -48,6 +49,7 @@ export class KernelTracer {
   static open(options: TracerOptions): KernelTracer {
     const root = findTracefs();
     removeStaleInstances(root);
+    removeStaleProbes(root);
     const instance = Instance.create(root);
     try {
       instance.write('tracing_on', '0');

@@ -2,14 +2,17 @@
 // enabled in the tracer, and dispatches each record to its handlers — the hot path
 // (decode → dispatch → VM) runs through `deliver`.
 
-import { compileArgstr } from '../probes/argstr-stub';
+import { compileArgstr } from '../probes/argstr';
 import { parseEventSpec } from '../probes/eventdef';
 import { readField, recordEventId, type PageBytes } from '../probes/fields';
 import type { EventLayout } from '../probes/format';
 import type { PageCursor } from '../probes/ringbuf';
+import type { KernelSymbol } from '../probes/kallsyms';
 import { TaskTable } from '../probes/tasks';
 import { KernelTracer, type TracerOptions } from '../probes/tracer';
-import { TracefsError } from '../probes/tracefs';
+import { TracefsError, findTracefs } from '../probes/tracefs';
+import { defineDynamic, hasKprobes } from '../probes/dynamic';
+import { ProbeSet } from '../probes/uprobe';
 import { readFileSync } from 'node:fs';
 import type { Tracepoint } from '../probes/resolve';
 import { parseInterval } from '../vm/lib/timer';
@@ -22,6 +25,7 @@ export interface KernelHandler {
   readonly kind: 'trace' | 'profile';
   readonly header: string;
   readonly fn: KFunction;
+  readonly userStrings: readonly number[];
 }
 
 /** How the session runs a handler; returns false when the session must stop delivering. */
@@ -54,8 +58,16 @@ interface Route {
 const PROFILE_EVENT: Tracepoint = { system: 'timer', event: 'hrtimer_expire_entry' };
 const TICK_HANDLERS = ['tick_nohz_handler', 'tick_sched_timer'];
 
+/**
+ * One delivery in this many (a power of two) is timed, and counts for all of them: the
+ * dashboard's share of handler time per CPU at a fraction of the cost of timing each.
+ */
+export const HANDLER_TIME_SAMPLE = 64;
+
 export class KernelEvents {
   readonly tracer: KernelTracer;
+  /** Created before the tracer: their cleanups must run after the instance's (newest first). */
+  private readonly probes: { readonly uprobes: ProbeSet; readonly kprobes: ProbeSet | null };
   readonly tasks: TaskTable;
   private readonly routes: Array<Route | undefined> = [];
   private readonly event: TraceEvent;
@@ -64,12 +76,19 @@ export class KernelEvents {
   /** What is attached, for -v and the REPL: each handler and its number of kernel events. */
   readonly attached: Array<{ handler: KernelHandler; events: number }> = [];
   private started = false;
+  /** Per CPU: records delivered to a route (the dashboard's per-CPU table). */
+  eventsPerCpu = new Float64Array(0);
+  /** Per CPU: estimated ms spent running handlers (sampled, see HANDLER_TIME_SAMPLE). */
+  handlerMsPerCpu = new Float64Array(0);
+  private deliveries = 0;
 
   constructor(
     options: TracerOptions,
     private readonly runHandler: RunHandler,
-    private readonly kernelSymbol: (address: bigint) => string | undefined,
+    private readonly kernelSymbol: (address: bigint) => KernelSymbol | undefined,
   ) {
+    const root = findTracefs();
+    this.probes = { uprobes: new ProbeSet(root, 'uprobe_events'), kprobes: hasKprobes(root) ? new ProbeSet(root, 'kprobe_events') : null };
     this.tracer = KernelTracer.open(options);
     this.tasks = new TaskTable(() => {
       try {
@@ -93,11 +112,12 @@ export class KernelEvents {
     }
     const spec = parseEventSpec(handler.header);
     if (spec === undefined) throw new TracefsError(`cannot parse eventdef '${handler.header}'`);
-    const unsupported = spec.definitions.find((definition) => definition.kind !== 'tracepoint');
-    if (unsupported !== undefined) {
-      throw new TracefsError(`'${unsupported.text}': ${unsupported.kind} probes are not supported by this build yet; use tracepoints (ktap -le)`);
+    const tracepoints: Tracepoint[] = [];
+    for (const definition of spec.definitions) {
+      if (definition.kind === 'tracepoint') tracepoints.push(...this.tracer.resolve([definition]));
+      else if (definition.kind === 'ftrace') throw new TracefsError(`'${definition.text}': ftrace:function is not supported by this build yet`);
+      else tracepoints.push(...defineDynamic(definition, this.probes, new Set(handler.userStrings)));
     }
-    const tracepoints = this.tracer.resolve(spec.definitions as Array<Extract<typeof spec.definitions[number], { kind: 'tracepoint' }>>);
     const filter = spec.filter ?? null;
     const routes = tracepoints.map((tracepoint) => this.route(tracepoint));
     for (const route of routes) {
@@ -225,8 +245,11 @@ export class KernelEvents {
     this.delivering = false;
   }
 
+  /** Removes the instance, then the probes it enabled (the kernel refuses the other order). */
   close(): void {
     this.tracer.close();
+    this.probes.uprobes.removeAll();
+    this.probes.kprobes?.removeAll();
   }
 
   /** The hot path: one record → its handlers. */
@@ -240,6 +263,10 @@ export class KernelEvents {
     event.origin = this.tracer.timeBase;
     event.set(route.type, record, offset, record.length, cpu, time);
     if (route.internal !== undefined) route.internal(record, offset, record.length, event.tid);
+    if (cpu >= this.eventsPerCpu.length) this.growCpuCounters(cpu);
+    this.eventsPerCpu[cpu]++;
+    const timed = (++this.deliveries & (HANDLER_TIME_SAMPLE - 1)) === 0;
+    const started = timed ? performance.now() : 0;
     const handlers = route.handlers;
     for (let index = 0; index < handlers.length; index++) {
       if (!this.runHandler(handlers[index]!, event)) {
@@ -248,7 +275,18 @@ export class KernelEvents {
       }
     }
     if (route.profiles.length > 0) this.sample(route, event, cpu);
+    if (timed) this.handlerMsPerCpu[cpu] += (performance.now() - started) * HANDLER_TIME_SAMPLE;
   };
+
+  /** Off the hot path: the counters grow to the highest CPU seen. */
+  private growCpuCounters(cpu: number): void {
+    const events = new Float64Array(cpu + 1);
+    events.set(this.eventsPerCpu);
+    this.eventsPerCpu = events;
+    const handlerMs = new Float64Array(cpu + 1);
+    handlerMs.set(this.handlerMsPerCpu);
+    this.handlerMsPerCpu = handlerMs;
+  }
 
   private sample(route: Route, event: TraceEvent, cpu: number): void {
     for (const profile of route.profiles) {

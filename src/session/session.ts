@@ -7,7 +7,9 @@ import { compile } from '../compiler';
 import { CompileError } from '../compiler/errors';
 import { parseEventSpec } from '../probes/eventdef';
 import { KernelSymbols } from '../probes/kallsyms';
+import { defineDynamic } from '../probes/dynamic';
 import { resolveTracepoints } from '../probes/resolve';
+import { definitionLine, probeGroup, type ProbeDefiner } from '../probes/uprobe';
 import { findTracefs } from '../probes/tracefs';
 import { startTimer, type TimerHandle } from '../probes/timer';
 import { DEFAULT_BUFFER_KB } from '../probes/tracer';
@@ -56,6 +58,8 @@ export interface Handler {
   readonly kind: Exclude<HandlerKind, 'trace_end'>;
   readonly header: string;
   readonly fn: KFunction;
+  /** N of the user_string(argN) calls in the handler: fetched as strings by uprobes. */
+  readonly userStrings: readonly number[];
 }
 
 /** How a session ended (SPEC §3.10), which decides draining and trace_end. */
@@ -150,7 +154,10 @@ export class Session {
   }
 
   private link(proto: Proto): KFunction {
-    const makeMain = translate(proto, this.rt, this.globals, { trackPositions: this.options.verbose });
+    // Positions cost a store per instruction: kept for -v, and in the REPL, whose report of a
+    // failing handler names its line (SPEC-product §6); onHandlerError is set before any input.
+    const trackPositions = this.options.verbose || this.onHandlerError !== null;
+    const makeMain = translate(proto, this.rt, this.globals, { trackPositions });
     const cells = proto.upvalues.map((upvalue) => this.sessionCells[upvalue.index]!);
     return makeMain(cells);
   }
@@ -291,23 +298,39 @@ export class Session {
         ...(this.options.cpu === undefined ? {} : { cpus: [this.options.cpu] }),
       },
       (handler, event) => this.dispatchEvent(handler, event),
-      (address) => this.kernelSymbol(address),
+      (address) => this.symbols().lookup(address),
     );
     return this.kernel;
   }
 
   /** -d: resolve every definition against this kernel, attach nothing; -v lists them. */
   private describeDryRun(handlers: readonly KernelHandler[]): void {
+    // Probe definitions are recorded instead of written; kprobes too, on kernels without them.
+    const definitions: string[] = [];
+    const recorder: ProbeDefiner = {
+      define: (spec) => {
+        definitions.push(definitionLine(probeGroup(), spec));
+        return { system: probeGroup(), event: spec.event };
+      },
+    };
     for (const handler of handlers) {
       if (handler.kind === 'profile') {
         if (this.options.verbose) process.stderr.write(`ktap: would attach ${handler.header} (timer:hrtimer_expire_entry)\n`);
         continue;
       }
       const spec = parseEventSpec(handler.header)!;
-      const tracepoints = resolveTracepoints(findTracefs(), spec.definitions.filter((definition) => definition.kind === 'tracepoint') as never);
+      const events: string[] = [];
+      definitions.length = 0;
+      for (const definition of spec.definitions) {
+        const resolved = definition.kind === 'tracepoint' ? resolveTracepoints(findTracefs(), [definition])
+          : definition.kind === 'ftrace' ? [{ system: 'ftrace', event: 'function' }]
+          : defineDynamic(definition, { uprobes: recorder, kprobes: recorder }, new Set(handler.userStrings));
+        events.push(...resolved.map((event) => `${event.system}:${event.event}`));
+      }
       if (!this.options.verbose) continue;
-      process.stderr.write(`ktap: would attach ${handler.header}: ${tracepoints.map((tracepoint) => `${tracepoint.system}:${tracepoint.event}`).join(' ')}` +
+      process.stderr.write(`ktap: would attach ${handler.header}: ${events.join(' ')}` +
         `${spec.filter === undefined ? '' : ` with filter '${spec.filter}'`}\n`);
+      for (const line of definitions) process.stderr.write(`ktap: would define ${line}\n`);
     }
   }
 
@@ -423,24 +446,25 @@ export class Session {
   private host(): RuntimeHost {
     return {
       tracer: this.tracer,
-      registerHandler: (kind, header, fn) => this.registerHandler(kind, header, fn),
-      kernelSymbol: (address) => this.kernelSymbol(address),
+      registerHandler: (kind, header, fn, userStrings) => this.registerHandler(kind, header, fn, userStrings),
+      kernelSymbol: (address) => this.symbols().name(address),
       traceClockNs: () => process.hrtime.bigint(),
     };
   }
 
-  private kernelSymbol(address: bigint): string | undefined {
+  /** /proc/kallsyms, loaded on first use (%p, ipof, argstr). */
+  private symbols(): KernelSymbols {
     if (this.kernelSymbols === null) this.kernelSymbols = KernelSymbols.load();
-    return this.kernelSymbols.name(address);
+    return this.kernelSymbols;
   }
 
-  private registerHandler(kind: HandlerKind, header: string, fn: KFunction): void {
+  private registerHandler(kind: HandlerKind, header: string, fn: KFunction, userStrings: readonly number[]): void {
     if (kind === 'trace_end') {
       this.endHandlers.push(fn);
       return;
     }
     if (kind === 'trace' && parseEventSpec(header) === undefined) throw new RuntimeError(`cannot parse eventdef '${header}'`);
-    this.handlers.push({ id: this.nextHandlerId++, kind, header, fn });
+    this.handlers.push({ id: this.nextHandlerId++, kind, header, fn, userStrings });
   }
 
   private argTable(): KTable {

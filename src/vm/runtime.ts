@@ -54,8 +54,11 @@ export interface TracerIdentity {
 
 /** What the VM needs from the session around it. */
 export interface RuntimeHost {
-  /** Registers a handler; the runtime has checked thread and phase. Errors are RuntimeError or tracing errors. */
-  registerHandler(kind: HandlerKind, header: string, handler: KFunction): void;
+  /**
+   * Registers a handler; the runtime has checked thread and phase. `userStrings` lists the
+   * N of user_string(argN) calls in the handler (a hint for kernel-side string fetching).
+   */
+  registerHandler(kind: HandlerKind, header: string, handler: KFunction, userStrings: readonly number[]): void;
   readonly tracer: TracerIdentity;
   /** Kernel symbol containing `address` (name without offset), or undefined (for %p and ipof). */
   kernelSymbol(address: bigint): string | undefined;
@@ -64,6 +67,14 @@ export interface RuntimeHost {
 }
 
 export type Phase = 'RUNNING' | 'END';
+
+/** Extra facts about a registration. */
+export interface RegistrationHints {
+  /** The name of the registering builtin, for errors (default: the REGISTER instruction's). */
+  readonly registrar?: string;
+  /** Arguments the handler passes to user_string (from its bytecode). */
+  readonly userStrings?: readonly number[];
+}
 
 /** Names of the registering operations in error messages (SPEC §3.10). */
 const REGISTRAR_NAMES: Record<HandlerKind, string> = {
@@ -168,13 +179,14 @@ export class Runtime {
    * REGISTER and the registering builtins: the checks of SPEC §3.10 in their order, then
    * the host registers. `registrar` names the operation in errors (a builtin's own name).
    */
-  register(kind: number, header: string, handler: KFunction, registrar = REGISTRAR_NAMES[HANDLER_KINDS[kind]]): void {
+  register(kind: number, header: string, handler: KFunction, hints: RegistrationHints = {}): void {
     const handlerKind = HANDLER_KINDS[kind];
+    const registrar = hints.registrar ?? REGISTRAR_NAMES[handlerKind];
     if (handlerKind !== 'trace_end' && !this.mainThread) {
       throw new RuntimeError(`${registrar} only can be called in mainthread`);
     }
     if (this.phase !== 'RUNNING') throw new RuntimeError(`${registrar} only can be called in RUNNING state`);
-    this.host.registerHandler(handlerKind, header, handler);
+    this.host.registerHandler(handlerKind, header, handler, hints.userStrings ?? []);
   }
 
   /** EVENTVAR: an event variable in the current context (SPEC §4.10). */

@@ -2,7 +2,8 @@
 // becomes a factory taking its upvalue cells; registers become JS locals, jumps a
 // `switch` over basic blocks, and the sandbox checks sit at back-edges and calls.
 
-import { INSTRUCTION_WIDTH, OPCODES, type OpName } from './opcodes';
+import { userStringArguments } from './hints';
+import { INSTRUCTION_WIDTH, OPCODES, Op, type OpName } from './opcodes';
 import * as ops from './ops';
 import { structure, type Region } from './structure';
 import type { Constant, Proto } from './proto';
@@ -217,6 +218,18 @@ class Translator {
     return descriptor.from === 'cell' ? `c${descriptor.index}` : `u${descriptor.index}`;
   }
 
+  /**
+   * user_string(argN) calls of the handler registered at `pc`, when the instruction before
+   * created it (the compiler's CLOSURE + REGISTER pair); empty otherwise.
+   */
+  handlerUserStrings(pc: number, register: number): number[] {
+    if (pc === 0) return [];
+    const previous = (pc - 1) * INSTRUCTION_WIDTH;
+    const code = this.proto.code;
+    if (code[previous] !== Op.CLOSURE || code[previous + 1] !== register) return [];
+    return [...userStringArguments(this.proto.protos[code[previous + 2]!]!)].sort((a, b) => a - b);
+  }
+
   childProto(index: number): Proto {
     return this.proto.protos[index]!;
   }
@@ -317,7 +330,10 @@ const EMITTERS: Record<OpName, (this: Translator, a: number, b: number, c: numbe
     return `if (i${a}.next()) { r${b} = i${a}.key; r${b + 1} = i${a}.value; } else ${this.jump(pc, pc + 1 + c)}`;
   },
   EVENTVAR(a, b) { return `r${a} = rt.eventVariable(${b});`; },
-  REGISTER(a, b, c) { return `rt.register(${c}, ${this.constant(b)}, r${a});`; },
+  REGISTER(a, b, c, pc) {
+    const userStrings = this.handlerUserStrings(pc, a);
+    return `rt.register(${c}, ${this.constant(b)}, r${a}${userStrings.length === 0 ? '' : `, { userStrings: [${userStrings.join(', ')}] }`});`;
+  },
 };
 
 /** A constant as JS source: exact integers (bigint with `n`) and strings through JSON. */

@@ -30,7 +30,7 @@ export function handlerRegistrar(registrar: Registrar, header: (text: string) =>
     make: (rt) => (text: Value, handler: Value) => {
       const checkedText = stringArgument(text, 1);
       const checkedHandler = functionArgument(handler, 2);
-      rt.register(kindIndex, header(checkedText), checkedHandler, `${registrar.library}.${registrar.name}`);
+      rt.register(kindIndex, header(checkedText), checkedHandler, { registrar: `${registrar.library}.${registrar.name}` });
       return undefined;
     },
   };

@@ -1,0 +1,154 @@
+// Dynamic probe definitions (SPEC §4.4–4.6, §4.9) → kernel probe events: uprobes on ELF
+// symbols or offsets, SDT markers with their argument specs and semaphores, and kprobes
+// where the kernel has them. Returns the tracefs events to enable like tracepoints.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ElfError, ElfFile, type SdtArgument } from './elf';
+import type { EventDefinition } from './eventdef';
+import type { Tracepoint } from './resolve';
+import { matchesGlob } from './resolve';
+import { TracefsError } from './tracefs';
+import { defaultFetchArgs, eventName, uprobePlace, type ProbeDefiner } from './uprobe';
+
+type DynamicDefinition = Extract<EventDefinition, { kind: 'uprobe' | 'sdt' | 'kprobe' }>;
+
+/** Where dynamic probes are defined: uprobe_events, and kprobe_events when the kernel has it. */
+export interface ProbeDefiners {
+  readonly uprobes: ProbeDefiner;
+  readonly kprobes: ProbeDefiner | null;
+}
+
+/** Whether this kernel can define kprobes (CONFIG_KPROBE_EVENTS). */
+export function hasKprobes(root: string): boolean {
+  return existsSync(join(root, 'kprobe_events'));
+}
+
+/**
+ * Creates the kernel probes for one definition and returns their events. `userStrings`:
+ * the N of user_string(argN) calls in the handler, fetched as strings by default uprobes.
+ */
+export function defineDynamic(definition: DynamicDefinition, definers: ProbeDefiners, userStrings: ReadonlySet<number>): Tracepoint[] {
+  switch (definition.kind) {
+    case 'kprobe':
+      if (definers.kprobes === null) {
+        throw new TracefsError(`'${definition.text}': this kernel has no kprobes (CONFIG_KPROBE_EVENTS); ` +
+          `use tracepoints (ktap -le) or ftrace:function`);
+      }
+      return defineKprobes(definition, definers.kprobes);
+    case 'uprobe':
+      return defineUprobes(definition, definers.uprobes, userStrings);
+    case 'sdt':
+      return defineMarkers(definition, definers.uprobes);
+  }
+}
+
+/**
+ * Kprobes on every kernel text symbol matching the glob (kallsyms `t`/`T`), named after the
+ * symbol (SPEC §4.4, §4.9); fetch arguments go to the kernel verbatim.
+ */
+function defineKprobes(definition: Extract<EventDefinition, { kind: 'kprobe' }>, probes: ProbeDefiner): Tracepoint[] {
+  const symbols = kernelTextSymbols().filter((name) => matchesGlob(definition.symbol, name));
+  if (symbols.length === 0) throw new TracefsError(`cannot find kernel symbol '${definition.symbol}'`);
+  return symbols.map((symbol) => probes.define({
+    event: eventName(`${definition.isReturn ? 'ret_' : ''}${symbol}`),
+    isReturn: definition.isReturn,
+    place: symbol,
+    fetchArgs: definition.fetchArgs,
+  }));
+}
+
+function kernelTextSymbols(): string[] {
+  let text = '';
+  try {
+    text = readFileSync('/proc/kallsyms', 'latin1');
+  } catch {
+    return [];
+  }
+  const names = new Set<string>();
+  for (const match of text.matchAll(/^[0-9a-f]+ [tT] (\S+)$/gm)) names.add(match[1]!);
+  return [...names];
+}
+
+function openElf(path: string): ElfFile {
+  if (!path.startsWith('/')) throw new TracefsError(`uprobe path '${path}' must be absolute`);
+  try {
+    return ElfFile.open(path);
+  } catch (error) {
+    if (error instanceof ElfError) throw new TracefsError(error.message);
+    throw error;
+  }
+}
+
+function defineUprobes(definition: Extract<EventDefinition, { kind: 'uprobe' }>, probes: ProbeDefiner, userStrings: ReadonlySet<number>): Tracepoint[] {
+  const { path, target, isReturn } = definition;
+  const fetchArgs = definition.fetchArgs !== '' ? definition.fetchArgs : defaultFetchArgs(isReturn, userStrings);
+  if (/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(target)) {
+    openElf(path);
+    const offset = BigInt(target);
+    const event = `${isReturn ? 'ret_' : ''}addr_${offset.toString(16)}`;
+    return [probes.define({ event, isReturn, place: uprobePlace(path, offset), fetchArgs })];
+  }
+  const elf = openElf(path);
+  const symbols = elf.findSymbols(target).filter((symbol) => !(isReturn && symbol.name === '_start'));
+  if (symbols.length === 0) throw new TracefsError(`cannot find symbol '${target}' in binary '${path}'`);
+  const events: Tracepoint[] = [];
+  for (const symbol of symbols) {
+    const offset = elf.addressToFileOffset(symbol.address);
+    if (offset === undefined) continue;
+    const event = eventName(`${isReturn ? 'ret_' : ''}${symbol.name}`);
+    events.push(probes.define({ event, isReturn, place: uprobePlace(path, BigInt(offset)), fetchArgs }));
+  }
+  if (events.length === 0) throw new TracefsError(`symbol '${target}' of '${path}' is in no loadable segment`);
+  return events;
+}
+
+function defineMarkers(definition: Extract<EventDefinition, { kind: 'sdt' }>, probes: ProbeDefiner): Tracepoint[] {
+  const { path, provider, name } = definition;
+  const elf = openElf(path);
+  const notes = elf.sdtNotes().filter((note) => matchesGlob(provider, note.provider) && matchesGlob(name, note.name));
+  if (notes.length === 0) throw new TracefsError(`cannot find SDT marker '${provider === '*' ? name : `${provider}:${name}`}' in binary '${path}'`);
+  const events: Tracepoint[] = [];
+  for (const note of notes) {
+    if (note.fileOffset === undefined) continue;
+    const fetchArgs = note.arguments.map((argument, index) => sdtFetchArg(argument, index + 1)).filter((text) => text !== '').join(' ');
+    const semaphore = note.semaphoreFileOffset === undefined ? undefined : BigInt(note.semaphoreFileOffset);
+    events.push(probes.define({ event: eventName(note.name), isReturn: false, place: uprobePlace(path, BigInt(note.fileOffset), semaphore), fetchArgs }));
+  }
+  return events;
+}
+
+/** 64-bit names of the x86-64 registers SDT notes name by any of their widths. */
+const X86_REGISTERS: Record<string, string> = Object.fromEntries([
+  ['ax', 'rax', 'eax', 'al'], ['bx', 'rbx', 'ebx', 'bl'], ['cx', 'rcx', 'ecx', 'cl'], ['dx', 'rdx', 'edx', 'dl'],
+  ['si', 'rsi', 'esi', 'sil'], ['di', 'rdi', 'edi', 'dil'], ['bp', 'rbp', 'ebp', 'bpl'], ['sp', 'rsp', 'esp', 'spl'],
+  ...Array.from({ length: 8 }, (_, index) => {
+    const register = `r${index + 8}`;
+    return [register, register, `${register}d`, `${register}w`, `${register}b`];
+  }),
+].flatMap(([canonical, ...aliases]) => [canonical!, ...aliases].map((alias) => [alias, canonical!])));
+
+/**
+ * One SDT argument (`-4@%edi`, `8@-16(%rbp)`, `4@$5`) as a uprobe fetch argument
+ * `argN=…:s32`; '' for what uprobes cannot fetch (floating point).
+ */
+export function sdtFetchArg(argument: SdtArgument, index: number): string {
+  if (argument.float) return '';
+  const type = `${argument.signed ? 's' : 'u'}${[1, 2, 4, 8].includes(argument.size) ? argument.size * 8 : 64}`;
+  const operand = argument.spec;
+  const register = (name: string): string | undefined => {
+    const canonical = X86_REGISTERS[name.replace(/^%/, '')];
+    return canonical === undefined ? undefined : `%${canonical}`;
+  };
+  let fetch: string | undefined;
+  const immediate = /^\$(-?\d+)$/.exec(operand);
+  const memory = /^(-?\d*)\((%\w+)\)$/.exec(operand);
+  if (immediate !== null) fetch = `\\${immediate[1]}`;
+  else if (memory !== null) {
+    const base = register(memory[2]!);
+    fetch = base === undefined ? undefined : `${memory[1] === '' ? '+0' : memory[1]!.startsWith('-') ? memory[1] : `+${memory[1]}`}(${base})`;
+  } else if (/^%\w+$/.test(operand)) fetch = register(operand);
+  else if (/^x\d+$/.test(operand)) fetch = `%${operand}`;
+  if (fetch === undefined) throw new TracefsError(`SDT argument '${operand}' cannot be fetched by a uprobe`);
+  return `arg${index}=${fetch}:${type}`;
+}

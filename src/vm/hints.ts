@@ -1,0 +1,34 @@
+// What a handler's bytecode tells the probe layer in advance: which event arguments it
+// passes to user_string, so a uprobe can have the kernel copy those strings at the event.
+
+import { EVENT_VARIABLES, INSTRUCTION_WIDTH, OPCODES, Op } from './opcodes';
+import type { Proto } from './proto';
+
+/**
+ * Indexes N of `user_string(argN)` calls made directly in `proto` (not in functions it
+ * calls). Tracks, per register, the last instruction that wrote it, in code order — the
+ * pattern the compiler emits for such a call is GETGLOBAL, EVENTVAR, CALL.
+ */
+export function userStringArguments(proto: Proto): Set<number> {
+  const found = new Set<number>();
+  const lastWriter = new Map<number, number>();
+  const code = proto.code;
+  for (let pc = 0; pc < proto.lines.length; pc++) {
+    const base = pc * INSTRUCTION_WIDTH;
+    const op = code[base]!;
+    const a = code[base + 1]!;
+    if (op === Op.CALL || op === Op.TAILCALL) {
+      const callee = lastWriter.get(a);
+      const argument = lastWriter.get(a + 1);
+      if (callee !== undefined && argument !== undefined && code[callee * INSTRUCTION_WIDTH] === Op.GETGLOBAL &&
+        proto.constants[code[callee * INSTRUCTION_WIDTH + 2]!] === 'user_string' && code[argument * INSTRUCTION_WIDTH] === Op.EVENTVAR) {
+        const variable = code[argument * INSTRUCTION_WIDTH + 2]!;
+        if (variable <= EVENT_VARIABLES.indexOf('arg9')) found.add(variable);
+      }
+    }
+    // Taken as written by the instruction: its first register operand (true for every
+    // opcode that writes a register; the few that only read one cannot sit in the pattern).
+    if (OPCODES[op]!.operands[0] === 'R') lastWriter.set(a, pc);
+  }
+  return found;
+}
