@@ -5,6 +5,7 @@ import { closeSync, openSync, readFileSync, statSync, writeFileSync } from 'node
 import { CompileError } from './compiler/errors';
 import { compile } from './compiler';
 import { OPTION_HELP, UsageError, parseArguments, type CliOptions } from './cli/options';
+import { ElfError, listFunctions, listMarkers } from './probes/elf';
 import { listEvents } from './probes/resolve';
 import { TracefsError, findTracefs } from './probes/tracefs';
 import { runRepl } from './repl/repl';
@@ -81,16 +82,20 @@ async function runMode(options: CliOptions): Promise<number> {
       return runScript(options);
     case 'repl':
       return runInteractive(options);
+    case 'list-functions':
+    case 'list-markers':
+      try {
+        const lines = options.mode === 'list-functions' ? listFunctions(options.listPattern!) : listMarkers(options.listPattern!);
+        for (const line of lines) process.stdout.write(line + '\n');
+      } catch (error) {
+        if (error instanceof ElfError) throw new CliError(error.message);
+        throw error;
+      }
+      return EXIT_OK;
     case 'list-events':
       for (const line of listEvents(findTracefs(), options.listPattern)) process.stdout.write(line + '\n');
       return EXIT_OK;
-    default:
-      throw new CliError(`${describeMode(options.mode)} needs the tracing engine, which this build does not include yet`);
   }
-}
-
-function describeMode(mode: CliOptions['mode']): string {
-  return `option ${mode}`;
 }
 
 function sessionFor(options: CliOptions, outputFd: number, chunkName: string): Session {
