@@ -39,7 +39,7 @@ export function defineDynamic(definition: DynamicDefinition, definers: ProbeDefi
     case 'uprobe':
       return defineUprobes(definition, definers.uprobes, userStrings);
     case 'sdt':
-      return defineMarkers(definition, definers.uprobes);
+      return defineMarkers(definition, definers.uprobes, userStrings);
   }
 }
 
@@ -103,7 +103,7 @@ function defineUprobes(definition: Extract<EventDefinition, { kind: 'uprobe' }>,
   return events;
 }
 
-function defineMarkers(definition: Extract<EventDefinition, { kind: 'sdt' }>, probes: ProbeDefiner): Tracepoint[] {
+function defineMarkers(definition: Extract<EventDefinition, { kind: 'sdt' }>, probes: ProbeDefiner, userStrings: ReadonlySet<number>): Tracepoint[] {
   const { path, provider, name } = definition;
   const elf = openElf(path);
   const notes = elf.sdtNotes().filter((note) => matchesGlob(provider, note.provider) && matchesGlob(name, note.name));
@@ -111,7 +111,8 @@ function defineMarkers(definition: Extract<EventDefinition, { kind: 'sdt' }>, pr
   const events: Tracepoint[] = [];
   for (const note of notes) {
     if (note.fileOffset === undefined) continue;
-    const fetchArgs = note.arguments.map((argument, index) => sdtFetchArg(argument, index + 1)).filter((text) => text !== '').join(' ');
+    const fetchArgs = note.arguments.map((argument, index) => sdtFetchArg(argument, index + 1, userStrings.has(index + 1)))
+      .filter((text) => text !== '').join(' ');
     const semaphore = note.semaphoreFileOffset === undefined ? undefined : BigInt(note.semaphoreFileOffset);
     events.push(probes.define({ event: eventName(note.name), isReturn: false, place: uprobePlace(path, BigInt(note.fileOffset), semaphore), fetchArgs }));
   }
@@ -130,9 +131,10 @@ const X86_REGISTERS: Record<string, string> = Object.fromEntries([
 
 /**
  * One SDT argument (`-4@%edi`, `8@-16(%rbp)`, `4@$5`) as a uprobe fetch argument
- * `argN=…:s32`; '' for what uprobes cannot fetch (floating point).
+ * `argN=…:s32`; '' for what uprobes cannot fetch (floating point). With `asString`, the
+ * argument is a pointer whose NUL-terminated text the kernel copies (`ustring`).
  */
-export function sdtFetchArg(argument: SdtArgument, index: number): string {
+export function sdtFetchArg(argument: SdtArgument, index: number, asString = false): string {
   if (argument.float) return '';
   const type = `${argument.signed ? 's' : 'u'}${[1, 2, 4, 8].includes(argument.size) ? argument.size * 8 : 64}`;
   const operand = argument.spec;
@@ -150,5 +152,5 @@ export function sdtFetchArg(argument: SdtArgument, index: number): string {
   } else if (/^%\w+$/.test(operand)) fetch = register(operand);
   else if (/^x\d+$/.test(operand)) fetch = `%${operand}`;
   if (fetch === undefined) throw new TracefsError(`SDT argument '${operand}' cannot be fetched by a uprobe`);
-  return `arg${index}=${fetch}:${type}`;
+  return asString && immediate === null ? `arg${index}=+0(${fetch}):ustring` : `arg${index}=${fetch}:${type}`;
 }

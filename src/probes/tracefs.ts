@@ -141,8 +141,8 @@ function warn(message: string): void {
 // ---------------------------------------------------------------------------------------
 // Instances
 
-/** Instances of ktap runs (`ktap-PID-N`) and of the ring-buffer fixture recorder. */
-const OWN_INSTANCE = /^ktap-(?:(\d+)-\d+|fixture-(\d+))$/;
+/** Instances of ktap runs (`ktap-PID-N`) and of its tools and tests (`ktap-NAME-PID`). */
+const OWN_INSTANCE = /^ktap-(?:(\d+)-\d+|[a-z]+-(\d+))$/;
 /** How long remove() waits for readers to close their pipes before it gives up. */
 const REMOVE_RETRIES = 40;
 const REMOVE_RETRY_MS = 25;

@@ -2,7 +2,7 @@
 // enabled in the tracer, and dispatches each record to its handlers — the hot path
 // (decode → dispatch → VM) runs through `deliver`.
 
-import { compileArgstr } from '../probes/argstr';
+import { btfEnumValues, compileArgstr } from '../probes/argstr';
 import { parseEventSpec } from '../probes/eventdef';
 import { readField, recordEventId, type PageBytes } from '../probes/fields';
 import type { EventLayout } from '../probes/format';
@@ -76,6 +76,7 @@ export class KernelEvents {
   /** What is attached, for -v and the REPL: each handler and its number of kernel events. */
   readonly attached: Array<{ handler: KernelHandler; events: number }> = [];
   private started = false;
+  private enumValues: Map<string, bigint> | null = null;
   /** Per CPU: records delivered to a route (the dashboard's per-CPU table). */
   eventsPerCpu = new Float64Array(0);
   /** Per CPU: estimated ms spent running handlers (sampled, see HANDLER_TIME_SAMPLE). */
@@ -98,7 +99,19 @@ export class KernelEvents {
       }
     });
     const wallOffset = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
-    this.event = new TraceEvent(this.tasks, (type) => compileArgstr(type.layout, { kernelSymbol: this.kernelSymbol }), wallOffset);
+    this.event = new TraceEvent(this.tasks, (type) => compileArgstr(type.layout, { kernelSymbol: this.kernelSymbol, enumValue: (name) => this.enumValue(name) }), wallOffset);
+  }
+
+  /** Enum constants print formats name, from the kernel's BTF, loaded when argstr first needs one. */
+  private enumValue(name: string): bigint | undefined {
+    if (this.enumValues === null) {
+      try {
+        this.enumValues = btfEnumValues(readFileSync('/sys/kernel/btf/vmlinux'));
+      } catch {
+        this.enumValues = new Map();
+      }
+    }
+    return this.enumValues.get(name);
   }
 
   /**
