@@ -10,6 +10,7 @@ import { listEvents } from './probes/resolve';
 import { TracefsError, findTracefs } from './probes/tracefs';
 import { runRepl } from './repl/repl';
 import { Session } from './session/session';
+import { DashboardError, assertTerminal, openDashboard, type Dashboard } from './tui/dashboard';
 import { isBytecodeFile, writeBytecodeFile } from './vm/bytecode-file';
 import { disassemble } from './vm/disasm';
 import { BadBytecodeError } from './vm/errors';
@@ -43,7 +44,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return EXIT_COMPILE_ERROR;
     }
     if (error instanceof BadBytecodeError) return fail(`bad bytecode file: ${error.message}`);
-    if (error instanceof CliError || error instanceof TracefsError) return fail(error.message);
+    if (error instanceof CliError || error instanceof TracefsError || error instanceof DashboardError) return fail(error.message);
     throw error;
   }
 }
@@ -122,7 +123,7 @@ async function runInteractive(options: CliOptions): Promise<number> {
   const session = sessionFor(options, outputFd, options.script ?? '(repl)');
   try {
     const first = options.script === undefined ? undefined : readScript(options.script);
-    return await runRepl(session, first);
+    return await runRepl(session, first, options.intervalMs);
   } finally {
     session.writer.flush();
     session.close();
@@ -132,18 +133,31 @@ async function runInteractive(options: CliOptions): Promise<number> {
 
 /** Runs a script file, bytecode file or one-liner through a session (SPEC §3.10). */
 async function runScript(options: CliOptions): Promise<number> {
+  if (options.tui) assertTerminal();
   const outputFd = openOutput(options.outputFile);
   const chunkName = options.mode === 'run' ? options.script! : '(command line)';
   const session = sessionFor(options, outputFd, chunkName);
+  let dashboard: Dashboard | null = null;
   try {
     const main = loadMain(session, options, chunkName);
     const outcome = session.runCode(main);
     if (outcome === 'exit') session.runEndHandlers();
     if (outcome !== 'ok') return EXIT_OK;
-    if (session.hasEventHandlers) await session.runEvents();
+    if (session.hasEventHandlers) {
+      // --tui: the dashboard is up while events flow; trace_end writes on the normal screen.
+      if (options.tui) {
+        dashboard = openDashboard(session, {
+          intervalMs: options.intervalMs,
+          onQuit: (reason) => session.end(reason === 'hangup' ? 'terminate' : 'interrupt'),
+        });
+      }
+      await session.runEvents();
+      dashboard?.close();
+    }
     if (!session.failed) session.runEndHandlers();
     return EXIT_OK;
   } finally {
+    dashboard?.close();
     session.writer.flush();
     session.close();
     if (outputFd !== 1) closeSync(outputFd);
@@ -151,15 +165,16 @@ async function runScript(options: CliOptions): Promise<number> {
 }
 
 function loadMain(session: Session, options: CliOptions, chunkName: string): KFunction {
-  if (options.mode === 'eval') return session.compileScript(options.script!, chunkName).main;
+  // --tui: top-level variables become session variables, so the dashboard sees the tables.
+  if (options.mode === 'eval') return session.compileScript(options.script!, chunkName, options.tui).main;
   if (options.mode === 'simple') {
-    return session.compileScript(`trace ${options.script} { print(cpu, tid, execname, argstr) }`, chunkName).main;
+    return session.compileScript(`trace ${options.script} { print(cpu, tid, execname, argstr) }`, chunkName, options.tui).main;
   }
   const bytes = readFile(options.script!);
   if (isBytecodeFile(bytes)) return session.loadBytecode(bytes);
   const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   if (source.length === 0) process.stderr.write(`warning: ${options.script} is empty\n`);
-  return session.compileScript(source, chunkName).main;
+  return session.compileScript(source, chunkName, options.tui).main;
 }
 
 function readScript(path: string): { source: string; chunk: string } {

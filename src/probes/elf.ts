@@ -236,6 +236,16 @@ export class ElfFile {
     return undefined;
   }
 
+  /** The link-time address of a file offset (the inverse, for symbolizing user stacks). */
+  fileOffsetToAddress(offset: bigint): bigint | undefined {
+    for (const segment of this.segments) {
+      if (segment.type !== PT_LOAD || offset < segment.offset) continue;
+      const delta = offset - segment.offset;
+      if (delta < segment.fileSize) return segment.address + delta;
+    }
+    return undefined;
+  }
+
   /** The SDT (stapsdt) markers, in the order of their notes. */
   sdtNotes(): readonly SdtNote[] {
     if (this.sdtList !== undefined) return this.sdtList;

@@ -236,3 +236,40 @@ export class PageCursor implements PageBytes {
     throw new RingBufferError(`corrupt ring-buffer page: record at offset ${position}: ${reason}`);
   }
 }
+
+/**
+ * The data records that follow the cursor's current record on its page, up to `limit`,
+ * without moving the cursor: the stacks the kernel records right after an event (the
+ * stacktrace trigger, the userstacktrace option) are read with their event. Time extends
+ * and padding in between are skipped; anything malformed ends the walk.
+ */
+export function followingRecords(cursor: PageCursor, limit: number, visit: (offset: number, length: number) => void): void {
+  const view = cursor.view;
+  const end = cursor.dataEnd;
+  let position = cursor.offset + cursor.length;
+  for (let found = 0; found < limit && end - position >= 4; ) {
+    const header = view.getUint32(position, true);
+    const typeLength = header & TYPE_LENGTH_MASK;
+    if (typeLength !== 0 && typeLength < TYPE_PADDING) {
+      const length = typeLength << 2;
+      if (length > end - position - 4) return;
+      visit(position + 4, length);
+      found++;
+      position += 4 + length;
+      continue;
+    }
+    if (end - position < 8) return;
+    const word = view.getUint32(position + 4, true);
+    if (typeLength === 0) {
+      if (word < 4 || word > end - position - 4) return;
+      visit(position + 8, word - 4);
+      found++;
+      position += 4 + word;
+    } else if (typeLength === TYPE_PADDING) {
+      if (header >>> TIME_DELTA_SHIFT === 0 || word < 4 || word > end - position - 4) return;
+      position += 4 + word;
+    } else {
+      position += 8;
+    }
+  }
+}

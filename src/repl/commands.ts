@@ -16,6 +16,8 @@ export interface ReplContext {
   readonly lastProto: Proto | null;
   message(text: string): void;
   evaluate(source: string, chunk: string): 'incomplete' | 'ok' | 'failed';
+  /** `.dash`: opens the dashboard on the session; q returns to the prompt. */
+  openDashboard(): void;
   finish(): void;
 }
 
@@ -109,6 +111,7 @@ export const COMMANDS: readonly Command[] = [
       }
     },
   },
+  { name: '.dash', args: '', doc: 'the live dashboard on this session (q comes back here)', run: (repl) => repl.openDashboard() },
   { name: '.clear', args: '', doc: 'clear the screen', run: (repl) => repl.message('\x1b[H\x1b[2J') },
   { name: '.exit', args: '', doc: 'detach everything, run trace_end, clean up and exit', run: (repl) => repl.finish() },
 ];

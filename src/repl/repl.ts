@@ -13,14 +13,15 @@ import { COMMANDS, runCommand, type ReplContext } from './commands';
 import { complete } from './completion';
 import { HISTORY_LIMIT, loadHistory, saveHistory } from './history';
 import { availableTracepoints } from '../probes/resolve';
+import { DashboardError, openDashboard, type Dashboard } from '../tui/dashboard';
 import { findTracefs } from '../probes/tracefs';
 
 const PROMPT = 'ktap> ';
 const CONTINUATION = '....> ';
 
 /** Runs the REPL until Ctrl-D, `.exit` or exit(); resolves with the exit status. */
-export function runRepl(session: Session, firstFile?: { source: string; chunk: string }): Promise<number> {
-  return new Repl(session).start(firstFile);
+export function runRepl(session: Session, firstFile?: { source: string; chunk: string }, dashboardIntervalMs = 1000): Promise<number> {
+  return new Repl(session, dashboardIntervalMs).start(firstFile);
 }
 
 /** A completed input the session ran, for `.save`. */
@@ -45,7 +46,12 @@ class Repl implements ReplContext {
   readonly inputs: InputRecord[] = [];
   private eventNames: string[] | null = null;
 
-  constructor(readonly session: Session) {
+  /** The dashboard `.dash` opened; while it is up, output goes to its log. */
+  private dashboard: Dashboard | null = null;
+  /** Messages of the REPL while the dashboard was up, shown again at the prompt. */
+  private dashboardMessages: string[] = [];
+
+  constructor(readonly session: Session, private readonly dashboardIntervalMs = 1000) {
     this.tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
   }
 
@@ -86,6 +92,10 @@ class Repl implements ReplContext {
   /** Writes above the line being edited (a byte string), then redraws prompt and line. */
   print(text: string): void {
     if (text.length === 0) return;
+    if (this.dashboard !== null) {
+      this.dashboard.log(text);
+      return;
+    }
     const bytes = Buffer.from(text, 'latin1');
     if (!this.tty || this.evaluating || this.finished) {
       process.stdout.write(bytes);
@@ -101,11 +111,12 @@ class Repl implements ReplContext {
   /** A message of the REPL itself: flushed after the script's pending output. */
   message(text: string): void {
     this.session.writer.flush();
+    if (this.dashboard !== null) this.dashboardMessages.push(text.endsWith('\n') ? text : text + '\n');
     this.print(text.endsWith('\n') ? text : text + '\n');
   }
 
   private prompt(): void {
-    if (!this.tty || this.finished) return;
+    if (!this.tty || this.finished || this.dashboard !== null) return;
     this.rl.setPrompt(this.buffer === '' ? PROMPT : CONTINUATION);
     this.rl.prompt();
   }
@@ -243,11 +254,46 @@ class Repl implements ReplContext {
     return this.eventNames;
   }
 
+  // ---- the dashboard ----------------------------------------------------------------
+
+  /** `.dash`: the dashboard on the running session; q or Ctrl-C comes back to the prompt. */
+  openDashboard(): void {
+    if (!this.tty) {
+      this.message('.dash needs a terminal');
+      return;
+    }
+    this.rl.pause();
+    try {
+      this.dashboard = openDashboard(this.session, { intervalMs: this.dashboardIntervalMs, onQuit: () => this.closeDashboard(true) });
+    } catch (error) {
+      this.rl.resume();
+      if (!(error instanceof DashboardError)) throw error;
+      this.message(`error: ${error.message}`);
+    }
+  }
+
+  /** Back from the dashboard: the line editor gets the terminal again. */
+  private closeDashboard(prompt: boolean): void {
+    const dashboard = this.dashboard;
+    if (dashboard === null) return;
+    this.dashboard = null;
+    dashboard.close();
+    // The dashboard leaves the terminal in cooked mode while stdin still believes it is raw.
+    process.stdin.setRawMode(false);
+    process.stdin.setRawMode(true);
+    this.rl.resume();
+    const messages = this.dashboardMessages;
+    this.dashboardMessages = [];
+    for (const text of messages) this.print(text);
+    if (prompt) this.prompt();
+  }
+
   // ---- ending -----------------------------------------------------------------------
 
   /** Ctrl-D, .exit, exit() or a signal: detach everything, run trace_end, clean up, exit 0. */
   finish(): void {
     if (this.finished) return;
+    this.closeDashboard(false);
     this.finished = true;
     const session = this.session;
     session.end('finished');

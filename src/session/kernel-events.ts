@@ -2,7 +2,9 @@
 // enabled in the tracer, and dispatches each record to its handlers — the hot path
 // (decode → dispatch → VM) runs through `deliver`.
 
-import { btfEnumValues, compileArgstr } from '../probes/argstr';
+import { btfEnumValues, compileArgstr, formatKernelSymbol } from '../probes/argstr';
+import { UserSymbolizer } from '../probes/usersyms';
+import { followingRecords } from '../probes/ringbuf';
 import { parseEventSpec } from '../probes/eventdef';
 import { readField, recordEventId, type PageBytes } from '../probes/fields';
 import type { EventLayout } from '../probes/format';
@@ -17,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import type { Tracepoint } from '../probes/resolve';
 import { parseInterval } from '../vm/lib/timer';
 import type { KFunction } from '../vm/value';
-import { TraceEvent, type EventType } from './trace-event';
+import { TraceEvent, type EventType, type StackSymbolizer } from './trace-event';
 
 /** A trace or profile handler as the session registered it. */
 export interface KernelHandler {
@@ -76,6 +78,11 @@ export class KernelEvents {
   /** What is attached, for -v and the REPL: each handler and its number of kernel events. */
   readonly attached: Array<{ handler: KernelHandler; events: number }> = [];
   private started = false;
+  /** Record kernel / user stacks with the events (the script calls stack() / ustack()). */
+  private kernelStacks = false;
+  private userStacks = false;
+  private kernelStackId = -1;
+  private userStackId = -1;
   private enumValues: Map<string, bigint> | null = null;
   /** Per CPU: records delivered to a route (the dashboard's per-CPU table). */
   eventsPerCpu = new Float64Array(0);
@@ -99,7 +106,15 @@ export class KernelEvents {
       }
     });
     const wallOffset = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
-    this.event = new TraceEvent(this.tasks, (type) => compileArgstr(type.layout, { kernelSymbol: this.kernelSymbol, enumValue: (name) => this.enumValue(name) }), wallOffset);
+    const userSymbols = new UserSymbolizer();
+    const symbolizer: StackSymbolizer = {
+      kernelFrame: (address) => {
+        const symbol = this.kernelSymbol(address);
+        return symbol === undefined ? `0x${address.toString(16)}` : formatKernelSymbol(symbol, true);
+      },
+      userFrame: (tgid, address) => userSymbols.frame(tgid, address),
+    };
+    this.event = new TraceEvent(this.tasks, symbolizer, (type) => compileArgstr(type.layout, { kernelSymbol: this.kernelSymbol, enumValue: (name) => this.enumValue(name) }), wallOffset);
   }
 
   /** Enum constants print formats name, from the kernel's BTF, loaded when argstr first needs one. */
@@ -209,6 +224,30 @@ export class KernelEvents {
   }
 
   /**
+   * Asks the kernel to record stacks with the events from now on (SPEC §5.4: only when the
+   * script uses stack() or ustack()): the stacktrace trigger per event, the userstacktrace
+   * option for the instance.
+   */
+  useStacks(kernel: boolean, user: boolean): void {
+    if (kernel && !this.kernelStacks) {
+      this.kernelStacks = true;
+      this.kernelStackId = this.tracer.layout({ system: 'ftrace', event: 'kernel_stack' }).id;
+      for (const route of this.routes) {
+        if (route?.enabled && route.internal === undefined) this.addStackTrigger(route.tracepoint);
+      }
+    }
+    if (user && !this.userStacks) {
+      this.userStacks = true;
+      this.userStackId = this.tracer.layout({ system: 'ftrace', event: 'user_stack' }).id;
+      this.tracer.instance.setOption('userstacktrace', true);
+    }
+  }
+
+  private addStackTrigger(tracepoint: Tracepoint): void {
+    this.tracer.instance.write(`events/${tracepoint.system}/${tracepoint.event}/trigger`, 'stacktrace');
+  }
+
+  /**
    * Enables the events prepared since the last commit; the first commit also enables the
    * task bookkeeping events and starts reading.
    */
@@ -220,6 +259,7 @@ export class KernelEvents {
       if (route.handlers.length === 0 && route.profiles.length === 0 && route.internal === undefined) continue;
       pending.push(route.tracepoint);
       route.enabled = true;
+      if (this.kernelStacks && route.internal === undefined) this.addStackTrigger(route.tracepoint);
     }
     this.tracer.enable(pending);
     if (!this.started) {
@@ -275,6 +315,7 @@ export class KernelEvents {
     const event = this.event;
     event.origin = this.tracer.timeBase;
     event.set(route.type, record, offset, record.length, cpu, time);
+    if (this.kernelStacks || this.userStacks) this.findStacks(record, event);
     if (route.internal !== undefined) route.internal(record, offset, record.length, event.tid);
     if (cpu >= this.eventsPerCpu.length) this.growCpuCounters(cpu);
     this.eventsPerCpu[cpu]++;
@@ -299,6 +340,20 @@ export class KernelEvents {
     const handlerMs = new Float64Array(cpu + 1);
     handlerMs.set(this.handlerMsPerCpu);
     this.handlerMsPerCpu = handlerMs;
+  }
+
+  /** The stack records the kernel wrote right after the event on the same page. */
+  private findStacks(record: PageCursor, event: TraceEvent): void {
+    followingRecords(record, 3, (offset, length) => {
+      const id = recordEventId(record, offset);
+      if (id === this.kernelStackId && event.kernelStackAt < 0) {
+        event.kernelStackAt = offset;
+        event.kernelStackLength = length;
+      } else if (id === this.userStackId && event.userStackAt < 0) {
+        event.userStackAt = offset;
+        event.userStackLength = length;
+      }
+    });
   }
 
   private sample(route: Route, event: TraceEvent, cpu: number): void {

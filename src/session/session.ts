@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { compile } from '../compiler';
+import { compile, type SessionScope } from '../compiler';
 import { CompileError } from '../compiler/errors';
 import { parseEventSpec } from '../probes/eventdef';
 import { KernelSymbols } from '../probes/kallsyms';
@@ -22,6 +22,7 @@ import type { HandlerKind } from '../vm/opcodes';
 import type { Proto } from '../vm/proto';
 import { Runtime, type EventContext, type RuntimeHost, type TracerIdentity } from '../vm/runtime';
 import type { KTable } from '../vm/table';
+import { globalsRead } from '../vm/hints';
 import { Cell, translate } from '../vm/translate';
 import { parseDecimalInteger, type KFunction, type Value } from '../vm/value';
 import { KernelEvents, type KernelHandler } from './kernel-events';
@@ -98,6 +99,12 @@ export class Session {
   kernel: KernelEvents | null = null;
   private workload: ChildProcess | null = null;
   private kernelSymbols: KernelSymbols | null = null;
+  /** Whether any code loaded into the session calls stack() / ustack() (SPEC §5.4). */
+  private readonly stackUse = { kernel: false, user: false };
+  /** When the session was created (performance.now()): the dashboard's elapsed time. */
+  readonly createdAt = performance.now();
+  /** Told of each runtime error reported; the dashboard repeats them once the screen is back. */
+  onRuntimeError: ((message: string) => void) | null = null;
 
   constructor(readonly options: SessionOptions) {
     this.writer = new BufferedWriter(options.outputFd);
@@ -108,8 +115,16 @@ export class Session {
 
   // ---- loading ----------------------------------------------------------------------
 
-  /** Compiles a script (CompileError on bad source) and links it to this session. */
-  compileScript(source: string, chunkName: string): { proto: Proto; main: KFunction } {
+  /**
+   * Compiles a script (CompileError on bad source) and links it to this session. With
+   * `sessionScope` its top-level variables become session variables, so that the dashboard
+   * sees its tables.
+   */
+  compileScript(source: string, chunkName: string, sessionScope = false): { proto: Proto; main: KFunction } {
+    if (sessionScope) {
+      const session = { slots: this.sessionSlots, slotCount: this.sessionCells.length };
+      return this.linkInput(compile(source, chunkName, { globals: GLOBAL_NAMES, session }));
+    }
     const { main } = compile(source, chunkName, { globals: GLOBAL_NAMES });
     return { proto: main, main: this.link(main) };
   }
@@ -121,18 +136,20 @@ export class Session {
    * block, parenthesis or long string, a trailing operator): the REPL asks for more.
    * Other problems throw CompileError.
    */
-  compileInput(source: string, chunkName: string): { proto: Proto; main: KFunction; expression: boolean } | 'incomplete' {
+  compileInput(source: string, chunkName: string): { proto: Proto; main: KFunction; expression: boolean; statement: boolean } | 'incomplete' {
     const session = { slots: this.sessionSlots, slotCount: this.sessionCells.length };
     // An expression (a call included) first, so that its value can be shown; then statements.
     let expressionError: CompileError;
     try {
-      return { ...this.linkInput(compile(`return ${source}`, chunkName, { globals: GLOBAL_NAMES, session })), expression: true };
+      const linked = this.linkInput(compile(`return ${source}`, chunkName, { globals: GLOBAL_NAMES, session }));
+      // A call is a statement too: what it does belongs in the session's script (.save).
+      return { ...linked, expression: true, statement: compilesAsStatement(source, chunkName, session) };
     } catch (error) {
       if (!(error instanceof CompileError)) throw error;
       expressionError = error;
     }
     try {
-      return { ...this.linkInput(compile(source, chunkName, { globals: GLOBAL_NAMES, session })), expression: false };
+      return { ...this.linkInput(compile(source, chunkName, { globals: GLOBAL_NAMES, session })), expression: false, statement: true };
     } catch (error) {
       if (!(error instanceof CompileError)) throw error;
       if (isOpenConstruct(error) || isOpenConstruct(expressionError)) return 'incomplete';
@@ -154,6 +171,9 @@ export class Session {
   }
 
   private link(proto: Proto): KFunction {
+    const stacks = globalsRead(proto, ['stack', 'ustack']);
+    if (stacks.has('stack')) this.stackUse.kernel = true;
+    if (stacks.has('ustack')) this.stackUse.user = true;
     // Positions cost a store per instruction: kept for -v, and in the REPL, whose report of a
     // failing handler names its line (SPEC-product §6); onHandlerError is set before any input.
     const trackPositions = this.options.verbose || this.onHandlerError !== null;
@@ -186,6 +206,7 @@ export class Session {
 
   reportRuntimeError(error: RuntimeError, header?: string): void {
     this.sink.error(error.message);
+    this.onRuntimeError?.(error.message);
     if (this.options.verbose) {
       const position = this.rt.positions[this.rt.pos];
       const where = position === undefined ? '' : `${position.chunk}:${position.line}: `;
@@ -289,7 +310,10 @@ export class Session {
   }
 
   private kernelEvents(): KernelEvents {
-    if (this.kernel !== null) return this.kernel;
+    if (this.kernel !== null) {
+      this.kernel.useStacks(this.stackUse.kernel, this.stackUse.user);
+      return this.kernel;
+    }
     const pids = this.workload?.pid !== undefined ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
     this.kernel = new KernelEvents(
       {
@@ -300,6 +324,7 @@ export class Session {
       (handler, event) => this.dispatchEvent(handler, event),
       (address) => this.symbols().lookup(address),
     );
+    this.kernel.useStacks(this.stackUse.kernel, this.stackUse.user);
     return this.kernel;
   }
 
@@ -484,6 +509,16 @@ export class Session {
 function isOpenConstruct(error: CompileError): boolean {
   if (error.near !== '<eof>') return false;
   return /^'(\}|\)|\]|end|until|\{)' expected|^unexpected symbol$|^unfinished long (string|comment)$/.test(error.detail);
+}
+
+function compilesAsStatement(source: string, chunkName: string, session: SessionScope): boolean {
+  try {
+    compile(source, chunkName, { globals: GLOBAL_NAMES, session });
+    return true;
+  } catch (error) {
+    if (!(error instanceof CompileError)) throw error;
+    return false;
+  }
 }
 
 /** A trace-clock time as `SECONDS.MICROSECONDS` (the format of print_trace_clock, -T). */

@@ -20,6 +20,15 @@ export interface EventType {
 
 const INTERRUPT_FLAGS = TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI;
 
+/** Turns the stack records recorded with an event into symbolized frames. */
+export interface StackSymbolizer {
+  kernelFrame(address: bigint): string;
+  userFrame(tgid: number, address: bigint): string;
+}
+
+/** Offset of the first return address in kernel_stack and user_stack records. */
+const STACK_ENTRIES_OFFSET = 16;
+
 export class TraceEvent implements EventContext {
   /** 'timer' for profile-N samples: the interrupted task's identity, no arguments. */
   kind: 'trace' | 'timer' = 'trace';
@@ -33,9 +42,15 @@ export class TraceEvent implements EventContext {
   time = 0;
   /** Trace-clock ns that `time` counts from (the reader's time base). */
   origin = 0n;
+  /** The kernel_stack / user_stack records that came with the event (offset -1: none). */
+  kernelStackAt = -1;
+  kernelStackLength = 0;
+  userStackAt = -1;
+  userStackLength = 0;
 
   constructor(
     private readonly tasks: TaskTable,
+    private readonly stacks: StackSymbolizer,
     private readonly renderer: (type: EventType) => (bytes: PageBytes, offset: number, length: number) => string,
     /** Wall-clock ns minus trace-clock ns (the clocks' offset), for gettimeofday_*. */
     private readonly wallOffsetNs: bigint,
@@ -51,6 +66,36 @@ export class TraceEvent implements EventContext {
     this.cpu = cpu;
     this.tid = recordPid(bytes, offset);
     this.time = time;
+    this.kernelStackAt = -1;
+    this.userStackAt = -1;
+  }
+
+  kernelStack(): readonly string[] | undefined {
+    if (this.kernelStackAt < 0) return undefined;
+    // kernel_stack: `int size` (entries), then the return addresses.
+    const declared = this.bytes.view.getInt32(this.kernelStackAt + 8, true);
+    const addresses = this.stackAddresses(this.kernelStackAt, this.kernelStackLength, declared);
+    return addresses.map((address) => this.stacks.kernelFrame(address));
+  }
+
+  userStack(): readonly string[] | undefined {
+    if (this.userStackAt < 0) return undefined;
+    // user_stack: `unsigned int tgid`, then up to 8 return addresses ending at the first 0.
+    const tgid = this.bytes.view.getUint32(this.userStackAt + 8, true);
+    const addresses = this.stackAddresses(this.userStackAt, this.userStackLength, Infinity);
+    return addresses.map((address) => this.stacks.userFrame(tgid, address));
+  }
+
+  private stackAddresses(offset: number, length: number, declared: number): bigint[] {
+    const addresses: bigint[] = [];
+    const view = this.bytes.view;
+    const count = Math.min(declared, Math.floor((length - STACK_ENTRIES_OFFSET) / 8));
+    for (let index = 0; index < count; index++) {
+      const address = view.getBigUint64(offset + STACK_ENTRIES_OFFSET + index * 8, true);
+      if (address === 0n) break;
+      addresses.push(address);
+    }
+    return addresses;
   }
 
   /** The record's trace-clock time in ns. */

@@ -32,3 +32,20 @@ export function userStringArguments(proto: Proto): Set<number> {
   }
   return found;
 }
+
+/** Which of `names` the program (a proto and all nested ones) reads as globals. */
+export function globalsRead(proto: Proto, names: readonly string[]): Set<string> {
+  const found = new Set<string>();
+  const pending: Proto[] = [proto];
+  while (pending.length > 0) {
+    const current = pending.pop()!;
+    for (let pc = 0; pc < current.lines.length; pc++) {
+      const base = pc * INSTRUCTION_WIDTH;
+      if (current.code[base] !== Op.GETGLOBAL) continue;
+      const name = current.constants[current.code[base + 2]!];
+      if (typeof name === 'string' && names.includes(name)) found.add(name);
+    }
+    pending.push(...current.protos);
+  }
+  return found;
+}

@@ -193,6 +193,21 @@ if (reason !== undefined) {
     t.equal(result.stderr, 'error: tracing needs root (or CAP_SYS_ADMIN/CAP_PERFMON with access to tracefs); run ktap as root\n');
   });
 
+  t.test('stack() and ustack(): symbolized stacks recorded with the events; print_folded', async (t) => {
+    const kernel = await finished(['-q', '-e',
+      'var s = {} trace syscalls:sys_enter_getppid { s[stack()] += 1 } trace_end { for (k, v in pairs(s)) { printf("%d\\n%s", v, k) } }',
+      '--', workload, 'getppid', '5']);
+    t.match(kernel.stdout, /^5\n(.+\+0x[0-9a-f]+\/0x[0-9a-f]+\n)+$/, 'one stack, frames SYM+0xOFF/0xSIZE');
+    t.match(kernel.stdout, /do_syscall_64/);
+    const user = await finished(['-q', '-e',
+      'var s = {} profile-10ms { if (execname == "workload") { s[ustack()] += 1 } } trace_end { print_folded(s) }',
+      '--', workload, 'spin', '600']);
+    const lines = user.stdout.trim().split('\n');
+    t.ok(lines.every((line) => /^\S+ \d+$/.test(line)), `folded lines parse: ${user.stdout}`);
+    const hot = lines.filter((line) => /spin_hot/.test(line)).reduce((sum, line) => sum + Number(line.split(' ')[1]), 0);
+    t.ok(hot > 20, `the hot function is sampled by name (${hot} samples)`);
+  });
+
   t.test('profile-N samples the interrupted task', async (t) => {
     const result = await finished(['-q', '-e',
       'var s = {} profile-10ms { s[execname] += 1 } trace_end { print(s["workload"] != nil && s["workload"] > 20) }',

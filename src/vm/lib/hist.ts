@@ -4,7 +4,7 @@
 import { RuntimeError } from '../errors';
 import type { Runtime } from '../runtime';
 import type { KTable } from '../table';
-import { fromBigInt, isNumber, toBigInt, type Value } from '../value';
+import { addExact, fromBigInt, isNumber, toBigInt, toDisplayString, type Value } from '../value';
 import { clampInteger, optionalNumberArgument, tableArgument } from './arguments';
 import { formatString } from './format';
 import type { BuiltinDef } from './registry';
@@ -64,6 +64,17 @@ export function printHist(rt: Runtime, table: KTable, rowLimit: number): void {
   rt.out.hist(shown, rows.length - shown.length, text);
 }
 
+/**
+ * A stack string (frames innermost first, one per line) as one folded line: outermost
+ * first, `;`-separated, each frame reduced to its function (offsets and files dropped,
+ * so samples in one function add up).
+ */
+export function foldedStack(stack: string): string {
+  const frames = stack.split('\n').filter((frame) => frame !== '');
+  if (frames.length === 0) return '[unknown]';
+  return frames.reverse().map((frame) => frame.replace(/ \(.*\)$/, '').replace(/\+0x[0-9a-f]+(\/0x[0-9a-f]+)?/, '').replace(/[; ]/g, '_')).join(';');
+}
+
 export const HIST_BUILTINS: readonly BuiltinDef[] = [
   {
     name: 'print_hist',
@@ -73,6 +84,24 @@ export const HIST_BUILTINS: readonly BuiltinDef[] = [
       const checkedTable = tableArgument(table, 1);
       const limit = optionalNumberArgument(rowLimit, 2);
       printHist(rt, checkedTable, limit === undefined ? DEFAULT_ROWS : clampInteger(limit, 1, MAX_ROWS));
+      return undefined;
+    },
+  },
+  {
+    name: 'print_folded',
+    params: '(t)',
+    doc: 'a table keyed by stack()/ustack() in the folded format flame-graph tools read',
+    make: (rt) => (table: Value) => {
+      // Stacks differing only in offsets fold to one line; their counts add up.
+      const folded = new Map<string, number | bigint>();
+      for (const [key, count] of tableArgument(table, 1).entries()) {
+        if (!isNumber(count)) throw new RuntimeError('print_hist only can print number');
+        const line = foldedStack(toDisplayString(key));
+        folded.set(line, addExact(folded.get(line) ?? 0, count));
+      }
+      let text = '';
+      for (const [line, count] of folded) text += `${line} ${count}\n`;
+      rt.out.printf(text);
       return undefined;
     },
   },

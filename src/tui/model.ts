@@ -1,0 +1,336 @@
+// What the dashboard shows, sampled from the stats the session keeps at each refresh:
+// per-CPU counters, handler runs, VM instructions and the session's tables. Never in the event path.
+
+import type { Session } from '../session/session';
+import { KTable } from '../vm/table';
+import { toDisplayString, type Value } from '../vm/value';
+
+/** Rates are kept for this long (the event-rates pane shows the last minute). */
+export const RATE_WINDOW_MS = 60_000;
+/** Tables bigger than this are scored by their size change only, not entry by entry. */
+const SCAN_LIMIT = 20_000;
+/** A table must be updated this much more than the shown one before it takes its place. */
+const SWITCH_RATIO = 1.5;
+
+export interface CpuRow {
+  readonly cpu: number;
+  readonly eventsPerSecond: number;
+  readonly total: number;
+  readonly lost: number;
+  /** Share of all handler time spent on this CPU's events, 0…1. */
+  readonly handlerShare: number;
+}
+
+export interface ProbeRates {
+  readonly id: number;
+  readonly label: string;
+  readonly total: number;
+  /** Events per second at each sample of the last minute, oldest first. */
+  readonly rates: readonly number[];
+}
+
+export interface TableInfo {
+  readonly name: string;
+  readonly table: KTable;
+  /** Entries changed per refresh, smoothed: how much the script updates it. */
+  score: number;
+  /** The table's last seen values, to count changed entries. */
+  previous: Map<Value, Value>;
+  previousLength: number;
+}
+
+export interface HistogramRow {
+  readonly label: string;
+  readonly count: number;
+}
+
+export interface Histogram {
+  readonly name: string;
+  readonly rows: readonly HistogramRow[];
+  /** Keys not shown. */
+  readonly more: number;
+  /** Keys are power-of-two buckets, shown in key order with empty buckets filled in. */
+  readonly powerOfTwo: boolean;
+  /** Entries whose value is not a number (not shown). */
+  readonly skipped: number;
+}
+
+export class DashboardModel {
+  elapsedMs = 0;
+  totalEvents = 0;
+  totalLost = 0;
+  instructionsPerSecond = 0;
+  rssBytes = 0;
+  /** Fraction of wall time spent running handlers (sampled), over the last refresh. */
+  handlerBusy = 0;
+  cpus: CpuRow[] = [];
+  probes: ProbeRates[] = [];
+  readonly tables: TableInfo[] = [];
+  /** The table shown: picked by the user, or else the one updated most. */
+  selectedName: string | null = null;
+  pickedByUser = false;
+
+  private lastSampleMs: number;
+  private lastInstructions: number;
+  private lastCpuEvents: number[] = [];
+  private lastCpuHandlerMs: number[] = [];
+  private readonly lastRuns = new Map<number, number>();
+  private readonly rateHistory = new Map<number, { times: number[]; rates: number[] }>();
+
+  constructor(private readonly session: Session, private readonly startedMs: number, now: number) {
+    this.lastSampleMs = now;
+    this.lastInstructions = session.rt.instructionsDone;
+    this.sample(now, false);
+  }
+
+  /** Reads the session's counters at `now` (ms, performance.now()); `rates`: keep the rates. */
+  sample(now: number, rates = true): void {
+    const session = this.session;
+    const seconds = Math.max((now - this.lastSampleMs) / 1000, 1e-3);
+    this.elapsedMs = now - this.startedMs;
+    this.rssBytes = process.memoryUsage.rss();
+    const instructions = session.rt.instructionsDone;
+    if (rates) this.instructionsPerSecond = (instructions - this.lastInstructions) / seconds;
+    this.lastInstructions = instructions;
+    this.sampleCpus(seconds, rates);
+    this.sampleProbes(now, seconds, rates);
+    this.sampleTables();
+    this.lastSampleMs = now;
+  }
+
+  private sampleCpus(seconds: number, rates: boolean): void {
+    const kernel = this.session.kernel;
+    if (kernel === null) {
+      this.handlerBusy = 0;
+      return; // keeps the last figures once the session has closed its kernel side
+    }
+    const events = kernel.eventsPerCpu;
+    const handlerMs = kernel.handlerMsPerCpu;
+    const lost = kernel.lostPerCpu();
+    const count = Math.max(events.length, ...[...lost.keys()].map((cpu) => cpu + 1));
+    let handlerDelta = 0;
+    for (let cpu = 0; cpu < handlerMs.length; cpu++) handlerDelta += (handlerMs[cpu] ?? 0) - (this.lastCpuHandlerMs[cpu] ?? 0);
+    const rows: CpuRow[] = [];
+    let total = 0;
+    let totalLost = 0;
+    for (let cpu = 0; cpu < count; cpu++) {
+      const cpuEvents = events[cpu] ?? 0;
+      const cpuHandlerMs = handlerMs[cpu] ?? 0;
+      const previous = rates ? this.cpus.find((row) => row.cpu === cpu) : undefined;
+      rows.push({
+        cpu,
+        eventsPerSecond: rates ? (cpuEvents - (this.lastCpuEvents[cpu] ?? 0)) / seconds : previous?.eventsPerSecond ?? 0,
+        total: cpuEvents,
+        lost: lost.get(cpu) ?? 0,
+        handlerShare: handlerDelta > 0 ? (cpuHandlerMs - (this.lastCpuHandlerMs[cpu] ?? 0)) / handlerDelta : previous?.handlerShare ?? 0,
+      });
+      total += cpuEvents;
+      totalLost += lost.get(cpu) ?? 0;
+    }
+    this.handlerBusy = Math.min(1, handlerDelta / (seconds * 1000));
+    this.cpus = rows;
+    this.totalEvents = total;
+    this.totalLost = totalLost;
+    this.lastCpuEvents = Array.from(events);
+    this.lastCpuHandlerMs = Array.from(handlerMs);
+  }
+
+  private sampleProbes(now: number, seconds: number, rates: boolean): void {
+    const session = this.session;
+    const probes: ProbeRates[] = [];
+    for (const handler of session.handlers) {
+      const runs = session.handlerRuns[handler.id] ?? 0;
+      let history = this.rateHistory.get(handler.id);
+      if (history === undefined) this.rateHistory.set(handler.id, (history = { times: [], rates: [] }));
+      if (rates) {
+        history.times.push(now);
+        history.rates.push(Math.max(0, (runs - (this.lastRuns.get(handler.id) ?? runs)) / seconds));
+        while (history.times.length > 0 && history.times[0]! < now - RATE_WINDOW_MS) {
+          history.times.shift();
+          history.rates.shift();
+        }
+      }
+      this.lastRuns.set(handler.id, runs);
+      probes.push({ id: handler.id, label: handler.header, total: runs, rates: history.rates });
+    }
+    this.probes = probes;
+  }
+
+  /** `r`: forgets the rate history; rates start again from now. */
+  resetRates(): void {
+    this.rateHistory.clear();
+    this.probes = this.probes.map((probe) => ({ ...probe, rates: [] }));
+  }
+
+  // ---- tables -----------------------------------------------------------------------
+
+  /**
+   * Finds the session's tables and scores each by the entries that changed since the last
+   * sample (smoothed): the table the script updates most is shown unless the user picked one.
+   */
+  private sampleTables(): void {
+    const session = this.session;
+    const seen = new Set<string>();
+    for (const [name, slot] of session.sessionSlots) {
+      const value = session.sessionCells[slot]?.v;
+      if (!(value instanceof KTable)) continue;
+      seen.add(name);
+      let info = this.tables.find((candidate) => candidate.name === name);
+      if (info === undefined || info.table !== value) {
+        const fresh: TableInfo = { name, table: value, score: 0, previous: new Map(), previousLength: 0 };
+        if (info === undefined) this.tables.push(fresh);
+        else this.tables[this.tables.indexOf(info)] = fresh;
+        info = fresh;
+      }
+      info.score = info.score / 2 + changedEntries(info);
+    }
+    for (let index = this.tables.length - 1; index >= 0; index--) {
+      if (!seen.has(this.tables[index]!.name)) this.tables.splice(index, 1);
+    }
+    this.chooseTable();
+  }
+
+  private chooseTable(): void {
+    const current = this.tables.find((info) => info.name === this.selectedName);
+    if (current !== undefined && this.pickedByUser) return;
+    this.pickedByUser = false;
+    let best: TableInfo | undefined;
+    for (const info of this.tables) if (best === undefined || info.score > best.score) best = info;
+    if (best === undefined) {
+      this.selectedName = null;
+      return;
+    }
+    // The shown table stays until another is clearly busier, so the pane does not flip.
+    if (current !== undefined && best.score <= current.score * SWITCH_RATIO) best = current;
+    // Before anything changes, a table with entries beats an empty one.
+    if (best.score === 0 && best.table.length === 0) best = this.tables.find((info) => info.table.length > 0) ?? best;
+    this.selectedName = best.name;
+  }
+
+  /** Tab: the next table; `index` (0-based, number keys): that one; null: back to automatic. */
+  pickTable(index: number | 'next' | 'previous' | null): void {
+    if (this.tables.length === 0) return;
+    if (index === null) {
+      this.pickedByUser = false;
+      this.chooseTable();
+      return;
+    }
+    const current = this.tables.findIndex((info) => info.name === this.selectedName);
+    const next = index === 'next' ? (current + 1) % this.tables.length
+      : index === 'previous' ? (current - 1 + this.tables.length) % this.tables.length : index;
+    const info = this.tables[next];
+    if (info === undefined) return;
+    this.selectedName = info.name;
+    this.pickedByUser = true;
+  }
+
+  /** The shown table as histogram rows, at most `limit` of them. */
+  histogram(limit: number): Histogram | null {
+    const info = this.tables.find((candidate) => candidate.name === this.selectedName);
+    if (info === undefined) return null;
+    return histogramOf(info.name, info.table, limit);
+  }
+}
+
+/** Entries of the table that changed since the last call (added, removed or new value). */
+function changedEntries(info: TableInfo): number {
+  const table = info.table;
+  const length = table.length;
+  if (length > SCAN_LIMIT) {
+    const changed = Math.abs(length - info.previousLength);
+    info.previousLength = length;
+    info.previous.clear();
+    return changed;
+  }
+  let changed = 0;
+  const previous = info.previous;
+  const iterator = table.iterate();
+  while (iterator.next()) {
+    const before = previous.get(iterator.key);
+    if (before !== iterator.value) {
+      changed++;
+      previous.set(iterator.key, iterator.value);
+    }
+  }
+  if (previous.size > length) {
+    // Entries were removed: count them and forget them.
+    for (const key of [...previous.keys()]) {
+      if (table.get(key) === undefined) {
+        previous.delete(key);
+        changed++;
+      }
+    }
+  }
+  info.previousLength = length;
+  return changed;
+}
+
+/**
+ * Rows of a table of numbers: the `limit` largest, or, when every key is a power-of-two
+ * bucket (0, 1, 2, 4, …), the buckets in key order with empty ones filled in.
+ */
+export function histogramOf(name: string, table: KTable, limit: number): Histogram {
+  const entries: Array<{ key: Value; count: number }> = [];
+  let skipped = 0;
+  const iterator = table.iterate();
+  while (iterator.next()) {
+    const value = iterator.value;
+    if (typeof value === 'number') entries.push({ key: iterator.key, count: value });
+    else if (typeof value === 'bigint') entries.push({ key: iterator.key, count: Number(value) });
+    else skipped++;
+  }
+  const rows = Math.max(1, limit);
+  if (entries.length >= 2 && entries.every((entry) => isPowerOfTwoBucket(entry.key))) {
+    return { name, ...powerOfTwoRows(entries, rows), powerOfTwo: true, skipped };
+  }
+  // Array.prototype.sort is stable: ties keep the table's iteration order.
+  entries.sort((a, b) => b.count - a.count);
+  const shownCount = entries.length > rows ? rows - 1 : entries.length; // one row says how many more
+  return {
+    name,
+    rows: entries.slice(0, shownCount).map((entry) => ({ label: toDisplayString(entry.key), count: entry.count })),
+    more: entries.length - shownCount,
+    powerOfTwo: false,
+    skipped,
+  };
+}
+
+function isPowerOfTwoBucket(key: Value): boolean {
+  if (typeof key === 'number') return key === 0 || (Number.isInteger(key) && key > 0 && 2 ** Math.round(Math.log2(key)) === key);
+  if (typeof key === 'bigint') return key >= 0n && (key & (key - 1n)) === 0n;
+  return false;
+}
+
+/** Buckets from the lowest to the highest key; when they do not fit, the busiest window. */
+function powerOfTwoRows(entries: ReadonlyArray<{ key: Value; count: number }>, limit: number): { rows: HistogramRow[]; more: number } {
+  const byExponent = new Map<number, number>();
+  for (const { key, count } of entries) {
+    const exponent = bucketExponent(key);
+    byExponent.set(exponent, (byExponent.get(exponent) ?? 0) + count);
+  }
+  const exponents = [...byExponent.keys()];
+  const low = Math.min(...exponents);
+  const high = Math.max(...exponents);
+  const all: Array<{ exponent: number; count: number }> = [];
+  for (let exponent = low; exponent <= high; exponent++) all.push({ exponent, count: byExponent.get(exponent) ?? 0 });
+  let start = 0;
+  if (all.length > limit) {
+    let best = -1;
+    for (let first = 0; first + limit <= all.length; first++) {
+      const sum = all.slice(first, first + limit).reduce((total, bucket) => total + bucket.count, 0);
+      if (sum > best) [best, start] = [sum, first];
+    }
+  }
+  const shown = all.slice(start, start + limit);
+  const shownKeys = shown.filter((bucket) => byExponent.has(bucket.exponent)).length;
+  return {
+    rows: shown.map((bucket) => ({ label: bucket.exponent < 0 ? '0' : (2n ** BigInt(bucket.exponent)).toString(), count: bucket.count })),
+    more: entries.length - shownKeys,
+  };
+}
+
+/** -1 for the bucket 0, else log2 of the key. */
+function bucketExponent(key: Value): number {
+  if (typeof key === 'bigint') return key === 0n ? -1 : key.toString(2).length - 1;
+  return key === 0 ? -1 : Math.round(Math.log2(key as number));
+}
