@@ -212,10 +212,11 @@ export class Instance {
    * user; the kernel's reason is appended.
    */
   write(relative: string, text: string, describe = `cannot write '${text.trim()}' to ${relative}`): void {
-    if (LIST_FILE.test(relative)) this.lists.add(relative);
     let descriptor: number | undefined;
     try {
       descriptor = fs.openSync(this.path(relative), fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+      // Opened means truncated: from here on remove() has something to clear.
+      if (LIST_FILE.test(relative)) this.lists.add(relative);
       if (text !== '') fs.writeSync(descriptor, text);
     } catch (error) {
       throw new TracefsError(`${describe}: ${this.kernelReason(error)}`);

@@ -59,6 +59,17 @@ interface Route {
 /** The scheduler-tick event profile-N samples on (SPEC §8), filtered to the tick handler. */
 const PROFILE_EVENT: Tracepoint = { system: 'timer', event: 'hrtimer_expire_entry' };
 const TICK_HANDLERS = ['tick_nohz_handler', 'tick_sched_timer'];
+/** Records of the function tracer. */
+const FUNCTION_EVENT: Tracepoint = { system: 'ftrace', event: 'function' };
+
+/** `ip == tcp_* || ip == udp_*` → the globs; anything else is refused (SPEC §4.3). */
+function functionPatterns(filter: string): string[] {
+  return filter.split('||').map((term) => {
+    const match = /^\s*ip\s*==\s*(\S+)\s*$/.exec(term);
+    if (match === null) throw new TracefsError(`unsupported filter for ftrace:function: '${filter}'`);
+    return match[1]!;
+  });
+}
 
 /**
  * One delivery in this many (a power of two) is timed, and counts for all of them: the
@@ -141,9 +152,10 @@ export class KernelEvents {
     const spec = parseEventSpec(handler.header);
     if (spec === undefined) throw new TracefsError(`cannot parse eventdef '${handler.header}'`);
     const tracepoints: Tracepoint[] = [];
+    let functions = 0;
     for (const definition of spec.definitions) {
       if (definition.kind === 'tracepoint') tracepoints.push(...this.tracer.resolve([definition]));
-      else if (definition.kind === 'ftrace') throw new TracefsError(`'${definition.text}': ftrace:function is not supported by this build yet`);
+      else if (definition.kind === 'ftrace') functions = this.addFunctionTracer(handler, spec.filter);
       else tracepoints.push(...defineDynamic(definition, this.probes, new Set(handler.userStrings)));
     }
     const filter = spec.filter ?? null;
@@ -161,7 +173,23 @@ export class KernelEvents {
       }
       route.handlers.push(handler);
     }
-    this.attached.push({ handler, events: tracepoints.length });
+    this.attached.push({ handler, events: tracepoints.length + functions });
+  }
+
+  /**
+   * ftrace:function (SPEC §4.3): the function tracer of our instance, its functions chosen
+   * by `ip == PATTERN || …` through set_ftrace_filter. Returns the number of events (1).
+   */
+  private addFunctionTracer(handler: KernelHandler, filter: string | undefined): number {
+    const patterns = filter === undefined ? [] : functionPatterns(filter);
+    const route = this.route(FUNCTION_EVENT);
+    if (route.handlers.length > 0) throw new TracefsError(`'${handler.header}': ftrace:function is already traced by another handler`);
+    const instance = this.tracer.instance;
+    if (patterns.length > 0) instance.write('set_ftrace_filter', patterns.join(' '), `cannot select functions '${patterns.join(' ')}' for ftrace:function`);
+    instance.write('current_tracer', 'function', 'the kernel refused the function tracer for ftrace:function');
+    route.enabled = true;
+    route.handlers.push(handler);
+    return 1;
   }
 
   /** Detaches a handler; events no handler needs any more are disabled in the kernel. */
