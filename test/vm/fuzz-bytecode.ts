@@ -5,6 +5,7 @@ import { BadBytecodeError } from '../../src/vm/errors';
 import { BYTECODE_MAGIC, BYTECODE_VERSION, readBytecodeFile, writeBytecodeFile } from '../../src/vm/bytecode-file';
 import { disassemble } from '../../src/vm/disasm';
 import { nestedChain, sampleProtos, TEST_GLOBALS } from './build-proto';
+import { makeRandom, type Random } from '../seeded-random';
 
 export interface FuzzResult {
   /** Inputs tried. */
@@ -23,18 +24,6 @@ export class FuzzEscape extends Error {
   }
 }
 
-/** mulberry32: small, fast and the same on every platform, so a failing seed replays exactly. */
-function makeRandom(seed: number): (bound: number) => number {
-  let state = seed >>> 0;
-  return (bound) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = Math.imul(state ^ (state >>> 15), state | 1);
-    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
-    return (((mixed ^ (mixed >>> 14)) >>> 0) % bound);
-  };
-}
-
-type Random = ReturnType<typeof makeRandom>;
 
 /** Byte values at the edges of varints, tags and signed ranges. */
 const INTERESTING_BYTES = [0x00, 0xff, 0x7f, 0x80, 0x01, 0xfe, 0x81, 0x0f];
