@@ -30,7 +30,7 @@ const LOG_LINES = 1000;
 /** Characters of one log line kept. */
 const LOG_LINE_CHARS = 512;
 /** How long a note (saved screen, picked table) replaces the keys on the status line. */
-const NOTE_MS = 4000;
+const NOTE_MS = 3000;
 
 /**
  * The dashboard needs a terminal on stdout; piped, ktap says so in one line and exits 1

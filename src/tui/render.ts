@@ -125,7 +125,7 @@ export function rateLines(probes: readonly ProbeRates[], width: number, height: 
   if (probes.length === 0) return [fit('nothing attached', width, glyphs)];
   const current = (probe: ProbeRates): number => probe.rates[probe.rates.length - 1] ?? 0;
   const shown = probes.length <= height ? probes : [...probes].sort((a, b) => current(b) - current(a)).slice(0, height);
-  const labelWidth = Math.min(Math.max(8, Math.floor(width * 0.3)), Math.max(...shown.map((probe) => probe.label.length)));
+  const labelWidth = Math.min(Math.max(8, Math.floor(width * 0.4)), Math.max(...shown.map((probe) => probe.label.length)));
   const rates = shown.map((probe) => `${formatCount(Math.round(current(probe)))}/s`);
   const rateWidth = Math.max(...rates.map((text) => text.length));
   const sparkWidth = Math.max(1, width - labelWidth - rateWidth - 2);
