@@ -1,0 +1,141 @@
+// The dashboard over a real SSH connection, as people watch it: an OpenSSH server on
+// 127.0.0.1 started here with keys made here, `ssh -tt` in a tmux pane running
+// `ktap --tui`; the dashboard renders through the remote pseudo-terminal and q ends it
+// cleanly. The server is torn down after.
+
+import t from 'tap';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Pane, dashboardUnavailable, ktap, leftovers, paneRows, root, shellQuote, sleep, stopTmuxServer, waitFor } from './harness';
+
+const SSHD = '/usr/sbin/sshd';
+
+function sshUnavailable(): string | undefined {
+  const dashboard = dashboardUnavailable();
+  if (dashboard !== undefined) return dashboard;
+  if (!existsSync(SSHD)) return `${SSHD} is missing (apt-get install -y openssh-server)`;
+  if (spawnSync('ssh', ['-V']).status !== 0) return 'the ssh client is missing';
+  return undefined;
+}
+
+/** A TCP port free on 127.0.0.1 now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function accepting(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** The pid of a running process whose command line contains `marker`, if any. */
+function processWith(marker: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const commandLine = readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0');
+      if (commandLine.some((word) => word.includes(marker)) && commandLine.some((word) => word.endsWith('bin/ktap'))) return Number(entry);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return undefined;
+}
+
+const reason = sshUnavailable();
+if (reason !== undefined) {
+  t.comment(`SKIP dashboard over SSH: ${reason}`);
+  t.pass(`skipped: dashboard over SSH (${reason})`);
+} else {
+  t.test('ktap --tui over ssh -tt on loopback renders and quits cleanly', async (t) => {
+    const directory = mkdtempSync(join(tmpdir(), 'ktap-tui-ssh-'));
+    t.teardown(() => {
+      stopTmuxServer();
+      rmSync(directory, { recursive: true, force: true });
+    });
+    const hostKey = join(directory, 'host_ed25519');
+    const userKey = join(directory, 'user_ed25519');
+    for (const key of [hostKey, userKey]) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ktap-test', '-f', key]);
+    writeFileSync(join(directory, 'authorized_keys'), readFileSync(userKey + '.pub'));
+    const config = join(directory, 'sshd_config');
+    writeFileSync(config, [
+      'ListenAddress 127.0.0.1',
+      `HostKey ${hostKey}`,
+      'PermitRootLogin yes',
+      `AuthorizedKeysFile ${join(directory, 'authorized_keys')}`,
+      'PubkeyAuthentication yes',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'StrictModes no',
+      `PidFile ${join(directory, 'sshd.pid')}`,
+      'PrintMotd no',
+      'PrintLastLog no',
+      '',
+    ].join('\n'));
+    // sshd insists on its privilege-separation directory, which only its service unit creates.
+    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+    const port = await freePort();
+    let sshdLog = '';
+    const sshd = spawn(SSHD, ['-D', '-e', '-f', config, '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    sshd.stderr!.on('data', (chunk: Buffer) => (sshdLog += chunk.toString()));
+    const sshdExited = new Promise<void>((resolve) => sshd.once('exit', () => resolve()));
+    t.teardown(async () => {
+      if (sshd.exitCode === null) sshd.kill('SIGTERM');
+      await sshdExited;
+    });
+    const deadline = Date.now() + 10_000;
+    while (!(await accepting(port))) {
+      if (sshd.exitCode !== null || Date.now() > deadline) throw new Error(`sshd did not start listening on port ${port}; it said:\n${sshdLog}`);
+      await sleep(50);
+    }
+
+    const workload = join(directory, 'sshload');
+    execFileSync('cc', ['-O1', '-o', workload, join(root, 'test', 'session', 'workload.c')]);
+    const script = join(directory, 'over-ssh.kp');
+    writeFileSync(script, [
+      'var calls = {}',
+      'trace syscalls:sys_enter_getppid { calls[execname] += 1 }',
+      'trace_end { printf("over ssh: %d\\n", calls["sshload"]) }',
+      '',
+    ].join('\n'));
+    const remote = `cd ${shellQuote(root)} && exec ${shellQuote(process.execPath)} ${shellQuote(ktap)} --tui --interval 250 ${shellQuote(script)} ` +
+      `-- sh -c ${shellQuote(`${workload} getppid 2000; exec sleep 120`)}`;
+    const pane = Pane.open(['ssh', '-tt', '-i', userKey, '-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+      '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', 'root@127.0.0.1', remote], { width: 80, height: 24 });
+    t.teardown(() => pane.close());
+
+    // Bars are blocks, or '#' where the remote side has no UTF-8 locale (ssh passes none here).
+    const screen = await pane.expect((text) => paneRows(text, ' calls ').some((row) => /^sshload\s+\|[█#]+\s+2000$/.test(row)) &&
+      /q quit/.test(text.split('\n').at(-1) ?? ''), 'the dashboard over ssh with sshload 2000', 30_000);
+    const remotePid = processWith(script);
+    t.ok(remotePid !== undefined, 'ktap runs on the server side of the connection');
+    t.ok(pane.state().alternate, 'the remote dashboard is on the alternate screen');
+    t.ok(paneRows(screen, ' Per CPU ').length > 1, 'per-CPU pane');
+    t.match(screen.split('\n').at(-1), /^\d+:\d\d ev \S+ lost \d+ vm \S+\/s rss \d+M +q quit/, 'status line');
+    t.ok(screen.split('\n').every((line) => line.length <= 80), '80 columns');
+
+    pane.keys('q');
+    t.equal(await pane.exited(), 0, 'ssh (and ktap) exit 0');
+    t.match(pane.history(), /^over ssh: 2000$/m, 'trace_end output on the normal screen');
+    t.notOk(pane.state().alternate, 'the terminal is back on the normal screen');
+    t.ok(pane.state().cursorVisible, 'cursor visible');
+    await waitFor(() => processWith(script) === undefined || undefined, 'the remote ktap to end');
+    t.same(leftovers(remotePid), [], 'nothing left in tracefs');
+  });
+}
