@@ -88,13 +88,15 @@ export function cpuLines(model: DashboardModel, width: number, height: number, g
     return lines.slice(0, height);
   }
   const room = height - 1;
-  const shown = model.cpus.length <= room ? model.cpus : model.cpus.slice(0, Math.max(0, room - 1));
+  // When they do not all fit, the busiest CPUs are shown and the others summed up.
+  const shown = model.cpus.length <= room ? model.cpus
+    : [...model.cpus].sort((a, b) => b.eventsPerSecond - a.eventsPerSecond).slice(0, Math.max(0, room - 1));
   for (const cpu of shown) {
     lines.push(row(String(cpu.cpu), formatCount(Math.round(cpu.eventsPerSecond)), formatCount(cpu.total), formatCount(cpu.lost),
       `${Math.round(cpu.handlerShare * 100)}%`));
   }
   if (shown.length < model.cpus.length) {
-    const rest = model.cpus.slice(shown.length);
+    const rest = model.cpus.filter((cpu) => !shown.includes(cpu));
     const restRate = rest.reduce((sum, cpu) => sum + cpu.eventsPerSecond, 0);
     lines.push(fit(`+${rest.length} CPUs ${formatCount(Math.round(restRate))}/s`, width, glyphs));
   }
