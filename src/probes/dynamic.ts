@@ -3,7 +3,7 @@
 // where the kernel has them. Returns the tracefs events to enable like tracepoints.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ElfError, ElfFile, type SdtArgument } from './elf';
 import type { EventDefinition } from './eventdef';
 import type { Tracepoint } from './resolve';
@@ -90,7 +90,9 @@ function defineUprobes(definition: Extract<EventDefinition, { kind: 'uprobe' }>,
     return [probes.define({ event, isReturn, place: uprobePlace(path, offset), fetchArgs })];
   }
   const elf = openElf(path);
-  const symbols = elf.findSymbols(target).filter((symbol) => !(isReturn && symbol.name === '_start'));
+  // A stripped binary's functions are in its debug-link file (same addresses, SPEC §4.5).
+  const symbolSource = elf.symbols().length === 0 ? debugFile(elf, path) ?? elf : elf;
+  const symbols = symbolSource.findSymbols(target).filter((symbol) => !(isReturn && symbol.name === '_start'));
   if (symbols.length === 0) throw new TracefsError(`cannot find symbol '${target}' in binary '${path}'`);
   const events: Tracepoint[] = [];
   for (const symbol of symbols) {
@@ -101,6 +103,27 @@ function defineUprobes(definition: Extract<EventDefinition, { kind: 'uprobe' }>,
   }
   if (events.length === 0) throw new TracefsError(`symbol '${target}' of '${path}' is in no loadable segment`);
   return events;
+}
+
+/** The separate debug file a stripped binary names (build-id path first, then its debug link). */
+function debugFile(elf: ElfFile, path: string): ElfFile | undefined {
+  const candidates: string[] = [];
+  const buildId = elf.buildId();
+  if (buildId !== undefined && buildId.length > 2) candidates.push(`/usr/lib/debug/.build-id/${buildId.slice(0, 2)}/${buildId.slice(2)}.debug`);
+  const link = elf.debugLink();
+  if (link !== undefined) {
+    const directory = dirname(path);
+    candidates.push(join(directory, link), join(directory, '.debug', link), join('/usr/lib/debug', directory, link));
+  }
+  for (const candidate of candidates) {
+    if (candidate === path || !existsSync(candidate)) continue;
+    try {
+      return ElfFile.open(candidate);
+    } catch {
+      // not a usable debug file: try the next place
+    }
+  }
+  return undefined;
 }
 
 function defineMarkers(definition: Extract<EventDefinition, { kind: 'sdt' }>, probes: ProbeDefiner, userStrings: ReadonlySet<number>): Tracepoint[] {

@@ -89,6 +89,7 @@ export class KernelEvents {
   /** What is attached, for -v and the REPL: each handler and its number of kernel events. */
   readonly attached: Array<{ handler: KernelHandler; events: number }> = [];
   private started = false;
+  private readonly userSymbols = new UserSymbolizer();
   /** Record kernel / user stacks with the events (the script calls stack() / ustack()). */
   private kernelStacks = false;
   private userStacks = false;
@@ -117,7 +118,7 @@ export class KernelEvents {
       }
     });
     const wallOffset = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
-    const userSymbols = new UserSymbolizer();
+    const userSymbols = this.userSymbols;
     const symbolizer: StackSymbolizer = {
       kernelFrame: (address) => {
         const symbol = this.kernelSymbol(address);
@@ -307,7 +308,10 @@ export class KernelEvents {
     const renamed = this.route({ system: 'task', event: 'task_rename' });
     const [renamedPid, newComm] = fieldsNamed(renamed.type.layout, 'pid', 'newcomm');
     renamed.internal = (bytes, offset, length) => {
-      this.tasks.taskRenamed(readField(bytes, offset, length, renamedPid!) as number, readField(bytes, offset, length, newComm!) as string);
+      const pid = readField(bytes, offset, length, renamedPid!) as number;
+      this.tasks.taskRenamed(pid, readField(bytes, offset, length, newComm!) as string);
+      // An exec maps other files: user stacks of this process need its new mappings.
+      this.userSymbols.forget(pid);
     };
   }
 

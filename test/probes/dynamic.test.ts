@@ -89,6 +89,16 @@ if (reason !== undefined) {
     t.same(leftover(traced.pid), []);
   });
 
+  t.test('a stripped binary is probed through the symbols of its debug-link file', async (t) => {
+    const stripped = join(directory, 'stripped-target');
+    execFileSync('cp', [target, stripped]);
+    execFileSync('objcopy', ['--only-keep-debug', stripped, `${stripped}.debug`]);
+    execFileSync('strip', ['--strip-all', stripped]);
+    execFileSync('objcopy', [`--add-gnu-debuglink=${stripped}.debug`, stripped], { cwd: directory });
+    const result = run(`var n = 0 trace probe:${stripped}:scale { n += 1 } trace_end { print(n) }`, stripped, 'calls', '25');
+    t.equal(result.stdout, '25\n', result.stderr);
+  });
+
   t.test('errors name what is missing', async (t) => {
     const symbol = run(`trace probe:${target}:no_such_function { }`, 'true');
     t.equal(symbol.status, 1);
