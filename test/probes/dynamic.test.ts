@@ -2,7 +2,7 @@
 // program's functions and on libc, an SDT marker with its semaphore, and no probe left behind.
 
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +97,30 @@ if (reason !== undefined) {
     execFileSync('objcopy', [`--add-gnu-debuglink=${stripped}.debug`, stripped], { cwd: directory });
     const result = run(`var n = 0 trace probe:${stripped}:scale { n += 1 } trace_end { print(n) }`, stripped, 'calls', '25');
     t.equal(result.stdout, '25\n', result.stderr);
+  });
+
+  t.test('uprobes are removed after Ctrl-C, and after SIGKILL by the next run', async (t) => {
+    const start = (): { child: ReturnType<typeof spawn>; attached: Promise<void> } => {
+      const child = spawn(process.execPath, [ktap, '-e', `trace probe:${target}:scale { }`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const attached = new Promise<void>((resolve) => child.stdout!.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('Tracing...')) resolve();
+      }));
+      return { child, attached };
+    };
+    const exited = (child: ReturnType<typeof spawn>): Promise<void> => new Promise((resolve) => child.on('exit', () => resolve()));
+    const interrupted = start();
+    await interrupted.attached;
+    t.equal(leftover(interrupted.child.pid!).length, 1, 'defined while running');
+    interrupted.child.kill('SIGINT');
+    await exited(interrupted.child);
+    t.same(leftover(interrupted.child.pid!), [], 'removed after Ctrl-C');
+    const killed = start();
+    await killed.attached;
+    killed.child.kill('SIGKILL');
+    await exited(killed.child);
+    t.equal(leftover(killed.child.pid!).length, 1, 'a killed run leaves its definition');
+    run('var n = 0 trace syscalls:sys_enter_getppid { n += 1 }', 'true');
+    t.same(leftover(killed.child.pid!), [], 'the next run removed it');
   });
 
   t.test('errors name what is missing', async (t) => {
