@@ -9,6 +9,8 @@ import { toDisplayString, type Value } from '../vm/value';
 export const RATE_WINDOW_MS = 60_000;
 /** Tables bigger than this are scored by their size change only, not entry by entry. */
 const SCAN_LIMIT = 20_000;
+/** Numbers this large are times in ns rather than counts: a change of one counts once. */
+const TIMESTAMP_LIKE = 1e12;
 /** A table must be updated this much more than the shown one before it takes its place. */
 const SWITCH_RATIO = 1.5;
 
@@ -32,7 +34,7 @@ export interface ProbeRates {
 export interface TableInfo {
   readonly name: string;
   readonly table: KTable;
-  /** Entries changed per refresh, smoothed: how much the script updates it. */
+  /** How much the script updates it: the change per refresh (see changeSince), smoothed. */
   score: number;
   /** The table's last seen values, to count changed entries. */
   previous: Map<Value, Value>;
@@ -182,7 +184,7 @@ export class DashboardModel {
         else this.tables[this.tables.indexOf(info)] = fresh;
         info = fresh;
       }
-      info.score = info.score / 2 + changedEntries(info);
+      info.score = info.score / 2 + changeSince(info);
     }
     for (let index = this.tables.length - 1; index >= 0; index--) {
       if (!seen.has(this.tables[index]!.name)) this.tables.splice(index, 1);
@@ -232,8 +234,13 @@ export class DashboardModel {
   }
 }
 
-/** Entries of the table that changed since the last call (added, removed or new value). */
-function changedEntries(info: TableInfo): number {
+/**
+ * How much the table changed since the last call: for each entry, how much its number grew
+ * or shrank (the increments of a count are its updates), or 1 for an entry added, removed,
+ * holding something else than a number, or holding a timestamp (so that a table of times
+ * does not drown the counts).
+ */
+function changeSince(info: TableInfo): number {
   const table = info.table;
   const length = table.length;
   if (length > SCAN_LIMIT) {
@@ -242,27 +249,27 @@ function changedEntries(info: TableInfo): number {
     info.previous.clear();
     return changed;
   }
-  let changed = 0;
+  let change = 0;
   const previous = info.previous;
   const iterator = table.iterate();
   while (iterator.next()) {
     const before = previous.get(iterator.key);
-    if (before !== iterator.value) {
-      changed++;
-      previous.set(iterator.key, iterator.value);
-    }
+    const value = iterator.value;
+    if (before === value) continue;
+    change += typeof value === 'number' && typeof before === 'number' && Math.abs(value) < TIMESTAMP_LIKE ? Math.abs(value - before) : 1;
+    previous.set(iterator.key, value);
   }
   if (previous.size > length) {
     // Entries were removed: count them and forget them.
     for (const key of [...previous.keys()]) {
       if (table.get(key) === undefined) {
         previous.delete(key);
-        changed++;
+        change++;
       }
     }
   }
   info.previousLength = length;
-  return changed;
+  return change;
 }
 
 /**

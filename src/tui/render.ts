@@ -28,6 +28,11 @@ export function formatCount(value: number): string {
   return sign + String(magnitude);
 }
 
+/** Events per second: one decimal below 10 (a tick-10s runs 0.1/s), whole numbers above. */
+export function formatRate(perSecond: number): string {
+  return perSecond < 9.95 ? (Math.round(perSecond * 10) / 10).toString() : formatCount(Math.round(perSecond));
+}
+
 export function formatBytes(bytes: number): string {
   const mib = bytes / (1024 * 1024);
   return mib >= 1024 ? `${(mib / 1024).toFixed(1)}G` : `${Math.round(mib)}M`;
@@ -128,7 +133,7 @@ export function rateLines(probes: readonly ProbeRates[], width: number, height: 
   const current = (probe: ProbeRates): number => probe.rates[probe.rates.length - 1] ?? 0;
   const shown = probes.length <= height ? probes : [...probes].sort((a, b) => current(b) - current(a)).slice(0, height);
   const labelWidth = Math.min(Math.max(8, Math.floor(width * 0.4)), Math.max(...shown.map((probe) => probe.label.length)));
-  const rates = shown.map((probe) => `${formatCount(Math.round(current(probe)))}/s`);
+  const rates = shown.map((probe) => `${formatRate(current(probe))}/s`);
   const rateWidth = Math.max(...rates.map((text) => text.length));
   const sparkWidth = Math.max(1, width - labelWidth - rateWidth - 2);
   return shown.map((probe, index) => fit(`${fit(probe.label, labelWidth, glyphs)} ${sparkline(probe.rates, sparkWidth, glyphs)} ${rates[index]!.padStart(rateWidth)}`, width, glyphs));

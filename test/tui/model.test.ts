@@ -6,7 +6,7 @@ import { closeSync, openSync } from 'node:fs';
 import { Session } from '../../src/session/session';
 import { DashboardModel, histogramOf, type ProbeRates } from '../../src/tui/model';
 import {
-  ASCII_GLYPHS, UNICODE_GLYPHS, cpuLines, formatCount, formatElapsed, histogramLines, rateLines, sparkline, statusLine,
+  ASCII_GLYPHS, UNICODE_GLYPHS, cpuLines, formatCount, formatElapsed, formatRate, histogramLines, rateLines, sparkline, statusLine,
 } from '../../src/tui/render';
 import { DEFAULT_LIMITS } from '../../src/vm/limits';
 import { KTable } from '../../src/vm/table';
@@ -86,6 +86,22 @@ t.test('the table shown: the one updated most, Tab and number keys pick, 0 goes 
   t.equal(model.tables.find((info) => info.name === 'busy')!.table.length, 0, 'a variable given a new table is followed');
 });
 
+t.test('the busiest table is the one whose counts grow most, not the one with most keys', async (t) => {
+  const session = newSession();
+  run(session, 'var many = {} var few = {} var stamps = {}');
+  const model = new DashboardModel(session, 0, 0);
+  for (let sample = 1; sample <= 3; sample++) {
+    run(session, 'for (i = 1, 20) { many["k" .. i] += 1 } for (i = 1, 500) { few["hot"] += 1 }');
+    model.sample(sample * 1000);
+  }
+  t.equal(model.selectedName, 'few', '500 increments of one key beat 20 keys incremented once');
+  for (let sample = 4; sample <= 8; sample++) {
+    run(session, `stamps["a"] = 5000000000000 + ${sample} * 1000000000 stamps["b"] = 5000000000000 + ${sample} * 2000000000 for (i = 1, 500) { few["hot"] += 1 }`);
+    model.sample(sample * 1000);
+  }
+  t.equal(model.selectedName, 'few', 'a table of timestamps does not drown the counts');
+});
+
 t.test('rates per probe over the last minute; r forgets them', async (t) => {
   const session = newSession();
   run(session, 'tick-1s { }');
@@ -111,6 +127,9 @@ t.test('panes fit their size', async (t) => {
   t.equal(formatCount(1_500_000), '1.50M');
   t.equal(formatCount(2.5), '2.5');
   t.equal(formatElapsed(59_999), '0:59');
+  t.equal(formatRate(0.1), '0.1');
+  t.equal(formatRate(9.96), '10');
+  t.equal(formatRate(123_456), '123k');
   t.equal(formatElapsed(3_723_000), '1:02:03');
   t.equal(sparkline([0, 1, 2, 4, 8], 5, UNICODE_GLYPHS), ' ▁▂▄█');
   t.equal(sparkline([0, 8], 5, ASCII_GLYPHS), '    @', 'right-aligned, ASCII without UTF-8');
