@@ -111,6 +111,7 @@ function sessionFor(options: CliOptions, outputFd: number, chunkName: string): S
     scriptArgs: options.scriptArgs,
     timestamps: options.timestamps,
     command: options.command,
+    captureWorkloadOutput: options.tui,
     ...(options.pid === undefined ? {} : { pid: options.pid }),
     ...(options.cpu === undefined ? {} : { cpu: options.cpu }),
     ...(options.bufferSizeKb === undefined ? {} : { bufferSizeKb: options.bufferSizeKb }),

@@ -51,6 +51,11 @@ export interface SessionOptions {
   readonly bufferSizeKb?: number;
   /** `-- cmd args`: the workload, started once everything is attached; its exit ends the run. */
   readonly command?: readonly string[];
+  /**
+   * The workload's stdout and stderr go to onWorkloadOutput and its stdin is /dev/null:
+   * the dashboard owns the terminal.
+   */
+  readonly captureWorkloadOutput?: boolean;
 }
 
 /** A registered trace, tick or profile handler. */
@@ -105,6 +110,8 @@ export class Session {
   readonly createdAt = performance.now();
   /** Told of each runtime error reported; the dashboard repeats them once the screen is back. */
   onRuntimeError: ((message: string) => void) | null = null;
+  /** Where a captured workload's output goes (the dashboard's log); stdout and stderr when null. */
+  onWorkloadOutput: ((text: string) => void) | null = null;
 
   constructor(readonly options: SessionOptions) {
     this.writer = new BufferedWriter(options.outputFd);
@@ -236,7 +243,10 @@ export class Session {
   async runEvents(): Promise<EndReason> {
     const ended = this.endPromise();
     const command = this.options.command ?? [];
-    if (command.length > 0 && !this.options.dryRun) this.workload = startGatedWorkload(command);
+    if (command.length > 0 && !this.options.dryRun) {
+      this.workload = startGatedWorkload(command, this.options.captureWorkloadOutput === true);
+      if (this.options.captureWorkloadOutput === true) this.forwardWorkloadOutput(this.workload);
+    }
     this.attachPending();
     if (!this.options.quiet) this.sink.banner();
     this.writer.flush();
@@ -252,6 +262,15 @@ export class Session {
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onTerminate);
     return reason;
+  }
+
+  private forwardWorkloadOutput(child: ChildProcess): void {
+    const forward = (stream: NodeJS.WriteStream) => (chunk: Buffer): void => {
+      if (this.onWorkloadOutput !== null) this.onWorkloadOutput(chunk.toString('latin1'));
+      else stream.write(chunk);
+    };
+    child.stdout!.on('data', forward(process.stdout));
+    child.stderr!.on('data', forward(process.stderr));
   }
 
   /** A promise resolved with the reason when the session ends. */
@@ -531,9 +550,9 @@ function formatClock(ns: bigint): string {
  * Starts `command` held at a gate: a shell that waits for a line on fd 3 and then execs the
  * command with its own pid, so probes can be filtered to that pid before it runs.
  */
-function startGatedWorkload(command: readonly string[]): ChildProcess {
+function startGatedWorkload(command: readonly string[], captured: boolean): ChildProcess {
   return spawn('/bin/sh', ['-c', 'read gate <&3; exec "$@"', 'ktap-workload', ...command], {
-    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+    stdio: captured ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['inherit', 'inherit', 'inherit', 'pipe'],
   });
 }
 

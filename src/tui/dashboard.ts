@@ -299,8 +299,9 @@ export class Dashboard {
 
   /**
    * Takes over what would write to the terminal while the screen is up: script output goes
-   * to the log (and on to the -o file), stderr and runtime errors to the log and, after
-   * close, to the normal screen. Signals a terminal's hangup ends like q.
+   * to the log (and on to the -o file), so does the output of a `-- cmd` workload; stderr
+   * and runtime errors to the log and, after close, to the normal screen. A hangup of the
+   * terminal ends like q.
    */
   private capture(): void {
     const session = this.session;
@@ -316,6 +317,10 @@ export class Dashboard {
       writer.flush();
       writer.redirect = previousRedirect;
     });
+
+    const previousOnWorkloadOutput = session.onWorkloadOutput;
+    session.onWorkloadOutput = (text) => this.log(text);
+    this.restore.push(() => (session.onWorkloadOutput = previousOnWorkloadOutput));
 
     const previousOnError = session.onRuntimeError;
     session.onRuntimeError = (message) => {

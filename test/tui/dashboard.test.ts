@@ -137,6 +137,17 @@ if (reason !== undefined) {
     t.same(leftovers(pid), [], 'nothing left in tracefs');
   });
 
+  t.test('a -- cmd workload writes into the output log, not over the dashboard', async (t) => {
+    const { pane, stty } = start(t, ['--tui', '--interval', '200', '-e', 'var calls = {} trace syscalls:sys_enter_getppid { calls[execname] += 1 }',
+      '--', 'sh', '-c', 'echo hello from the workload; echo and its stderr >&2; exec sleep 60']);
+    const screen = await pane.expect((text) => paneRows(text, ' Output ').some((row) => row.startsWith('and its stderr')), 'the workload output in the log');
+    t.ok(paneRows(screen, ' Output ').includes('hello from the workload'), 'stdout too');
+    t.match(screen.split('\n')[0], /^(┌─|lq) calls /, 'the frame intact at the top');
+    pane.keys('q');
+    t.equal(await pane.exited(), 0);
+    await restored(t, pane, stty);
+  });
+
   const ending = (name: string, args: readonly string[], act: (pane: Pane) => void, expected: RegExp): void => {
     t.test(`terminal restored after ${name}`, async (t) => {
       const { pane, stty } = start(t, args);
