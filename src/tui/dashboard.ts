@@ -186,19 +186,19 @@ export class Dashboard {
       const histogram = this.model.histogram(histogramBox.height);
       const tables = this.model.tables;
       const index = tables.findIndex((info) => info.name === this.model.selectedName);
-      this.panes.histogram.setLabel(histogram === null ? ' Histogram ' :
+      setLabel(this.panes.histogram, histogram === null ? ' Histogram ' :
         ` ${histogram.name}${tables.length > 1 ? ` (${index + 1}/${tables.length}${this.model.pickedByUser ? '' : ', auto'})` : ''}${histogram.powerOfTwo ? ' log2' : ''} `);
-      this.panes.histogram.setContent(histogramLines(histogram, histogramBox.width, histogramBox.height, glyphs).join('\n'));
+      setContent(this.panes.histogram, histogramLines(histogram, histogramBox.width, histogramBox.height, glyphs).join('\n'));
       const cpuBox = Dashboard.inner(this.panes.cpus);
-      this.panes.cpus.setContent(cpuLines(this.model, cpuBox.width, cpuBox.height, glyphs).join('\n'));
+      setContent(this.panes.cpus, cpuLines(this.model, cpuBox.width, cpuBox.height, glyphs).join('\n'));
       const ratesBox = Dashboard.inner(this.panes.rates);
-      this.panes.rates.setContent(rateLines(this.model.probes, ratesBox.width, ratesBox.height, glyphs).join('\n'));
+      setContent(this.panes.rates, rateLines(this.model.probes, ratesBox.width, ratesBox.height, glyphs).join('\n'));
       const logBox = Dashboard.inner(this.panes.log);
       const tail = this.logLines.slice(Math.max(0, this.logLines.length - logBox.height));
-      this.panes.log.setContent(tail.map((line) => fit(line, logBox.width, glyphs).trimEnd()).join('\n'));
+      setContent(this.panes.log, tail.map((line) => fit(line, logBox.width, glyphs).trimEnd()).join('\n'));
     }
     const note = this.note !== null && this.note.until > performance.now() ? this.note.text : null;
-    this.panes.status.setContent(statusLine(this.model, { paused: this.paused, intervalMs: this.intervalMs, note }, this.screen.width as number, glyphs));
+    setContent(this.panes.status, statusLine(this.model, { paused: this.paused, intervalMs: this.intervalMs, note }, this.screen.width as number, glyphs));
     this.screen.render();
   }
 
@@ -385,6 +385,21 @@ export class Dashboard {
   get isClosed(): boolean {
     return this.closed;
   }
+}
+
+/** Sets a pane's text only when it changed: blessed parses content again on every set. */
+function setContent(box: Blessed.Widgets.BoxElement, text: string): void {
+  const shown = box as unknown as { ktapContent?: string };
+  if (shown.ktapContent === text) return;
+  shown.ktapContent = text;
+  box.setContent(text);
+}
+
+function setLabel(box: Blessed.Widgets.BoxElement, label: string): void {
+  const labelled = box as unknown as { ktapLabel?: string };
+  if (labelled.ktapLabel === label) return;
+  labelled.ktapLabel = label;
+  box.setLabel(label);
 }
 
 /** A stream of the controlling terminal's keys, or stdin when there is no /dev/tty. */
