@@ -7,6 +7,8 @@ import { toDisplayString, type Value } from '../vm/value';
 
 /** Rates are kept for this long (the event-rates pane shows the last minute). */
 export const RATE_WINDOW_MS = 60_000;
+/** The rate shown beside each sparkline is the mean over this long. */
+export const RECENT_MS = 10_000;
 /** Tables bigger than this are scored by their size change only, not entry by entry. */
 const SCAN_LIMIT = 20_000;
 /** Numbers this large are times in ns rather than counts: a change of one counts once. */
@@ -29,6 +31,8 @@ export interface ProbeRates {
   readonly total: number;
   /** Events per second at each sample of the last minute, oldest first. */
   readonly rates: readonly number[];
+  /** Events per second over the last RECENT_MS (a tick-10s shows 0.1, not 0 or 1). */
+  readonly recent: number;
 }
 
 export interface TableInfo {
@@ -153,7 +157,7 @@ export class DashboardModel {
         }
       }
       this.lastRuns.set(handler.id, runs);
-      probes.push({ id: handler.id, label: handler.header, total: runs, rates: history.rates });
+      probes.push({ id: handler.id, label: handler.header, total: runs, rates: history.rates, recent: recentRate(history, now) });
     }
     this.probes = probes;
   }
@@ -161,7 +165,7 @@ export class DashboardModel {
   /** `r`: forgets the rate history; rates start again from now. */
   resetRates(): void {
     this.rateHistory.clear();
-    this.probes = this.probes.map((probe) => ({ ...probe, rates: [] }));
+    this.probes = this.probes.map((probe) => ({ ...probe, rates: [], recent: 0 }));
   }
 
   // ---- tables -----------------------------------------------------------------------
@@ -232,6 +236,19 @@ export class DashboardModel {
     if (info === undefined) return null;
     return histogramOf(info.name, info.table, limit);
   }
+}
+
+/** Mean of the rates sampled in the last RECENT_MS (each weighs by the time it covers). */
+function recentRate(history: { times: number[]; rates: number[] }, now: number): number {
+  let events = 0;
+  let covered = 0;
+  for (let index = history.times.length - 1; index >= 1; index--) {
+    if (history.times[index]! <= now - RECENT_MS) break;
+    const span = history.times[index]! - history.times[index - 1]!;
+    events += history.rates[index]! * span;
+    covered += span;
+  }
+  return covered > 0 ? events / covered : history.rates[history.rates.length - 1] ?? 0;
 }
 
 /**

@@ -126,14 +126,16 @@ export function sparkline(values: readonly number[], width: number, glyphs: Glyp
   return line.padStart(width);
 }
 
-/** Event rates per probe over the last minute: `label ▁▂▅▇ 1.2k/s`, the busiest first when they do not all fit. */
+/**
+ * Event rates per probe over the last minute: `label ▁▂▅▇ 1.2k/s` (the mean of the last
+ * 10 s), the busiest first when they do not all fit.
+ */
 export function rateLines(probes: readonly ProbeRates[], width: number, height: number, glyphs: Glyphs): string[] {
   if (height <= 0) return [];
   if (probes.length === 0) return [fit('nothing attached', width, glyphs)];
-  const current = (probe: ProbeRates): number => probe.rates[probe.rates.length - 1] ?? 0;
-  const shown = probes.length <= height ? probes : [...probes].sort((a, b) => current(b) - current(a)).slice(0, height);
+  const shown = probes.length <= height ? probes : [...probes].sort((a, b) => b.recent - a.recent).slice(0, height);
   const labelWidth = Math.min(Math.max(8, Math.floor(width * 0.4)), Math.max(...shown.map((probe) => probe.label.length)));
-  const rates = shown.map((probe) => `${formatRate(current(probe))}/s`);
+  const rates = shown.map((probe) => `${formatRate(probe.recent)}/s`);
   const rateWidth = Math.max(...rates.map((text) => text.length));
   const sparkWidth = Math.max(1, width - labelWidth - rateWidth - 2);
   return shown.map((probe, index) => fit(`${fit(probe.label, labelWidth, glyphs)} ${sparkline(probe.rates, sparkWidth, glyphs)} ${rates[index]!.padStart(rateWidth)}`, width, glyphs));

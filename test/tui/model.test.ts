@@ -116,6 +116,12 @@ t.test('rates per probe over the last minute; r forgets them', async (t) => {
   t.equal(probe.total, 700);
   t.ok(probe.rates.length >= 60 && probe.rates.length <= 61, 'a minute of samples kept');
   t.ok(probe.rates.every((rate) => Math.abs(rate - 10) < 1e-9), '10 runs per second');
+  t.ok(Math.abs(probe.recent - 10) < 1e-9, 'the recent rate');
+  for (let second = 71; second <= 90; second++) {
+    if (second % 10 === 0) session.handlerRuns[id]! += 1;
+    model.sample(second * 1000);
+  }
+  t.ok(Math.abs(model.probes[0]!.recent - 0.1) < 1e-9, 'one run every 10 s: 0.1/s over the last 10 s');
   model.resetRates();
   t.same(model.probes[0]!.rates, []);
   t.equal(model.cpus.length, 0, 'no kernel events: no per-CPU rows');
@@ -149,8 +155,8 @@ t.test('panes fit their size', async (t) => {
   t.match(cpuText[9], /^\+56 CPUs /, 'the rest summed up');
 
   const probes: ProbeRates[] = [
-    { id: 1, label: 'syscalls:sys_enter_getppid', total: 5, rates: [1, 2, 3] },
-    { id: 2, label: 'tick-1s', total: 5, rates: [1, 1, 1] },
+    { id: 1, label: 'syscalls:sys_enter_getppid', total: 5, rates: [1, 2, 3], recent: 3 },
+    { id: 2, label: 'tick-1s', total: 5, rates: [1, 1, 1], recent: 1 },
   ];
   const rates = rateLines(probes, 78, 4, UNICODE_GLYPHS);
   t.equal(rates.length, 2);
