@@ -41,6 +41,8 @@ class Repl implements ReplContext {
   private inputCount = 0;
   private evaluating = false;
   private finished = false;
+  /** The prompt is on screen with the cursor after it (not while an input line is handled). */
+  private promptShown = false;
   private resolveDone!: (code: number) => void;
   lastProto: Proto | null = null;
   readonly inputs: InputRecord[] = [];
@@ -81,6 +83,16 @@ class Repl implements ReplContext {
     // Without a terminal, Ctrl-C and SIGTERM end the session cleanly (detach, trace_end).
     if (!this.tty) process.on('SIGINT', () => this.finish());
     process.on('SIGTERM', () => this.finish());
+    // A closed terminal (window closed, SSH gone): SIGHUP, then EIO on reads and writes. The
+    // session still ends as with Ctrl-D: detach, run trace_end, clean up tracefs.
+    process.on('SIGHUP', () => this.finish());
+    if (this.tty) {
+      const ignoreHangup = (error: NodeJS.ErrnoException): void => {
+        if (error.code !== 'EIO') throw error;
+      };
+      this.rl.on('error', ignoreHangup);
+      process.stdout.on('error', ignoreHangup);
+    }
     if (this.tty) process.stdout.write(`ktap interactive session: .help for commands, Ctrl-D to exit\n`);
     if (firstFile !== undefined) this.evaluate(firstFile.source, firstFile.chunk);
     this.prompt();
@@ -119,12 +131,14 @@ class Repl implements ReplContext {
     if (!this.tty || this.finished || this.dashboard !== null) return;
     this.rl.setPrompt(this.buffer === '' ? PROMPT : CONTINUATION);
     this.rl.prompt();
+    this.promptShown = true;
   }
 
   // ---- input ------------------------------------------------------------------------
 
   private onLine(line: string): void {
     if (this.finished) return;
+    this.promptShown = false;
     if (this.buffer === '' && /^\s*\.\w+/.test(line)) {
       this.remember(line);
       runCommand(this, line.trim());
@@ -217,7 +231,7 @@ class Repl implements ReplContext {
       return 'failed';
     }
     session.writer.flush();
-    if (!compiled.expression) this.inputs.push({ source, handlerIds: registered.map((handler) => handler.id) });
+    if (compiled.statement) this.inputs.push({ source, handlerIds: registered.map((handler) => handler.id) });
     return 'ok';
   }
 
@@ -295,12 +309,14 @@ class Repl implements ReplContext {
     if (this.finished) return;
     this.closeDashboard(false);
     this.finished = true;
+    // Ctrl-D, or exit() in a handler, leaves the cursor after the prompt: trace_end output
+    // starts on a line of its own.
+    if (this.tty && this.promptShown) process.stdout.write('\n');
     const session = this.session;
     session.end('finished');
     if (!session.failed) session.runEndHandlers();
     session.writer.flush();
     session.close();
-    if (this.tty) process.stdout.write('\n');
     this.rl.close();
     this.resolveDone(0);
   }

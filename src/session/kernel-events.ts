@@ -204,6 +204,8 @@ export class KernelEvents {
       if (route.enabled && route.handlers.length === 0 && route.profiles.length === 0 && route.internal === undefined) {
         this.tracer.disable(route.tracepoint);
         route.enabled = false;
+        // disable() cleared the kernel filter: a later handler with the same filter must write it again.
+        route.filter = null;
       }
     }
     const attached = this.attached.findIndex((entry) => entry.handler === handler);

@@ -55,7 +55,8 @@ function writeAll(fd: number, bytes: Buffer): void {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') continue;
-      if (code === 'EPIPE') return; // the reader went away (e.g. `| head`): drop output quietly
+      // The reader went away (e.g. `| head`) or the terminal hung up: drop output quietly.
+      if (code === 'EPIPE' || code === 'EIO') return;
       throw error;
     }
   }
