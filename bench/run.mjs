@@ -1,9 +1,13 @@
 #!/usr/bin/env node
-// Language-core benchmark: runs the programs of bench/vm/ in ktap and in Lua 5.4, checks
-// both print the same result, and compares wall-clock times against the target ratio.
-// Then measures ktap's start-up (wall time and peak RSS of `ktap -e 'print(1)'`).
+// ktap's benchmarks (bench/README.md). Language core: runs the programs of bench/vm/ in
+// ktap and in Lua 5.4, checks both print the same result, and compares wall-clock times
+// against the target ratio; then ktap's start-up (wall time and peak RSS of
+// `ktap -e 'print(1)'`). Tracing: the event path replayed from recorded pages
+// (bench/events/), and on the live kernel (bench/e2e/, root and tracefs) the overhead on a
+// traced getppid loop against bpftrace, start and attach times, and peak RSS under load.
 //
-//   node bench/run.mjs [--runs N] [--only NAME[,NAME...]] [--timeout SEC] [--no-startup]
+//   node bench/run.mjs [--runs N] [--only SECTION|NAME[,...]] [--timeout SEC] [--no-startup]
+//                      [--calls N] [--seconds S] [--no-bpftrace] [--bpftrace-all-syscalls]
 //
 // Exit code 0 whether or not the targets are met (this is a benchmark, not a test);
 // non-zero only when the harness itself breaks.
@@ -12,6 +16,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { formatEventPath, measureEventPath, TARGET_EVENTS_PER_SECOND } from './events/event-path.mjs';
+import {
+  COUNT_SCRIPT, ensureBpftrace, liveUnavailable, measureAttach, measureOverhead, measureRss, TARGETS,
+} from './e2e/live.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH);
@@ -41,15 +49,25 @@ const PROGRAMS = [
   { name: 'closure', what: 'closure create+call 2*10^7', expect: '200000030000000' },
 ];
 
+/** Sections besides the single programs; `vm` is every program, `live` the kernel ones. */
+const SECTIONS = ['vm', 'startup', 'events', 'overhead', 'attach', 'rss', 'live'];
+const LIVE_SECTIONS = ['overhead', 'attach', 'rss'];
+
 // ---------------------------------------------------------------------------------------
 // Options
 
 function usage(code) {
   const text = `usage: node bench/run.mjs [options]
-  --runs N           timed runs per program, best one kept (default 3)
-  --only NAME[,..]   run only these programs (${PROGRAMS.map((p) => p.name).join(', ')}, startup)
+  --runs N           timed runs per measurement, best one kept (default 3; start/attach: at least 5)
+  --only NAME[,..]   run only these sections or programs: vm (all programs), startup, events,
+                     overhead, attach, rss, live (= overhead,attach,rss), or a program
+                     (${PROGRAMS.map((p) => p.name).join(', ')})
   --timeout SEC      give up on a single run after SEC seconds (default 300)
   --no-startup       skip the start-up measurement
+  --calls N          getppid calls per workload run in overhead and rss (default 5000000)
+  --seconds S        seconds per event-path run (default 2)
+  --no-bpftrace      leave bpftrace out (and do not install it)
+  --bpftrace-all-syscalls  also time bpftrace attaching every syscall tracepoint (slow: ~30 s)
   -h, --help         this text
 `;
   (code ? process.stderr : process.stdout).write(text);
@@ -57,7 +75,10 @@ function usage(code) {
 }
 
 function parseArgs(argv) {
-  const opts = { runs: 3, only: null, timeoutMs: 300_000, startup: true };
+  const opts = {
+    runs: 3, only: null, timeoutMs: 300_000, startup: true, calls: 5_000_000, seconds: 2, bpftrace: true,
+    bpftraceAllSyscalls: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -75,6 +96,16 @@ function parseArgs(argv) {
       opts.timeoutMs = s * 1000;
     } else if (a === '--no-startup') {
       opts.startup = false;
+    } else if (a === '--calls') {
+      opts.calls = Number.parseInt(value(), 10);
+      if (!(opts.calls >= 1)) usage(2);
+    } else if (a === '--seconds') {
+      opts.seconds = Number(value());
+      if (!(opts.seconds > 0)) usage(2);
+    } else if (a === '--no-bpftrace') {
+      opts.bpftrace = false;
+    } else if (a === '--bpftrace-all-syscalls') {
+      opts.bpftraceAllSyscalls = true;
     } else if (a === '-h' || a === '--help') {
       usage(0);
     } else {
@@ -83,10 +114,10 @@ function parseArgs(argv) {
     }
   }
   if (opts.only) {
-    const known = new Set([...PROGRAMS.map((p) => p.name), 'startup']);
+    const known = new Set([...PROGRAMS.map((p) => p.name), ...SECTIONS]);
     for (const n of opts.only) {
       if (!known.has(n)) {
-        process.stderr.write(`bench: unknown program '${n}'\n`);
+        process.stderr.write(`bench: unknown section or program '${n}'\n`);
         usage(2);
       }
     }
@@ -296,12 +327,14 @@ function fmtS(r) {
 
 // ---------------------------------------------------------------------------------------
 
-function main() {
+async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const wanted = (name) => !opts.only || opts.only.includes(name);
+  const wanted = (name) => !opts.only || opts.only.includes(name) ||
+    (PROGRAMS.some((p) => p.name === name) && opts.only.includes('vm')) ||
+    (LIVE_SECTIONS.includes(name) && opts.only.includes('live'));
 
-  console.log(`ktap language-core benchmark — node ${process.version}, best of ${opts.runs} run(s)`);
-  const lua = ensureLua();
+  console.log(`ktap benchmarks — node ${process.version}, best of ${opts.runs} run(s)`);
+  const lua = PROGRAMS.some((p) => wanted(p.name)) ? ensureLua() : null;
   if (lua) console.log(`lua: ${lua.cmd} (Lua ${lua.version})`);
   if (!existsSync(KTAP_DIST)) {
     console.log(`note: ${KTAP_DIST} is missing (build with \`node build.mjs\`); ktap runs will fail.`);
@@ -414,11 +447,199 @@ function main() {
       if (rssPass !== null) parts.push(`RSS ${rssPass ? 'PASS' : 'FAIL'}`);
     }
   }
+  const tracing = await tracingBenchmarks(opts, wanted);
+  if (tracing.length) parts.push(`tracing: ${tracing.filter((row) => row.verdict === 'PASS').length}/${tracing.length} targets met`);
   console.log(`summary: ${parts.join('; ') || 'nothing run'}`);
 }
 
+// ---------------------------------------------------------------------------------------
+// Tracing: event path, overhead, start/attach, RSS under load
+
+const say = (text) => process.stdout.write(text);
+const ms = (value) => `${value.toFixed(0)} ms`;
+const verdictOf = (ok) => (ok ? 'PASS' : 'FAIL');
+
+/** Runs the tracing sections wanted; prints their tables; returns the rows of the target table. */
+async function tracingBenchmarks(opts, wanted) {
+  const rows = [];
+  if (wanted('events')) {
+    console.log(`== event path from recorded pages (no kernel), best of ${opts.runs} × ${opts.seconds} s ==`);
+    const results = await measureEventPath({ runs: opts.runs, seconds: opts.seconds, log: say });
+    console.log('');
+    for (const line of formatEventPath(results)) console.log(line);
+    console.log('');
+    const full = results.find((result) => result.name === 'full');
+    if (full && !full.error) {
+      rows.push({
+        figure: 'event path, s[execname] += 1, events/s on one core',
+        measured: `${(full.perSecond / 1e6).toFixed(2)} M`,
+        baseline: '—',
+        target: `≥ ${(TARGET_EVENTS_PER_SECOND / 1e6).toFixed(1)} M`,
+        verdict: verdictOf(full.perSecond >= TARGET_EVENTS_PER_SECOND && full.checked),
+      });
+    }
+  }
+
+  const live = LIVE_SECTIONS.filter((name) => wanted(name));
+  if (live.length) {
+    const why = liveUnavailable();
+    if (why !== null) {
+      console.log(`== live tracing benchmarks SKIPPED: ${why} (${live.join(', ')} need root, tracefs and the bundle) ==`);
+      console.log('');
+      return finishTracing(rows);
+    }
+    const bpftrace = opts.bpftrace && (live.includes('overhead') || live.includes('attach')) ? ensureBpftrace(say) : null;
+    if (bpftrace) console.log(`bpftrace: ${bpftrace}`);
+    if (live.includes('overhead')) rows.push(...await overheadSection(opts, bpftrace !== null));
+    if (live.includes('attach')) rows.push(...await attachSection(opts, bpftrace !== null));
+    if (live.includes('rss')) rows.push(...await rssSection(opts));
+  }
+  return finishTracing(rows);
+}
+
+function finishTracing(rows) {
+  if (!rows.length) return rows;
+  console.log('== tracing targets ==');
+  const head = `${pad('figure', 62)} ${pad('measured', 15, true)} ${pad('baseline', 22, true)} ${pad('target', 16, true)}  verdict`;
+  console.log(head);
+  console.log('-'.repeat(head.length));
+  for (const row of rows) {
+    console.log(`${pad(row.figure, 62)} ${pad(row.measured, 15, true)} ${pad(row.baseline, 22, true)} ${pad(row.target, 16, true)}  ${row.verdict}`);
+  }
+  console.log('');
+  return rows;
+}
+
+async function overheadSection(opts, bpftrace) {
+  console.log(`== overhead on a traced workload: ${opts.calls} getppid calls, ${opts.runs} round(s) ==`);
+  console.log(`ktap -e '${COUNT_SCRIPT}'`);
+  const result = await measureOverhead({ rounds: opts.runs, calls: opts.calls, bpftrace, log: say });
+  const c = result.configs;
+  console.log(`(${result.pinning}; ns per call as the loop measures it, best round; "added" is over the best bare round)`);
+  const labels = {
+    bare: 'bare loop',
+    floor: 'event enabled in an instance, no reader (floor)',
+    floorReader: 'same + native reader of trace_pipe_raw (raw-reader.c)',
+    ktap: 'ktap, counting by execname',
+    bpftrace: 'bpftrace, @[comm] = count()',
+  };
+  const head = `${pad('configuration', 56)} ${pad('ns/call', 8, true)} ${pad('worst', 8, true)} ${pad('added', 8, true)}  counted / lost`;
+  console.log(head);
+  console.log('-'.repeat(head.length));
+  for (const [name, label] of Object.entries(labels)) {
+    const config = c[name];
+    if (name === 'bpftrace' && !bpftrace) continue;
+    if (config.error) {
+      console.log(`${pad(label, 56)} failed: ${config.error}`);
+      continue;
+    }
+    if (config.best === null) continue;
+    const counted = config.counts.length ? config.counts.join(', ') : '';
+    const lost = config.lost.length ? `${counted ? ' / ' : ''}lost ${config.lost.join(', ')}` : '';
+    console.log(`${pad(label, 56)} ${pad(config.best.toFixed(1), 8, true)} ${pad(config.worst.toFixed(1), 8, true)} ` +
+      `${pad(config.added === null ? '—' : config.added.toFixed(1), 8, true)}  ${counted}${lost}${config.spoiled ? '  (SPOILED: only spoiled runs)' : ''}`);
+  }
+  for (const note of result.spoiled) console.log(`spoiled (others traced sys_enter_getppid too): ${note}`);
+  if (result.leftovers.length) console.log(`LEFT IN TRACEFS: ${result.leftovers.join(', ')}`);
+  console.log('');
+  const rows = [];
+  const exact = (config) => config.counts.length > 0 && config.counts.every((n) => n === opts.calls) && config.lost.every((n) => n === 0);
+  if (c.ktap.added !== null) {
+    const against = bpftrace && c.bpftrace.added !== null ? c.bpftrace.added : null;
+    rows.push({
+      figure: 'ns added per getppid call, ktap counting by execname',
+      measured: c.ktap.added.toFixed(1),
+      baseline: against === null ? 'bpftrace: n/a' : `bpftrace ${against.toFixed(1)}`,
+      target: '≤ bpftrace',
+      verdict: against === null ? 'n/a' : verdictOf(c.ktap.added <= against * TARGETS.overheadRatio),
+    });
+    rows.push({
+      figure: `ktap's count = calls, nothing lost (${c.ktap.counts.length} runs)`,
+      measured: exact(c.ktap) ? 'exact' : 'NOT EXACT',
+      baseline: bpftrace && c.bpftrace.counts.length ? `bpftrace ${exact(c.bpftrace) ? 'exact' : 'NOT EXACT'}` : '—',
+      target: 'exact',
+      verdict: verdictOf(exact(c.ktap)),
+    });
+  }
+  return rows;
+}
+
+async function attachSection(opts, bpftrace) {
+  const runs = Math.max(opts.runs, 5);
+  console.log(`== start and attach, ${runs} runs each ==`);
+  const result = await measureAttach({ runs, bpftrace, bpftraceAllSyscalls: opts.bpftraceAllSyscalls, log: say });
+  const show = (label, entry) => {
+    if (!entry) return;
+    if (entry.error) console.log(`${pad(label, 62)} failed: ${entry.error}`);
+    else console.log(`${pad(label, 62)} ${pad(ms(entry.best), 7, true)} ${pad(ms(entry.median), 7, true)} ${pad(ms(entry.worst), 7, true)}`);
+  };
+  console.log(`${pad('', 62)} ${pad('best', 7, true)} ${pad('median', 7, true)} ${pad('worst', 7, true)}`);
+  show('ktap syscalls:sys_enter_getppid: spawn → banner', result.ktapOne?.start ?? result.ktapOne);
+  show('  SIGINT → exit', result.ktapOne?.stop);
+  show("bpftrace -e 'BEGIN { exit() }': spawn → exit", result.bpftraceBegin);
+  show('ktap syscalls:*: spawn → banner', result.ktapAll?.start ?? result.ktapAll);
+  show('  SIGINT → exit', result.ktapAll?.stop);
+  show('  attach + teardown (sum of the two, per run)', result.ktapAll?.total);
+  show('tracefs alone: mkdir instance, enable + disable syscalls, rmdir', result.tracefsAll);
+  show('node -e 0: spawn → exit', result.nodeStart);
+  if (result.bpftraceAll) {
+    show("bpftrace 'tracepoint:syscalls:* {}': spawn → BEGIN", result.bpftraceAll.start ?? result.bpftraceAll);
+    show('  SIGINT → exit', result.bpftraceAll.stop);
+  }
+  if (result.leftovers.length) console.log(`LEFT IN TRACEFS: ${result.leftovers.join(', ')}`);
+  console.log('');
+  const rows = [];
+  const one = result.ktapOne?.start;
+  const begin = result.bpftraceBegin;
+  if (one) {
+    const ratio = begin && !begin.error ? one.best / begin.best : null;
+    rows.push({
+      figure: 'start → banner, trace syscalls:sys_enter_getppid',
+      measured: ratio === null ? ms(one.best) : `${ms(one.best)} ${ratio.toFixed(2)}×`,
+      baseline: ratio === null ? 'bpftrace: n/a' : `bpftrace ${ms(begin.best)}`,
+      target: `≤ ${TARGETS.startRatio}× bpftrace`,
+      verdict: ratio === null ? 'n/a' : verdictOf(ratio <= TARGETS.startRatio),
+    });
+  }
+  const all = result.ktapAll?.total;
+  if (all) {
+    rows.push({
+      figure: 'attach + teardown of syscalls:* (→ banner, SIGINT → exit)',
+      measured: ms(all.best),
+      baseline: result.tracefsAll && !result.tracefsAll.error ? `tracefs alone ${ms(result.tracefsAll.best)}` : '—',
+      target: `≤ ${ms(TARGETS.attachAllSeconds * 1000)}`,
+      verdict: verdictOf(all.best <= TARGETS.attachAllSeconds * 1000),
+    });
+  }
+  return rows;
+}
+
+async function rssSection(opts) {
+  console.log(`== peak RSS under load: ktap -q -e '${COUNT_SCRIPT}' -- getppid-loop ${opts.calls}, ${opts.runs} run(s) ==`);
+  const result = await measureRss({ runs: opts.runs, calls: opts.calls, log: say });
+  if (result.error) {
+    console.log(`peak RSS: failed: ${result.error}`);
+    console.log('');
+    return [];
+  }
+  console.log(`peak RSS (/usr/bin/time -f %M): best ${result.mb.best.toFixed(1)} MB, median ${result.mb.median.toFixed(1)} MB, ` +
+    `worst ${result.mb.worst.toFixed(1)} MB`);
+  console.log(`the loop under \`-- cmd\` (pid-filtered): ${result.nsPerCall.map((n) => (n === null ? '?' : n.toFixed(1))).join(', ')} ns/call; ` +
+    `ktap counted ${result.counts.join(', ')}; lost ${result.lost.join(', ')}`);
+  if (result.leftovers.length) console.log(`LEFT IN TRACEFS: ${result.leftovers.join(', ')}`);
+  console.log('');
+  const exact = result.counts.every((n) => n === opts.calls) && result.lost.every((n) => n === 0);
+  return [{
+    figure: `peak RSS of a counting script under load (worst of ${result.mb.runs.length})`,
+    measured: `${result.mb.worst.toFixed(1)} MB`,
+    baseline: `count ${exact ? 'exact' : 'NOT EXACT'}`,
+    target: `≤ ${TARGETS.rssMB} MB`,
+    verdict: verdictOf(result.mb.worst <= TARGETS.rssMB),
+  }];
+}
+
 try {
-  main();
+  await main();
 } catch (e) {
   process.stderr.write(`bench: harness error: ${e && e.stack ? e.stack : e}\n`);
   process.exit(1);
