@@ -6,6 +6,7 @@ import { openSync, writeFileSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import type * as Blessed from 'blessed';
 import type { Session } from '../session/session';
+import { CHART_MIN_HEIGHT, CHART_MIN_ROWS, CHART_MIN_WIDTH, RatesChart } from './chart';
 import { DashboardModel } from './model';
 import {
   ASCII_GLYPHS, HELP_LINES, UNICODE_GLYPHS, cpuLines, fit, histogramLines, rateLines, statusLine, type Glyphs,
@@ -73,6 +74,9 @@ export class Dashboard {
   private paused = false;
   /** Probes when the layout was made (the rates pane has a row for each). */
   private layoutProbes = 0;
+  /** Sparkline rows in the rates pane (the chart, when shown, is below them). */
+  private sparklineRows = 0;
+  private readonly chart: RatesChart;
   private note: { text: string; until: number } | null = null;
   private readonly logLines: string[] = [];
   private partialLine = '';
@@ -102,6 +106,7 @@ export class Dashboard {
     const tput = (this.screen.program as unknown as { tput: unknown }).tput as { unicode: boolean; numbers: { U8?: number } };
     this.glyphs = tput.unicode || tput.numbers.U8 === 1 ? UNICODE_GLYPHS : ASCII_GLYPHS;
     this.panes = this.createPanes(blessed);
+    this.chart = new RatesChart(this.screen);
     this.model = new DashboardModel(session, session.createdAt, performance.now());
     this.capture();
     this.bindKeys();
@@ -137,9 +142,14 @@ export class Dashboard {
     const height = Math.max(10, this.screen.height as number);
     const rows = height - 1;
     const topHeight = Math.max(6, Math.round(rows * 0.5));
-    // One row per probe, up to a quarter of the screen; the log gets the rest.
+    // One row per probe, up to a quarter of the screen; the log gets the rest. A large
+    // terminal also gets a line chart of the rates under the sparklines.
     this.layoutProbes = this.session.handlers.length;
-    const ratesHeight = Math.max(3, Math.min(this.layoutProbes + 2, Math.round(rows * 0.25)));
+    const withChart = this.glyphs === UNICODE_GLYPHS && width >= CHART_MIN_WIDTH && height >= CHART_MIN_HEIGHT;
+    const sparklineLimit = Math.max(1, Math.round(rows * 0.25) - 2);
+    this.sparklineRows = Math.max(1, Math.min(this.layoutProbes, withChart ? 4 : sparklineLimit));
+    const ratesHeight = withChart ? this.sparklineRows + 2 + Math.max(CHART_MIN_ROWS, Math.round(rows * 0.3) - this.sparklineRows)
+      : Math.max(3, Math.min(this.layoutProbes + 2, Math.round(rows * 0.25)));
     const logHeight = Math.max(3, rows - topHeight - ratesHeight);
     const cpuWidth = Math.min(width - 10, Math.min(44, Math.max(34, Math.round(width * 0.3))));
     const place = (box: Blessed.Widgets.BoxElement, top: number, left: number, boxWidth: number, boxHeight: number): void => {
@@ -153,6 +163,7 @@ export class Dashboard {
     place(this.panes.rates, topHeight, 0, width, ratesHeight);
     place(this.panes.log, topHeight + ratesHeight, 0, width, logHeight);
     place(this.panes.status, height - 1, 0, width, 1);
+    this.chart.place(withChart ? { top: topHeight + 1 + this.sparklineRows, left: 1, width: width - 2, height: ratesHeight - 2 - this.sparklineRows } : null);
   }
 
   /** Inner size of a framed pane. */
@@ -192,7 +203,8 @@ export class Dashboard {
       const cpuBox = Dashboard.inner(this.panes.cpus);
       setContent(this.panes.cpus, cpuLines(this.model, cpuBox.width, cpuBox.height, glyphs).join('\n'));
       const ratesBox = Dashboard.inner(this.panes.rates);
-      setContent(this.panes.rates, rateLines(this.model.probes, ratesBox.width, ratesBox.height, glyphs).join('\n'));
+      setContent(this.panes.rates, rateLines(this.model.probes, ratesBox.width, this.chart.shown ? this.sparklineRows : ratesBox.height, glyphs).join('\n'));
+      this.chart.update(this.model.probes, performance.now());
       const logBox = Dashboard.inner(this.panes.log);
       const tail = this.logLines.slice(Math.max(0, this.logLines.length - logBox.height));
       setContent(this.panes.log, tail.map((line) => fit(line, logBox.width, glyphs).trimEnd()).join('\n'));

@@ -31,6 +31,8 @@ export interface ProbeRates {
   readonly total: number;
   /** Events per second at each sample of the last minute, oldest first. */
   readonly rates: readonly number[];
+  /** When each rate was sampled (performance.now() ms). */
+  readonly times: readonly number[];
   /** Events per second over the last RECENT_MS (a tick-10s shows 0.1, not 0 or 1). */
   readonly recent: number;
 }
@@ -157,7 +159,7 @@ export class DashboardModel {
         }
       }
       this.lastRuns.set(handler.id, runs);
-      probes.push({ id: handler.id, label: handler.header, total: runs, rates: history.rates, recent: recentRate(history, now) });
+      probes.push({ id: handler.id, label: handler.header, total: runs, rates: history.rates, times: history.times, recent: recentRate(history, now) });
     }
     this.probes = probes;
   }
@@ -165,7 +167,7 @@ export class DashboardModel {
   /** `r`: forgets the rate history; rates start again from now. */
   resetRates(): void {
     this.rateHistory.clear();
-    this.probes = this.probes.map((probe) => ({ ...probe, rates: [], recent: 0 }));
+    this.probes = this.probes.map((probe) => ({ ...probe, rates: [], times: [], recent: 0 }));
   }
 
   // ---- tables -----------------------------------------------------------------------

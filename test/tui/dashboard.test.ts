@@ -114,10 +114,12 @@ if (reason !== undefined) {
     t.equal(screen.split('\n').length, 50, '50 rows used');
     t.ok(paneRows(screen, ' Per CPU ').length >= cpus().length + 1, 'per-CPU pane at 200×50');
     t.match(statusLine(screen), /q quit  p pause  Tab table  r reset  \+\/- 250ms  \? help  s save$/, 'the long key list at 200 columns');
+    await pane.expect(/[\u2801-\u28ff]/, 'the line chart of the rates (braille dots) at 200×50');
 
     pane.resize(80, 24);
     screen = await pane.expect((text) => text.split('\n')[0]!.length === 80 && text.split('\n').length === 24, '80×24 layout again');
     t.ok(screen.split('\n').every((line) => line.length <= 80), 'back to 80 columns');
+    t.notMatch(screen, /[\u2801-\u28ff]/, 'no chart at 80×24: sparklines only');
 
     pane.keys('s');
     const saved = await pane.expect(/saved (ktap-dashboard-\S+\.txt)/, 'the saved note');

@@ -155,8 +155,8 @@ t.test('panes fit their size', async (t) => {
   t.match(cpuText[9], /^\+56 CPUs /, 'the rest summed up');
 
   const probes: ProbeRates[] = [
-    { id: 1, label: 'syscalls:sys_enter_getppid', total: 5, rates: [1, 2, 3], recent: 3 },
-    { id: 2, label: 'tick-1s', total: 5, rates: [1, 1, 1], recent: 1 },
+    { id: 1, label: 'syscalls:sys_enter_getppid', total: 5, rates: [1, 2, 3], times: [1000, 2000, 3000], recent: 3 },
+    { id: 2, label: 'tick-1s', total: 5, rates: [1, 1, 1], times: [1000, 2000, 3000], recent: 1 },
   ];
   const rates = rateLines(probes, 78, 4, UNICODE_GLYPHS);
   t.equal(rates.length, 2);
