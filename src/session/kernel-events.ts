@@ -292,11 +292,13 @@ export class KernelEvents {
       route.enabled = true;
       if (this.kernelStacks && route.internal === undefined) this.addStackTrigger(route.tracepoint);
     }
-    this.tracer.enable(pending);
+    // Recording starts (and the clock is calibrated) before the first events are enabled.
     if (!this.started) {
       this.started = true;
       this.tracer.start(this.deliver);
+      this.event.wallOffsetNs += this.tracer.clockToMonotonicNs;
     }
+    this.tracer.enable(pending);
   }
 
   /** task_newtask and task_rename keep the comm/tgid of new tasks right (SPEC §4.10 execname). */

@@ -53,7 +53,7 @@ export class TraceEvent implements EventContext {
     private readonly stacks: StackSymbolizer,
     private readonly renderer: (type: EventType) => (bytes: PageBytes, offset: number, length: number) => string,
     /** Wall-clock ns minus trace-clock ns (the clocks' offset), for gettimeofday_*. */
-    private readonly wallOffsetNs: bigint,
+    public wallOffsetNs: bigint,
   ) {}
 
   /** Points the context at a record. */
