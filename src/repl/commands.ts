@@ -135,11 +135,14 @@ function helpText(): string {
 function probesText(session: Session): string {
   const now = process.hrtime.bigint();
   const seconds = Number(now - lastSample.at) / 1e9;
-  const lines = ['id  definition                                events    events/s'];
+  const definition = (handler: Session['handlers'][number]): string => `${handler.kind === 'trace' ? 'trace ' : ''}${handler.header}`;
+  // The definition column grows with the longest one (filters make them long).
+  const width = Math.max(41, ...session.handlers.map((handler) => definition(handler).length));
+  const lines = [`id  ${'definition'.padEnd(width)}   events    events/s`];
   for (const handler of session.handlers) {
     const runs = session.handlerRuns[handler.id] ?? 0;
     const rate = seconds > 0 ? (runs - (lastSample.runs[handler.id] ?? 0)) / seconds : 0;
-    lines.push(`${String(handler.id).padEnd(3)} ${`${handler.kind === 'trace' ? 'trace ' : ''}${handler.header}`.padEnd(41)} ${String(runs).padStart(8)} ${rate.toFixed(1).padStart(11)}`);
+    lines.push(`${String(handler.id).padEnd(3)} ${definition(handler).padEnd(width)} ${String(runs).padStart(8)} ${rate.toFixed(1).padStart(11)}`);
     lastSample.runs[handler.id] = runs;
   }
   lastSample.at = now;

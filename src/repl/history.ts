@@ -11,7 +11,7 @@ export function historyPath(): string {
   return join(process.env.HOME ?? homedir(), '.ktap_history');
 }
 
-/** Entries newest first (one input per line; multi-line inputs are stored joined). */
+/** Entries newest first, one line as typed per entry (node:readline keeps lines, not inputs). */
 export function loadHistory(path = historyPath()): string[] {
   try {
     const lines = readFileSync(path, 'utf8').split('\n').filter((line) => line.length > 0);

@@ -9,6 +9,7 @@ import { TracefsError } from '../probes/tracefs';
 import type { Handler, Session } from '../session/session';
 import { ExitSignal, RuntimeError } from '../vm/errors';
 import type { Proto } from '../vm/proto';
+import { toDisplayString } from '../vm/value';
 import { COMMANDS, runCommand, type ReplContext } from './commands';
 import { complete } from './completion';
 import { HISTORY_LIMIT, loadHistory, saveHistory } from './history';
@@ -60,7 +61,8 @@ class Repl implements ReplContext {
   start(firstFile?: { source: string; chunk: string }): Promise<number> {
     const done = new Promise<number>((resolve) => (this.resolveDone = resolve));
     const session = this.session;
-    session.writer.redirect = (text) => this.print(text);
+    // Script output shares the terminal with the line editor, unless -o sends it to a file.
+    if (session.options.outputFd === 1) session.writer.redirect = (text) => this.print(text);
     session.onHandlerError = (handler, error) => this.reportHandlerError(handler, error);
     void session.endPromise().then(() => this.finish());
     this.rl = createInterface({
@@ -216,7 +218,11 @@ class Repl implements ReplContext {
       this.evaluating = false;
     }
     // A bare expression shows its value; nil is not shown (calls like print() return it).
-    if (ok && compiled.expression && value !== undefined) session.sink.print([value as never]);
+    if (ok && compiled.expression && value !== undefined) {
+      // A value is an answer to the user: on the terminal even when -o sends script output elsewhere.
+      if (session.options.outputFd === 1) session.sink.print([value as never]);
+      else this.message(toDisplayString(value as never));
+    }
     const registered = session.handlers.filter((handler) => !before.has(handler.id));
     if (!ok) {
       for (const handler of registered) session.detach(handler);
