@@ -39,6 +39,8 @@ const NOTE_MS = 3000;
  */
 export function assertTerminal(): void {
   if (process.stdout.isTTY !== true) throw new DashboardError('--tui needs a terminal, and stdout is not one (without --tui, or with --json, ktap writes to pipes)');
+  // A dumb terminal cannot move its cursor: the panes would come out as one long smear.
+  if (process.env.TERM === 'dumb') throw new DashboardError('--tui needs a terminal that can move its cursor, and TERM is dumb');
 }
 
 /** Opens the dashboard on a running session. Throws DashboardError when stdout is no terminal. */

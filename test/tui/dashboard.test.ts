@@ -33,7 +33,7 @@ if (reason !== undefined) {
 
   let runs = 0;
   /** ktap with `args` in a pane; the pane is removed when the test ends. */
-  const start = (t: Test, args: readonly string[], size = { width: 80, height: 24 }): { pane: Pane; stty: string; cwd: string } => {
+  const start = (t: Test, args: readonly string[], size: { width: number; height: number; env?: string[] } = { width: 80, height: 24 }): { pane: Pane; stty: string; cwd: string } => {
     const cwd = mkdtempSync(join(directory, `run-${++runs}-`));
     const stty = join(cwd, 'stty');
     const pane = Pane.open([process.execPath, ktap, ...args], { ...size, cwd, sttyFile: stty });
@@ -148,6 +148,12 @@ if (reason !== undefined) {
     pane.keys('q');
     t.equal(await pane.exited(), 0);
     await restored(t, pane, stty);
+  });
+
+  t.test('--tui on a dumb terminal: one line, exit 1', async (t) => {
+    const { pane } = start(t, ['--tui', '-e', 'tick-1s { }'], { width: 80, height: 24, env: ['TERM=dumb'] });
+    t.equal(await pane.exited(), 1);
+    t.match(pane.history(), /^error: --tui needs a terminal that can move its cursor, and TERM is dumb$/m);
   });
 
   const ending = (name: string, args: readonly string[], act: (pane: Pane) => void, expected: RegExp): void => {
