@@ -17,3 +17,12 @@ await build({
   external: ['blessed', 'blessed-contrib'],
   logLevel: 'warning',
 });
+
+// V8's code cache for the launcher (bin/ktap): one short run compiles what start-up needs.
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+rmSync('dist/ktap.cache', { force: true });
+spawnSync(process.execPath, ['bin/ktap', '-e', 'print(1)'], {
+  env: { ...process.env, KTAP_WRITE_CODE_CACHE: '1' },
+  stdio: 'ignore',
+});
