@@ -97,10 +97,9 @@ export class KernelEvents {
   private userStackId = -1;
   private enumValues: Map<string, bigint> | null = null;
   /** Per CPU: records delivered to a route (the dashboard's per-CPU table). */
-  eventsPerCpu = new Float64Array(0);
+  readonly eventsPerCpu: number[] = [];
   /** Per CPU: estimated ms spent running handlers (sampled, see HANDLER_TIME_SAMPLE). */
-  handlerMsPerCpu = new Float64Array(0);
-  private deliveries = 0;
+  readonly handlerMsPerCpu: number[] = [];
 
   constructor(
     options: TracerOptions,
@@ -354,9 +353,13 @@ export class KernelEvents {
     if (this.kernelStacks || this.userStacks) this.findStacks(record, event);
     if (route.internal !== undefined) route.internal(record, offset, record.length, event.tid);
     if (cpu >= this.eventsPerCpu.length) this.growCpuCounters(cpu);
-    this.eventsPerCpu[cpu]++;
-    const timed = (++this.deliveries & (HANDLER_TIME_SAMPLE - 1)) === 0;
-    const started = timed ? performance.now() : 0;
+    // Small-integer array elements and the timing in a function of its own keep this path
+    // within about 1.5 ns of what it cost without the counters (bench/events, pages variant).
+    if ((++this.eventsPerCpu[cpu]! & (HANDLER_TIME_SAMPLE - 1)) === 0) this.runHandlersTimed(route, event, cpu);
+    else this.runHandlers(route, event, cpu);
+  };
+
+  private runHandlers(route: Route, event: TraceEvent, cpu: number): void {
     const handlers = route.handlers;
     for (let index = 0; index < handlers.length; index++) {
       if (!this.runHandler(handlers[index]!, event)) {
@@ -365,17 +368,19 @@ export class KernelEvents {
       }
     }
     if (route.profiles.length > 0) this.sample(route, event, cpu);
-    if (timed) this.handlerMsPerCpu[cpu] += (performance.now() - started) * HANDLER_TIME_SAMPLE;
-  };
+  }
+
+  /** One delivery in HANDLER_TIME_SAMPLE on each CPU: timed, and counted for all of them. */
+  private runHandlersTimed(route: Route, event: TraceEvent, cpu: number): void {
+    const started = performance.now();
+    this.runHandlers(route, event, cpu);
+    this.handlerMsPerCpu[cpu]! += (performance.now() - started) * HANDLER_TIME_SAMPLE;
+  }
 
   /** Off the hot path: the counters grow to the highest CPU seen. */
   private growCpuCounters(cpu: number): void {
-    const events = new Float64Array(cpu + 1);
-    events.set(this.eventsPerCpu);
-    this.eventsPerCpu = events;
-    const handlerMs = new Float64Array(cpu + 1);
-    handlerMs.set(this.handlerMsPerCpu);
-    this.handlerMsPerCpu = handlerMs;
+    while (this.eventsPerCpu.length <= cpu) this.eventsPerCpu.push(0);
+    while (this.handlerMsPerCpu.length <= cpu) this.handlerMsPerCpu.push(0);
   }
 
   /** The stack records the kernel wrote right after the event on the same page. */

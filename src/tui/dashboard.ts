@@ -66,8 +66,8 @@ interface Panes {
 
 export class Dashboard {
   private readonly screen: Blessed.Widgets.Screen;
-  private readonly panes: Panes;
-  private readonly model: DashboardModel;
+  private readonly panes!: Panes;
+  private readonly model!: DashboardModel;
   private readonly glyphs: Glyphs;
   private readonly input: ReadStream;
   private readonly ownsInput: boolean;
@@ -107,13 +107,19 @@ export class Dashboard {
     });
     const tput = (this.screen.program as unknown as { tput: unknown }).tput as { unicode: boolean; numbers: { U8?: number } };
     this.glyphs = tput.unicode || tput.numbers.U8 === 1 ? UNICODE_GLYPHS : ASCII_GLYPHS;
-    this.panes = this.createPanes(blessed);
     this.chart = new RatesChart(this.screen);
-    this.model = new DashboardModel(session, session.createdAt, performance.now());
-    this.capture();
-    this.bindKeys();
-    this.screen.on('resize', () => this.draw(true));
-    this.draw(true);
+    try {
+      this.panes = this.createPanes(blessed);
+      this.model = new DashboardModel(session, session.createdAt, performance.now());
+      this.capture();
+      this.bindKeys();
+      this.screen.on('resize', () => this.draw(true));
+      this.draw(true);
+    } catch (error) {
+      // The screen is up already: give the terminal back before the error is reported.
+      this.close();
+      throw error;
+    }
     this.schedule();
   }
 
