@@ -11,7 +11,7 @@ import { defineDynamic } from '../probes/dynamic';
 import { resolveTracepoints } from '../probes/resolve';
 import { definitionLine, probeGroup, type ProbeDefiner } from '../probes/uprobe';
 import { findTracefs } from '../probes/tracefs';
-import { startTimer, type TimerHandle } from '../probes/timer';
+import { TimerScheduler, type TimerHandle } from '../probes/timer';
 import { DEFAULT_BUFFER_KB } from '../probes/tracer';
 import { readBytecodeFile } from '../vm/bytecode-file';
 import { ExitSignal, RuntimeError } from '../vm/errors';
@@ -89,6 +89,7 @@ export class Session {
   readonly handlerRuns: number[] = [];
   /** Running tick timers by handler id. */
   private readonly timers = new Map<number, TimerHandle>();
+  private readonly timerScheduler = new TimerScheduler();
   /** Ids of handlers attached (kernel events enabled or timer started). */
   private readonly attachedIds = new Set<number>();
   /**
@@ -313,7 +314,7 @@ export class Session {
       this.attachedIds.add(handler.id);
       if (handler.kind !== 'tick') continue;
       const intervalNs = parseInterval(handler.header.slice('tick-'.length))!;
-      this.timers.set(handler.id, startTimer(intervalNs, (due) => this.dispatchTick(handler, due)));
+      this.timers.set(handler.id, this.timerScheduler.start(intervalNs, (due) => this.dispatchTick(handler, due)));
       attached.push({ handler, events: 0 });
     }
     return attached;
