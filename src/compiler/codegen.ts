@@ -95,8 +95,8 @@ class CodeGenerator {
   }
 
   /** Emits a jump-carrying instruction whose J operand is patched later. */
-  private emitJump(op: number, a = 0, b = 0): number {
-    return this.emit(op, a, b, 0);
+  private emitJump(op: number, a = 0): number {
+    return this.emit(op, a, 0, 0);
   }
 
   /** Points the J operand of the instruction at `pc` to `target`. */

@@ -47,10 +47,6 @@ export function isNumber(value: Value): value is number | bigint {
   return typeof value === 'number' || typeof value === 'bigint';
 }
 
-export function isTruthy(value: Value): boolean {
-  return value !== undefined && value !== false;
-}
-
 // Object ids for `table 0x…` / `function 0x…`: assigned on first print, stable for the
 // object's lifetime, unique among live objects (a counter never repeats).
 const objectIds = new WeakMap<object, number>();
