@@ -341,13 +341,15 @@ async function waitForQuiet(seconds, log) {
   return others;
 }
 
-/** An instance of ours set up as ktap sets up its own (buffer size, clock), the event enabled. */
+/**
+ * An instance of ours set up as ktap sets up its own (buffer size; the default trace clock,
+ * `local`, which costs ~14 ns less per event here than `mono`), the event enabled.
+ */
 function floorInstance() {
   const directory = makeInstance();
   try {
     writeFileSync(join(directory, 'tracing_on'), '0');
     writeFileSync(join(directory, 'buffer_size_kb'), String(KTAP_BUFFER_KB));
-    writeFileSync(join(directory, 'trace_clock'), 'mono');
     writeFileSync(join(directory, 'events', 'syscalls', 'sys_enter_getppid', 'enable'), '1');
     writeFileSync(join(directory, 'tracing_on'), '1');
   } catch (error) {

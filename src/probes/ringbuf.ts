@@ -26,6 +26,8 @@ const TIME_SHIFT_BITS = 27n;
 const MISSED_EVENTS = 0x80000000;
 const MISSED_STORED = 0x40000000;
 const COMMIT_SIZE_MASK = 0x3fffffff;
+/** The smallest padding record (RB_EVNT_MIN_SIZE): a page with less room left is full. */
+const MIN_PADDING = 8;
 
 // The top 5 bits an absolute-timestamp record cannot hold (TS_MSB of rb_fix_abs_ts).
 const TIMESTAMP_TOP_BITS = 0xf8n << 56n;
@@ -235,6 +237,27 @@ export class PageCursor implements PageBytes {
     this.position = this.dataEnd;
     throw new RingBufferError(`corrupt ring-buffer page: record at offset ${position}: ${reason}`);
   }
+}
+
+/**
+ * Whether the kernel had finished writing a page when it was read: its data reaches the last
+ * few bytes, or what follows the data is the padding record the kernel writes over the unused
+ * end when it moves on to the next page. A copy of the page the kernel is still writing into
+ * has neither (what lies after its data is stale).
+ */
+export function isFinishedPage(page: Uint8Array, layout: PageHeaderLayout = PAGE_HEADER_64): boolean {
+  if (page.byteLength < layout.dataOffset) return false;
+  const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
+  const commit = view.getUint32(layout.commitOffset, true);
+  // A count of missed events stored after the data replaces the padding: not decidable here.
+  if ((commit & MISSED_STORED) !== 0) return false;
+  const capacity = page.byteLength - layout.dataOffset;
+  const unused = capacity - (commit & COMMIT_SIZE_MASK);
+  if (unused < 0) return false;
+  if (unused < MIN_PADDING) return true;
+  const end = layout.dataOffset + capacity - unused;
+  const header = view.getUint32(end, true);
+  return (header & TYPE_LENGTH_MASK) === TYPE_PADDING && header >>> TIME_DELTA_SHIFT !== 0 && view.getUint32(end + 4, true) === unused - 4;
 }
 
 /**

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEventFormat, type EventLayout } from './format';
-import { RingReader, type RecordHandler } from './reader';
+import { RingReader, type PumpReach, type RecordHandler } from './reader';
 import { recordEventId } from './fields';
 import { availableTracepoints, resolveTracepoints, type Tracepoint, type TracepointDefinition } from './resolve';
 import { Instance, TracefsError, findTracefs, registerCleanup, removeStaleInstances } from './tracefs';
@@ -37,6 +37,7 @@ export class KernelTracer {
   private readonly layouts = new Map<string, EventLayout>();
   private reader: RingReader | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
+  private pollImmediate: NodeJS.Immediate | null = null;
   private pumping = false;
   private unregisterReader: (() => void) | null = null;
 
@@ -123,7 +124,8 @@ export class KernelTracer {
 
   /**
    * Turns recording on and polls the ring buffers, delivering records in time order. Busy
-   * buffers are read again at once; idle ones every `idleMs`.
+   * buffers are read again at once (as far as the kernel has filled their pages); idle ones
+   * every `idleMs`.
    */
   start(deliver: RecordHandler, idleMs = 10): void {
     const cpus = this.options.cpus ?? Array.from({ length: this.instance.cpuCount() }, (_, cpu) => cpu);
@@ -135,10 +137,12 @@ export class KernelTracer {
     this.instance.write('tracing_on', '1');
     this.calibrateClock(reader);
     const poll = (): void => {
-      this.pollTimer = null;
+      this.pollTimer = this.pollImmediate = null;
       if (this.reader === null) return;
-      const pages = this.pump(deliver);
-      this.pollTimer = pages > 0 ? setTimeout(poll, 0) : setTimeout(poll, idleMs);
+      const pages = this.pump(deliver, 'filled');
+      // A reader with a backlog goes on as soon as other callbacks have had their turn.
+      if (reader.pending) this.pollImmediate = setImmediate(poll);
+      else this.pollTimer = setTimeout(poll, pages > 0 ? 0 : idleMs);
     };
     this.pollTimer = setTimeout(poll, idleMs);
   }
@@ -167,12 +171,12 @@ export class KernelTracer {
     if (stamp !== undefined) this.clockToMonotonicNs = (before + after) / 2n - stamp;
   }
 
-  /** Reads and delivers whatever is in the buffers now; returns the number of pages read. */
-  pump(deliver: RecordHandler): number {
+  /** Reads and delivers what the buffers hold now (see PumpReach); returns the number of pages read. */
+  pump(deliver: RecordHandler, reach: PumpReach = 'all'): number {
     if (this.reader === null || this.pumping) return 0;
     this.pumping = true;
     try {
-      return this.reader.pump(deliver);
+      return this.reader.pump(deliver, reach);
     } finally {
       this.pumping = false;
     }
@@ -186,7 +190,8 @@ export class KernelTracer {
   /** Stops recording; what is already in the buffers stays readable. */
   stop(): void {
     if (this.pollTimer !== null) clearTimeout(this.pollTimer);
-    this.pollTimer = null;
+    if (this.pollImmediate !== null) clearImmediate(this.pollImmediate);
+    this.pollTimer = this.pollImmediate = null;
     try {
       this.instance.write('tracing_on', '0');
     } catch (error) {
@@ -196,8 +201,8 @@ export class KernelTracer {
 
   /** Delivers everything still buffered (after stop()). */
   drain(deliver: RecordHandler): void {
-    while (this.pump(deliver) > 0) {
-      // keep reading until every CPU's buffer is empty
+    while (this.pump(deliver) > 0 || this.reader?.pending === true) {
+      // keep reading until every CPU's buffer is empty and every record is delivered
     }
   }
 
