@@ -10,10 +10,9 @@ import {
   TRACE_FLAG_HARDIRQ, TRACE_FLAG_IRQS_OFF, TRACE_FLAG_NMI, TRACE_FLAG_SOFTIRQ, type FieldValue,
 } from '../../src/probes/fields';
 import { PageCursor, RingBufferError } from '../../src/probes/ringbuf';
+import { DATA_OFFSET, PAGE_SIZE, PageBuilder, entry } from './pages';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'ringbuf');
-const PAGE_SIZE = 4096;
-const DATA_OFFSET = 16;
 
 interface Scenario {
   events: string[];
@@ -183,77 +182,6 @@ t.test('every recorded record lies inside its page’s data', async (t) => {
 });
 
 /** Writes records into a page the way the kernel does. */
-class PageBuilder {
-  readonly page = Buffer.alloc(PAGE_SIZE);
-  position = DATA_OFFSET;
-
-  constructor(timestamp: bigint) {
-    this.page.writeBigUInt64LE(timestamp, 0);
-  }
-
-  private header(typeLength: number, timeDelta: number): void {
-    this.page.writeUInt32LE(((timeDelta << 5) | typeLength) >>> 0, this.position);
-    this.position += 4;
-  }
-
-  /** A data record: type_len words when it fits in 112 bytes, else a length word. */
-  data(timeDelta: number, payload: Buffer, forceLengthWord = false): this {
-    const padded = Buffer.alloc(Math.ceil(payload.length / 4) * 4);
-    payload.copy(padded);
-    if (padded.length <= 112 && padded.length > 0 && !forceLengthWord) {
-      this.header(padded.length / 4, timeDelta);
-    } else {
-      this.header(0, timeDelta);
-      this.page.writeUInt32LE(padded.length + 4, this.position);
-      this.position += 4;
-    }
-    padded.copy(this.page, this.position);
-    this.position += padded.length;
-    return this;
-  }
-
-  /** A discarded event of `size` bytes after the header (delta non-zero). */
-  padding(timeDelta: number, size: number): this {
-    this.header(29, timeDelta);
-    this.page.writeUInt32LE(size, this.position);
-    this.position += size;
-    return this;
-  }
-
-  nullPadding(): this {
-    this.header(29, 0);
-    return this;
-  }
-
-  extend(delta: bigint): this {
-    this.header(30, Number(delta & 0x7ffffffn));
-    this.page.writeUInt32LE(Number(delta >> 27n), this.position);
-    this.position += 4;
-    return this;
-  }
-
-  absolute(timestamp: bigint): this {
-    this.header(31, Number(timestamp & 0x7ffffffn));
-    this.page.writeUInt32LE(Number((timestamp >> 27n) & 0xffffffffn), this.position);
-    this.position += 4;
-    return this;
-  }
-
-  /** Sets the commit word: the data size so far (or `size`) and flags. */
-  commit(flags = 0, size = this.position - DATA_OFFSET): Buffer {
-    this.page.writeUInt32LE((size | flags) >>> 0, 8);
-    return this.page;
-  }
-}
-
-/** A getppid entry payload: struct trace_entry + __syscall_nr. */
-function entry(eventId: number, pid: number, extra = 4): Buffer {
-  const payload = Buffer.alloc(8 + extra);
-  payload.writeUInt16LE(eventId, 0);
-  payload.writeInt32LE(pid, 4);
-  return payload;
-}
-
 function walk(page: Uint8Array, cursor = new PageCursor()): { timestamps: bigint[]; pids: number[]; lengths: number[] } {
   cursor.reset(page);
   const result = { timestamps: [] as bigint[], pids: [] as number[], lengths: [] as number[] };
