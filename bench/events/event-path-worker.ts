@@ -95,6 +95,19 @@ for (const layout of [...fixtureLayouts, ...bookkeepingLayouts]) {
 const available: Tracepoint[] = fixtureLayouts.map((layout) => ({ system: layout.system, event: layout.name }))
   .sort((left, right) => `${left.system}:${left.event}`.localeCompare(`${right.system}:${right.event}`));
 
+/** The page with the padding record the kernel writes over the unused end when it moves on. */
+function finishPage(recorded: Buffer): Buffer {
+  const page = Buffer.from(recorded);
+  const commit = page.readUInt32LE(8);
+  const unused = page.length - 16 - (commit & 0x3fffffff);
+  // A stored missed-events count sits where the padding would be.
+  if ((commit & 0x40000000) === 0 && unused >= 8) {
+    page.writeUInt32LE((1 << 5) | 29, page.length - unused);
+    page.writeUInt32LE(unused - 4, page.length - unused + 4);
+  }
+  return page;
+}
+
 // ---- the stand-in for KernelTracer ---------------------------------------------------------
 
 let captured: RecordHandler | null = null;
@@ -120,6 +133,7 @@ const fakeTracer = {
   get timeBase(): bigint {
     return reader === null ? 0n : reader.timeBase;
   },
+  clockToMonotonicNs: 0n,
   lostPerCpu: (): Map<number, number> => new Map(),
   bufferStats: (): [] => [],
   close(): void {},
@@ -159,10 +173,14 @@ try {
     seedTasks(session);
   }
 
-  // Each CPU's "trace_pipe_raw": the recorded pages repeated.
+  // Each CPU's "trace_pipe_raw": the recorded pages repeated, each finished as the kernel
+  // finishes a page it moves on from (the reader stops at a page still being written); an
+  // empty `stats`: these pumps read everything there is.
+  const finished = pages.map(finishPage);
   for (const cpu of CPUS) {
     mkdirSync(join(work, 'per_cpu', `cpu${cpu}`), { recursive: true });
-    writeFileSync(join(work, 'per_cpu', `cpu${cpu}`, 'trace_pipe_raw'), Buffer.concat(Array.from({ length: REPEAT }, () => pages).flat()));
+    writeFileSync(join(work, 'per_cpu', `cpu${cpu}`, 'trace_pipe_raw'), Buffer.concat(Array.from({ length: REPEAT }, () => finished).flat()));
+    writeFileSync(join(work, 'per_cpu', `cpu${cpu}`, 'stats'), 'bytes: 0\n');
   }
   const recordsPerPass = countRecords() * REPEAT * CPUS.length;
   const cursor = new PageCursor();
@@ -171,7 +189,7 @@ try {
       reader = new RingReader(work, CPUS, 4096);
       reader.open();
       let pumped = 0;
-      while (reader.pump(deliver) > 0) pumped++;
+      while (reader.pump(deliver) > 0 || reader.pending) pumped++;
       reader.close();
       return pumped;
     }

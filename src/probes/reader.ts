@@ -30,8 +30,8 @@ const QUEUE_BUDGET_BYTES = 64 * 1024 * 1024;
 const SPARE_PAGES = 256;
 /** While delivering a backlog, the buffers are read again after this many records... */
 const TOPUP_RECORDS = 4096;
-/** ...and a pump gives the event loop its turn after this long. */
-const PUMP_MS = 50;
+/** ...and a pump gives the event loop its turn after this long (keys, signals, timers). */
+const PUMP_MS = 16;
 
 /** A CPU's page that is being filled waits at most this long before it is read as it is. */
 export const FLUSH_MS = 10;
