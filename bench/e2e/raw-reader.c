@@ -1,7 +1,8 @@
 /* A minimal native reader of an instance's ring buffers, for the overhead benchmark
  * (bench/e2e/live.mjs): reads per_cpu/cpuN/trace_pipe_raw the way ktap's RingReader does —
  * non-blocking; a CPU's pages only as far as the kernel has filled them (the `bytes:` line of
- * per_cpu/cpuN/stats), the page being filled once nothing was read for 10 ms; the next pump
+ * per_cpu/cpuN/stats), the page being filled when the CPU was caught up or nothing was read
+ * for 10 ms; the next pump
  * 1 ms later when it read something, 10 ms when not — and throws the pages away. What the
  * workload loses with it running is the kernel's share of reading; ktap's JavaScript comes on
  * top. Usage: raw-reader INSTANCE_DIR NCPUS; ends on SIGINT/SIGTERM, prints "pages N". */
@@ -46,6 +47,7 @@ int main(int argc, char **argv) {
 	if (cpus < 1 || cpus > MAX_CPUS) return 2;
 	static int fds[MAX_CPUS], stats_fds[MAX_CPUS];
 	static double read_at[MAX_CPUS];
+	static int behind[MAX_CPUS];
 	static char page[PAGE_SIZE];
 	for (int cpu = 0; cpu < cpus; cpu++) {
 		char path[4096];
@@ -71,9 +73,12 @@ int main(int argc, char **argv) {
 			long unread = unread_bytes(stats_fds[cpu]);
 			long filled = unread / PAGE_CAPACITY, count = 0;
 			while (count < filled && read(fds[cpu], page, PAGE_SIZE) > 0) count++;
-			if (count == 0 && unread > 0 && now - read_at[cpu] >= FLUSH_MS) {
+			if (count > 0) {
+				behind[cpu] = 1;
+			} else if (unread > 0 && (!behind[cpu] || now - read_at[cpu] >= FLUSH_MS)) {
 				/* the page being filled, once: reading on would chase the writer through it */
 				if (read(fds[cpu], page, PAGE_SIZE) > 0) count++;
+				behind[cpu] = 0;
 			}
 			if (count > 0) read_at[cpu] = now;
 			pumped += count;

@@ -17,8 +17,9 @@ import { PageCursor, RingBufferError, isFinishedPage } from './ringbuf';
 export type RecordHandler = (record: PageCursor, cpu: number, timeNs: number) => void;
 
 /**
- * How far a pump reads: `filled` reads the pages the kernel has finished (and a page still
- * being filled only when it has been waiting for FLUSH_MS); `all` reads everything there is.
+ * How far a pump reads: `filled` reads the pages the kernel has finished, and a page still
+ * being filled only on a CPU that was caught up or has filled nothing for FLUSH_MS; `all`
+ * reads everything there is.
  */
 export type PumpReach = 'filled' | 'all';
 
@@ -83,20 +84,24 @@ class CpuStream {
     if (room <= 0) return 0;
     let read = 0;
     if (reach === 'filled') {
-      // A CPU that was caught up last time: one read tells whether it has filled a page since.
-      if (!this.behind) {
-        const page = this.readPage();
-        if (page === null) return 0;
-        read = 1;
-        this.readAt = now;
-        if (!isFinishedPage(page)) return read;
-      }
+      // The stats file first: for an idle CPU it is the only cost of a pump (a read that
+      // finds nothing throws EAGAIN, several times dearer).
       const unread = this.unreadBytes();
-      const filled = Math.min(Math.floor(unread / this.capacity), room - read);
-      for (let index = 0; index < filled && this.readPage() !== null; index++) read++;
-      this.behind = unread > 0;
-      if (read > 0) this.readAt = now;
-      if (!this.behind || read > 0 || now - this.readAt < FLUSH_MS || read >= room) return read;
+      if (unread === 0) {
+        this.behind = false;
+        return 0;
+      }
+      const filled = Math.min(Math.floor(unread / this.capacity), room);
+      while (read < filled && this.readPage() !== null) read++;
+      if (read > 0) {
+        // What is left is the page being filled: it waits for the next pumps.
+        this.behind = true;
+        this.readAt = now;
+        return read;
+      }
+      // No page filled: a CPU that was caught up writes little, its page is read now; one
+      // that is behind had been busy, its page waits FLUSH_MS to fill.
+      if (this.behind && now - this.readAt < FLUSH_MS) return 0;
     }
     // Everything there is, up to the page being filled: reading on would chase the writer
     // through that page. The first page of a pump may be the rest of one read before.

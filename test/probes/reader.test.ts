@@ -5,7 +5,7 @@
 
 import t, { type Test } from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, writeFileSync, constants } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, writeFileSync, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordPid } from '../../src/probes/fields';
@@ -81,8 +81,9 @@ t.test('filled pages only; a CPU that is behind holds back the later records of 
     [page(100n, [1, 2], true, 100), page(300n, [5], false)],
     [page(150n, [3, 4, 6], true, 100)],
   ]);
-  // cpu0 has filled one page and is writing into the next; cpu1 is caught up.
-  setUnread(0, 60);
+  // cpu0 has filled one page and is writing into the next; cpu1 has filled one.
+  setUnread(0, CAPACITY + 60);
+  setUnread(1, CAPACITY);
   const reader = new RingReader(directory, [0, 1], PAGE_SIZE);
   reader.open();
   t.teardown(() => reader.close());
@@ -101,19 +102,35 @@ t.test('filled pages only; a CPU that is behind holds back the later records of 
 t.test('the stats file says how many pages are filled; the page being filled waits FLUSH_MS', async (t) => {
   const pages = [1, 2, 3].map((index) => page(BigInt(index) * 10_000n, [index * 10, index * 10 + 1], true));
   const { directory, setUnread } = source(t, [[...pages, page(40_000n, [40], false)]]);
-  setUnread(0, 2 * CAPACITY + 40);
+  setUnread(0, 3 * CAPACITY + 40);
   const reader = new RingReader(directory, [0], PAGE_SIZE);
   reader.open();
   t.teardown(() => reader.close());
   const { records, deliver } = collector();
 
-  t.equal(reader.pump(deliver, 'filled'), 3, 'the first page, then the two more that stats counts as filled');
+  t.equal(reader.pump(deliver, 'filled'), 3, 'the three pages that stats counts as filled');
   t.same(records.map((record) => record.pid), [10, 11, 20, 21, 30, 31]);
   setUnread(0, 40);
   t.equal(reader.pump(deliver, 'filled'), 0, 'less than a page: the page being filled is left to the kernel');
   await new Promise((resolve) => setTimeout(resolve, FLUSH_MS + 5));
   t.equal(reader.pump(deliver, 'filled'), 1, `after ${FLUSH_MS} ms without a filled page it is read as it is`);
   t.same(records.map((record) => record.pid), [10, 11, 20, 21, 30, 31, 40]);
+  // A page the stats file does not count yet: only a read would find it.
+  appendFileSync(join(directory, 'per_cpu', 'cpu0', 'trace_pipe_raw'), page(50_000n, [50], false));
+  setUnread(0, 0);
+  t.equal(reader.pump(deliver, 'filled'), 0, 'nothing unread: no read is tried');
+  t.equal(reader.pump(deliver, 'all'), 1, 'a pump for everything reads it');
+});
+
+t.test('a CPU that was caught up has the page being filled read at once', async (t) => {
+  const { directory, setUnread } = source(t, [[page(100n, [1, 2], false)]]);
+  setUnread(0, 40);
+  const reader = new RingReader(directory, [0], PAGE_SIZE);
+  reader.open();
+  t.teardown(() => reader.close());
+  const { records, deliver } = collector();
+  t.equal(reader.pump(deliver, 'filled'), 1);
+  t.same(records.map((record) => record.pid), [1, 2]);
 });
 
 t.test('a backlog is delivered across pumps, in order, with `pending` set between them', async (t) => {
