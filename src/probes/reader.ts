@@ -6,8 +6,8 @@
 // millisecond costs the traced CPU ~7 ns per event at 7.5 M events/s (~2 ns at 1 M/s), while
 // reading only filled pages costs it 1–6 ns in all. So a busy buffer is read only as far as
 // the pages the kernel has filled, which its `stats` file tells; the page being filled is
-// read once the CPU has filled no page for FLUSH_MS, before a timer handler runs, and at
-// the end.
+// read at once on a CPU that was caught up (it writes little), on a busy one once it has
+// filled no page for FLUSH_MS, and before a timer handler runs and at the end.
 
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { PAGE_HEADER_64 } from './format';
