@@ -104,12 +104,11 @@ class CpuStream {
       if (this.behind && now - this.readAt < FLUSH_MS) return 0;
     }
     // Everything there is, up to the page being filled: reading on would chase the writer
-    // through that page. The first page of a pump may be the rest of one read before.
-    const first = read;
+    // through that page. The first page read may be the rest of one read before.
     while (read < room) {
       const page = this.readPage();
       if (page !== null) read++;
-      if (page === null || (read - first > 1 && !isFinishedPage(page))) {
+      if (page === null || (read > 1 && !isFinishedPage(page))) {
         this.behind = false;
         this.readAt = now;
         return read;
