@@ -27,6 +27,7 @@ import { PageCursor } from '../../src/probes/ringbuf';
 import { KernelTracer } from '../../src/probes/tracer';
 import { Session } from '../../src/session/session';
 import { DEFAULT_LIMITS } from '../../src/vm/limits';
+import { finishPage } from '../../test/probes/pages';
 
 const SCRIPTS: Record<string, string> = {
   // s[execname] += 1 for every event; trace_end prints the total, which must equal the
@@ -94,19 +95,6 @@ for (const layout of [...fixtureLayouts, ...bookkeepingLayouts]) {
 // What `*:*` resolves to: the events the pages were recorded with.
 const available: Tracepoint[] = fixtureLayouts.map((layout) => ({ system: layout.system, event: layout.name }))
   .sort((left, right) => `${left.system}:${left.event}`.localeCompare(`${right.system}:${right.event}`));
-
-/** The page with the padding record the kernel writes over the unused end when it moves on. */
-function finishPage(recorded: Buffer): Buffer {
-  const page = Buffer.from(recorded);
-  const commit = page.readUInt32LE(8);
-  const unused = page.length - 16 - (commit & 0x3fffffff);
-  // A stored missed-events count sits where the padding would be.
-  if ((commit & 0x40000000) === 0 && unused >= 8) {
-    page.writeUInt32LE((1 << 5) | 29, page.length - unused);
-    page.writeUInt32LE(unused - 4, page.length - unused + 4);
-  }
-  return page;
-}
 
 // ---- the stand-in for KernelTracer ---------------------------------------------------------
 
@@ -176,7 +164,7 @@ try {
   // Each CPU's "trace_pipe_raw": the recorded pages repeated, each finished as the kernel
   // finishes a page it moves on from (the reader stops at a page still being written); an
   // empty `stats`: these pumps read everything there is.
-  const finished = pages.map(finishPage);
+  const finished = pages.map((page) => finishPage(Buffer.from(page)));
   for (const cpu of CPUS) {
     mkdirSync(join(work, 'per_cpu', `cpu${cpu}`), { recursive: true });
     writeFileSync(join(work, 'per_cpu', `cpu${cpu}`, 'trace_pipe_raw'), Buffer.concat(Array.from({ length: REPEAT }, () => finished).flat()));

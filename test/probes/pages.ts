@@ -65,13 +65,7 @@ export class PageBuilder {
    * padding record (delta 1), as rb_reset_tail leaves it when the writer moves on.
    */
   finish(): Buffer {
-    const unused = PAGE_SIZE - this.position;
-    this.commit();
-    if (unused >= 8) {
-      this.page.writeUInt32LE(((1 << 5) | 29) >>> 0, this.position);
-      this.page.writeUInt32LE(unused - 4, this.position + 4);
-    }
-    return this.page;
+    return finishPage(this.commit());
   }
 
   /** Sets the commit word: the data size so far (or `size`) and flags. */
@@ -89,3 +83,19 @@ export function entry(eventId: number, pid: number, extra = 4): Buffer {
   return payload;
 }
 
+
+/**
+ * Writes over a page's unused end the padding record (delta 1) the kernel leaves there when
+ * the writer moves on to the next page; in place, returns the page. A page whose end holds a
+ * stored missed-events count, or fewer than 8 bytes, is left as it is.
+ */
+export function finishPage(page: Buffer): Buffer {
+  const commit = page.readUInt32LE(8);
+  const end = DATA_OFFSET + (commit & 0x3fffffff);
+  const unused = page.length - end;
+  if ((commit & 0x40000000) === 0 && unused >= 8) {
+    page.writeUInt32LE(((1 << 5) | 29) >>> 0, end);
+    page.writeUInt32LE(unused - 4, end + 4);
+  }
+  return page;
+}
