@@ -14,7 +14,9 @@ await build({
   legalComments: 'none',
   // The dashboard's libraries read data files next to their own modules, so they load from
   // node_modules at run time, and only when the dashboard opens (src/tui requires them lazily).
-  external: ['blessed', 'blessed-contrib'],
+  external: ['blessed', 'blessed-contrib',
+    // koffi carries native binaries; it loads from node_modules, and only for the kernel tier.
+    'koffi'],
   logLevel: 'warning',
 });
 

@@ -1,0 +1,9 @@
+// Shared by the kernel-tier tests: whether BPF can be used here, and why not.
+
+import { bpfAvailability } from '../../src/bpf/available';
+
+/** Undefined when programs can be loaded; otherwise the reason, for a real skip. */
+export function bpfUnavailable(): string | undefined {
+  const availability = bpfAvailability();
+  return availability.ok ? undefined : availability.reason;
+}
