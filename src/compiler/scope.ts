@@ -3,8 +3,7 @@
 
 import type { AssignTarget, Block, Chunk, Expression, FunctionBody, Statement } from './ast';
 import { CompileError } from './errors';
-import { parseEventSpec } from '../probes/eventdef';
-import { parseInterval } from '../vm/lib/timer';
+import { parseHeader } from '../syntax/headers';
 
 /** One declared variable (each `var` name, parameter, loop variable or named function). */
 export interface Variable {
@@ -230,13 +229,9 @@ class Resolver {
   }
 
   private checkHandlerHeader(statement: Extract<Statement, { kind: 'handler' }>): void {
-    const header = statement.header;
-    if (statement.handler === 'trace') {
-      if (parseEventSpec(header) === undefined) this.fail(statement.line, `cannot parse eventdef '${header}'`);
-    } else if (statement.handler !== 'trace_end') {
-      const interval = header.slice(header.indexOf('-') + 1);
-      if (parseInterval(interval) === undefined) this.fail(statement.line, `cannot parse timer interval: ${interval}`);
-    }
+    if (statement.handler === 'trace_end') return;
+    const parsed = parseHeader(statement.handler, statement.header);
+    if (typeof parsed === 'string') this.fail(statement.line, parsed);
   }
 
   private function(func: FunctionBody): void {

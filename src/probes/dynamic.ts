@@ -5,13 +5,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ElfError, ElfFile, type SdtArgument } from './elf';
-import type { EventDefinition } from './eventdef';
+import type { DefinitionOf } from '../syntax/headers';
 import type { Tracepoint } from './resolve';
 import { matchesGlob } from './resolve';
 import { TracefsError } from './tracefs';
 import { defaultFetchArgs, eventName, uprobePlace, type ProbeDefiner } from './uprobe';
-
-type DynamicDefinition = Extract<EventDefinition, { kind: 'uprobe' | 'sdt' | 'kprobe' }>;
 
 /** Where dynamic probes are defined: uprobe_events, and kprobe_events when the kernel has it. */
 export interface ProbeDefiners {
@@ -25,29 +23,15 @@ export function hasKprobes(root: string): boolean {
 }
 
 /**
- * Creates the kernel probes for one definition and returns their events. `userStrings`:
- * the N of user_string(argN) calls in the handler, fetched as strings by default uprobes.
- */
-export function defineDynamic(definition: DynamicDefinition, definers: ProbeDefiners, userStrings: ReadonlySet<number>): Tracepoint[] {
-  switch (definition.kind) {
-    case 'kprobe':
-      if (definers.kprobes === null) {
-        throw new TracefsError(`'${definition.text}': this kernel has no kprobes (CONFIG_KPROBE_EVENTS); ` +
-          `use tracepoints (ktap -le) or ftrace:function`);
-      }
-      return defineKprobes(definition, definers.kprobes);
-    case 'uprobe':
-      return defineUprobes(definition, definers.uprobes, userStrings);
-    case 'sdt':
-      return defineMarkers(definition, definers.uprobes, userStrings);
-  }
-}
-
-/**
  * Kprobes on every kernel text symbol matching the glob (kallsyms `t`/`T`), named after the
  * symbol (SPEC §4.4, §4.9); fetch arguments go to the kernel verbatim.
  */
-function defineKprobes(definition: Extract<EventDefinition, { kind: 'kprobe' }>, probes: ProbeDefiner): Tracepoint[] {
+export function defineKprobes(definition: DefinitionOf<'kprobe'>, definers: ProbeDefiners): Tracepoint[] {
+  const probes = definers.kprobes;
+  if (probes === null) {
+    throw new TracefsError(`'${definition.text}': this kernel has no kprobes (CONFIG_KPROBE_EVENTS); ` +
+      `use tracepoints (ktap -le) or ftrace:function`);
+  }
   const symbols = kernelTextSymbols().filter((name) => matchesGlob(definition.symbol, name));
   if (symbols.length === 0) throw new TracefsError(`cannot find kernel symbol '${definition.symbol}'`);
   return symbols.map((symbol) => probes.define({
@@ -80,7 +64,9 @@ function openElf(path: string): ElfFile {
   }
 }
 
-function defineUprobes(definition: Extract<EventDefinition, { kind: 'uprobe' }>, probes: ProbeDefiner, userStrings: ReadonlySet<number>): Tracepoint[] {
+/** Uprobes on the functions of an ELF file matching a glob, or on a file offset (SPEC §4.5). */
+export function defineUprobes(definition: DefinitionOf<'uprobe'>, definers: ProbeDefiners, userStrings: ReadonlySet<number>): Tracepoint[] {
+  const probes = definers.uprobes;
   const { path, target, isReturn } = definition;
   const fetchArgs = definition.fetchArgs !== '' ? definition.fetchArgs : defaultFetchArgs(isReturn, userStrings);
   if (/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(target)) {
@@ -126,7 +112,9 @@ function debugFile(elf: ElfFile, path: string): ElfFile | undefined {
   return undefined;
 }
 
-function defineMarkers(definition: Extract<EventDefinition, { kind: 'sdt' }>, probes: ProbeDefiner, userStrings: ReadonlySet<number>): Tracepoint[] {
+/** Uprobes on the SDT markers of an ELF file (SPEC §4.6), semaphores as reference counters. */
+export function defineMarkers(definition: DefinitionOf<'sdt'>, definers: ProbeDefiners, userStrings: ReadonlySet<number>): Tracepoint[] {
+  const probes = definers.uprobes;
   const { path, provider, name } = definition;
   const elf = openElf(path);
   const notes = elf.sdtNotes().filter((note) => matchesGlob(provider, note.provider) && matchesGlob(name, note.name));

@@ -3,10 +3,11 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EventDefinition } from './eventdef';
+import type { DefinitionOf } from '../syntax/headers';
 import { TracefsError } from './tracefs';
 
-export type TracepointDefinition = Extract<EventDefinition, { kind: 'tracepoint' }>;
+/** A `SYSTEM:EVENT` definition (a syscall one included). */
+export type TracepointDefinition = Pick<DefinitionOf<'tracepoint' | 'syscall'>, 'system' | 'event'>;
 
 export interface Tracepoint {
   readonly system: string;

@@ -73,7 +73,7 @@ function mount(type: string, mountPoint: string): string | undefined {
 // Kernel reasons
 
 /** The human part of a Node system error: `EINVAL: invalid argument, write` → `invalid argument`. */
-function errnoText(error: unknown): string {
+export function errnoText(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const match = /^[A-Z0-9]+: ([^,]+)/.exec(message);
   return match === null ? message : match[1]!;

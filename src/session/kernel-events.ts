@@ -1,40 +1,31 @@
-// Kernel events of a session: turns registered trace and profile handlers into events
-// enabled in the tracer, and dispatches each record to its handlers — the hot path
-// (decode → dispatch → VM) runs through `deliver`.
+// Kernel events of a session: the live attacher of the probe-source table (events routed
+// to handlers with their kernel filters, the function tracer, profile sampling), enabled in
+// the tracer; dispatches each record to its handlers — the hot path (decode → dispatch →
+// VM) runs through `deliver`.
 
 import { btfEnumValues, compileArgstr, formatKernelSymbol } from '../probes/argstr';
 import { UserSymbolizer } from '../probes/usersyms';
 import { followingRecords } from '../probes/ringbuf';
-import { parseEventSpec } from '../probes/eventdef';
 import { readField, recordEventId, type PageBytes } from '../probes/fields';
 import type { EventLayout } from '../probes/format';
 import type { PageCursor } from '../probes/ringbuf';
 import type { KernelSymbol } from '../probes/kallsyms';
 import { TaskTable } from '../probes/tasks';
 import { KernelTracer, type TracerOptions } from '../probes/tracer';
-import { TracefsError, findTracefs } from '../probes/tracefs';
-import { defineDynamic, hasKprobes } from '../probes/dynamic';
+import { findTracefs } from '../probes/tracefs';
+import { hasKprobes, type ProbeDefiners } from '../probes/dynamic';
+import { checkSharedFilter, FUNCTION_EVENT, functionTracerTaken, PROFILE_EVENT, profileFilter, type Attacher } from '../probes/sources';
 import { ProbeSet } from '../probes/uprobe';
 import { readFileSync } from 'node:fs';
-import type { Tracepoint } from '../probes/resolve';
-import { parseInterval } from '../vm/lib/timer';
-import type { KFunction } from '../vm/value';
+import type { Tracepoint, TracepointDefinition } from '../probes/resolve';
+import type { Handler } from './handler';
 import { TraceEvent, type EventType, type StackSymbolizer } from './trace-event';
 
-/** A trace or profile handler as the session registered it. */
-export interface KernelHandler {
-  readonly id: number;
-  readonly kind: 'trace' | 'profile';
-  readonly header: string;
-  readonly fn: KFunction;
-  readonly userStrings: readonly number[];
-}
-
 /** How the session runs a handler; returns false when the session must stop delivering. */
-export type RunHandler = (handler: KernelHandler, event: TraceEvent) => boolean;
+export type RunHandler = (handler: Handler, event: TraceEvent) => boolean;
 
 interface ProfileState {
-  readonly handler: KernelHandler;
+  readonly handler: Handler;
   readonly intervalNs: number;
   /** Per CPU: the time (ns after the reader's base) the handler last ran there. */
   readonly lastRun: number[];
@@ -44,7 +35,7 @@ interface ProfileState {
 interface Route {
   readonly tracepoint: Tracepoint;
   readonly type: EventType;
-  readonly handlers: KernelHandler[];
+  readonly handlers: Handler[];
   readonly profiles: ProfileState[];
   /** The kernel filter installed on the event (one per event), or null for none. */
   filter: string | null;
@@ -56,38 +47,21 @@ interface Route {
   count: number;
 }
 
-/** The scheduler-tick event profile-N samples on (SPEC §8), filtered to the tick handler. */
-const PROFILE_EVENT: Tracepoint = { system: 'timer', event: 'hrtimer_expire_entry' };
-const TICK_HANDLERS = ['tick_nohz_handler', 'tick_sched_timer'];
-/** Records of the function tracer. */
-const FUNCTION_EVENT: Tracepoint = { system: 'ftrace', event: 'function' };
-
-/** `ip == tcp_* || ip == udp_*` → the globs; anything else is refused (SPEC §4.3). */
-function functionPatterns(filter: string): string[] {
-  return filter.split('||').map((term) => {
-    const match = /^\s*ip\s*==\s*(\S+)\s*$/.exec(term);
-    if (match === null) throw new TracefsError(`unsupported filter for ftrace:function: '${filter}'`);
-    return match[1]!;
-  });
-}
-
 /**
  * One delivery in this many (a power of two) is timed, and counts for all of them: the
  * dashboard's share of handler time per CPU at a fraction of the cost of timing each.
  */
 export const HANDLER_TIME_SAMPLE = 64;
 
-export class KernelEvents {
+export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   readonly tracer: KernelTracer;
   /** Created before the tracer: their cleanups must run after the instance's (newest first). */
-  private readonly probes: { readonly uprobes: ProbeSet; readonly kprobes: ProbeSet | null };
+  private readonly probes: { readonly uprobes: ProbeSet; readonly kprobes: ProbeSet | null } & ProbeDefiners;
   readonly tasks: TaskTable;
   private readonly routes: Array<Route | undefined> = [];
   private readonly event: TraceEvent;
   /** Cleared when the session ends (except while draining). */
   delivering = true;
-  /** What is attached, for -v and the REPL: each handler and its number of kernel events. */
-  readonly attached: Array<{ handler: KernelHandler; events: number }> = [];
   private started = false;
   private readonly userSymbols = new UserSymbolizer();
   /** Record kernel / user stacks with the events (the script calls stack() / ustack()). */
@@ -140,32 +114,18 @@ export class KernelEvents {
     return this.enumValues.get(name);
   }
 
-  /**
-   * Resolves and prepares one handler's events (filters written); commit() enables them.
-   * One event has one kernel filter, so handlers sharing an event must agree on it.
-   */
-  add(handler: KernelHandler): void {
-    if (handler.kind === 'profile') {
-      this.addProfile(handler);
-      return;
-    }
-    const spec = parseEventSpec(handler.header);
-    if (spec === undefined) throw new TracefsError(`cannot parse eventdef '${handler.header}'`);
-    const tracepoints: Tracepoint[] = [];
-    let functions = 0;
-    for (const definition of spec.definitions) {
-      if (definition.kind === 'tracepoint') tracepoints.push(...this.tracer.resolve([definition]));
-      else if (definition.kind === 'ftrace') functions = this.addFunctionTracer(handler, spec.filter);
-      else tracepoints.push(...defineDynamic(definition, this.probes, new Set(handler.userStrings)));
-    }
-    const filter = spec.filter ?? null;
-    const routes = tracepoints.map((tracepoint) => this.route(tracepoint));
-    for (const route of routes) {
-      if (route.handlers.length > 0 && route.filter !== filter) {
-        throw new TracefsError(`'${handler.header}': ${route.tracepoint.system}:${route.tracepoint.event} is already traced ` +
-          `${route.filter === null ? 'without a filter' : `with filter '${route.filter}'`}; an event has one kernel filter`);
-      }
-    }
+  tracepoints(definitions: readonly TracepointDefinition[]): Tracepoint[] {
+    return this.tracer.resolve(definitions);
+  }
+
+  definers(): ProbeDefiners {
+    return this.probes;
+  }
+
+  /** Prepares the handler's events (filters written); commit() enables them. */
+  route(handler: Handler, events: readonly Tracepoint[], filter: string | null): number {
+    const routes = events.map((tracepoint) => this.routeOf(tracepoint));
+    for (const route of routes) checkSharedFilter(handler.header, route.tracepoint, route.filter, route.handlers.length > 0, filter);
     for (const route of routes) {
       if (route.filter !== filter) {
         this.tracer.setFilter(route.tracepoint, filter ?? '0');
@@ -173,17 +133,16 @@ export class KernelEvents {
       }
       route.handlers.push(handler);
     }
-    this.attached.push({ handler, events: tracepoints.length + functions });
+    return routes.length;
   }
 
   /**
    * ftrace:function (SPEC §4.3): the function tracer of our instance, its functions chosen
-   * by `ip == PATTERN || …` through set_ftrace_filter. Returns the number of events (1).
+   * through set_ftrace_filter.
    */
-  private addFunctionTracer(handler: KernelHandler, filter: string | undefined): number {
-    const patterns = filter === undefined ? [] : functionPatterns(filter);
-    const route = this.route(FUNCTION_EVENT);
-    if (route.handlers.length > 0) throw new TracefsError(`'${handler.header}': ftrace:function is already traced by another handler`);
+  functionTracer(handler: Handler, patterns: readonly string[]): number {
+    const route = this.routeOf(FUNCTION_EVENT);
+    if (route.handlers.length > 0) throw functionTracerTaken(handler.header);
     const instance = this.tracer.instance;
     if (patterns.length > 0) instance.write('set_ftrace_filter', patterns.join(' '), `cannot select functions '${patterns.join(' ')}' for ftrace:function`);
     instance.write('current_tracer', 'function', 'the kernel refused the function tracer for ftrace:function');
@@ -193,7 +152,7 @@ export class KernelEvents {
   }
 
   /** Detaches a handler; events no handler needs any more are disabled in the kernel. */
-  remove(handler: KernelHandler): void {
+  remove(handler: Handler): void {
     for (const route of this.routes) {
       if (route === undefined) continue;
       const index = route.handlers.indexOf(handler);
@@ -207,19 +166,12 @@ export class KernelEvents {
         route.filter = null;
       }
     }
-    const attached = this.attached.findIndex((entry) => entry.handler === handler);
-    if (attached >= 0) this.attached.splice(attached, 1);
   }
 
-  private addProfile(handler: KernelHandler): void {
-    const intervalNs = parseInterval(handler.header.slice('profile-'.length));
-    if (intervalNs === undefined) throw new TracefsError(`cannot parse timer interval: ${handler.header}`);
-    const address = this.tickHandlerAddress();
-    const route = this.route(PROFILE_EVENT);
-    const filter = `function == 0x${address.toString(16)}`;
-    if (route.handlers.length > 0 && route.filter !== filter) {
-      throw new TracefsError(`'${handler.header}': ${PROFILE_EVENT.system}:${PROFILE_EVENT.event} is already traced; profile-N needs it filtered to the tick handler`);
-    }
+  /** profile-N: samples of the scheduler-tick event, filtered to the tick handler. */
+  sample(handler: Handler, intervalNs: number): number {
+    const route = this.routeOf(PROFILE_EVENT);
+    const filter = profileFilter(handler.header, route.filter, route.handlers.length > 0);
     if (route.filter !== filter) {
       this.tracer.setFilter(PROFILE_EVENT, filter);
       route.filter = filter;
@@ -230,20 +182,10 @@ export class KernelEvents {
       lastRun: [],
       type: { layout: route.type.layout, probename: handler.header, argFields: [], render: () => '' },
     });
-    this.attached.push({ handler, events: 1 });
+    return 1;
   }
 
-  /** The kernel's scheduler-tick handler (kallsyms), which profile samples are filtered to. */
-  private tickHandlerAddress(): bigint {
-    const kallsyms = readKallsyms();
-    for (const name of TICK_HANDLERS) {
-      const match = new RegExp(`^([0-9a-f]+) [tT] ${name}$`, 'm').exec(kallsyms);
-      if (match !== null && BigInt('0x' + match[1]) !== 0n) return BigInt('0x' + match[1]);
-    }
-    throw new TracefsError('profile-N needs the address of the kernel tick handler (tick_nohz_handler) in /proc/kallsyms');
-  }
-
-  private route(tracepoint: Tracepoint): Route {
+  private routeOf(tracepoint: Tracepoint): Route {
     const layout = this.tracer.layout(tracepoint);
     let route = this.routes[layout.id];
     if (route === undefined) {
@@ -302,13 +244,13 @@ export class KernelEvents {
 
   /** task_newtask and task_rename keep the comm/tgid of new tasks right (SPEC §4.10 execname). */
   private addTaskTracking(): void {
-    const created = this.route({ system: 'task', event: 'task_newtask' });
+    const created = this.routeOf({ system: 'task', event: 'task_newtask' });
     const [pidField, commField, flagsField] = fieldsNamed(created.type.layout, 'pid', 'comm', 'clone_flags');
     created.internal = (bytes, offset, length, tid) => {
       this.tasks.taskCreated(tid, readField(bytes, offset, length, pidField!) as number,
         readField(bytes, offset, length, commField!) as string, readField(bytes, offset, length, flagsField!) as number);
     };
-    const renamed = this.route({ system: 'task', event: 'task_rename' });
+    const renamed = this.routeOf({ system: 'task', event: 'task_rename' });
     const [renamedPid, newComm] = fieldsNamed(renamed.type.layout, 'pid', 'newcomm');
     renamed.internal = (bytes, offset, length) => {
       const pid = readField(bytes, offset, length, renamedPid!) as number;
@@ -367,7 +309,7 @@ export class KernelEvents {
         return;
       }
     }
-    if (route.profiles.length > 0) this.sample(route, event, cpu);
+    if (route.profiles.length > 0) this.sampleProfiles(route, event, cpu);
   }
 
   /** One delivery in HANDLER_TIME_SAMPLE on each CPU: timed, and counted for all of them. */
@@ -397,7 +339,7 @@ export class KernelEvents {
     });
   }
 
-  private sample(route: Route, event: TraceEvent, cpu: number): void {
+  private sampleProfiles(route: Route, event: TraceEvent, cpu: number): void {
     for (const profile of route.profiles) {
       // Runs advance in whole intervals from the first tick seen on the CPU, so the average
       // rate is the requested one, up to the tick rate (SPEC §8).
@@ -430,12 +372,4 @@ function eventType(layout: EventLayout): EventType {
 
 function fieldsNamed(layout: EventLayout, ...names: string[]): Array<EventLayout['fields'][number] | undefined> {
   return names.map((name) => layout.fields.find((field) => field.name === name));
-}
-
-function readKallsyms(): string {
-  try {
-    return readFileSync('/proc/kallsyms', 'latin1');
-  } catch {
-    return '';
-  }
 }

@@ -5,18 +5,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { compile, type SessionScope } from '../compiler';
 import { CompileError } from '../compiler/errors';
-import { parseEventSpec } from '../probes/eventdef';
 import { KernelSymbols } from '../probes/kallsyms';
-import { defineDynamic } from '../probes/dynamic';
-import { resolveTracepoints } from '../probes/resolve';
-import { definitionLine, probeGroup, type ProbeDefiner } from '../probes/uprobe';
-import { findTracefs } from '../probes/tracefs';
+import { attachHandler, type Attacher } from '../probes/sources';
 import { TimerScheduler, type TimerHandle } from '../probes/timer';
 import { DEFAULT_BUFFER_KB } from '../probes/tracer';
 import { readBytecodeFile } from '../vm/bytecode-file';
 import { ExitSignal, RuntimeError } from '../vm/errors';
 import { GLOBAL_NAMES, makeGlobals } from '../vm/lib/index';
-import { parseInterval } from '../vm/lib/timer';
+import { parseHeader } from '../syntax/headers';
 import type { Limits } from '../vm/limits';
 import type { HandlerKind } from '../vm/opcodes';
 import type { Proto } from '../vm/proto';
@@ -25,7 +21,9 @@ import type { KTable } from '../vm/table';
 import { globalsRead } from '../vm/hints';
 import { Cell, translate } from '../vm/translate';
 import { parseDecimalInteger, type KFunction, type Value } from '../vm/value';
-import { KernelEvents, type KernelHandler } from './kernel-events';
+import { DryRun } from './dry-run';
+import type { Handler } from './handler';
+import { KernelEvents } from './kernel-events';
 import { BufferedWriter, JsonSink, TextSink, type ScriptSink } from './output';
 import type { TraceEvent } from './trace-event';
 
@@ -58,15 +56,7 @@ export interface SessionOptions {
   readonly captureWorkloadOutput?: boolean;
 }
 
-/** A registered trace, tick or profile handler. */
-export interface Handler {
-  readonly id: number;
-  readonly kind: Exclude<HandlerKind, 'trace_end'>;
-  readonly header: string;
-  readonly fn: KFunction;
-  /** N of the user_string(argN) calls in the handler: fetched as strings by uprobes. */
-  readonly userStrings: readonly number[];
-}
+export type { Handler } from './handler';
 
 /** How a session ended (SPEC §3.10), which decides draining and trace_end. */
 export type EndReason = 'finished' | 'exit' | 'interrupt' | 'terminate' | 'workload' | 'error';
@@ -103,6 +93,8 @@ export class Session {
   failed = false;
   /** Kernel events of this session, once a trace or profile handler was attached. */
   kernel: KernelEvents | null = null;
+  /** The recording attacher of a dry run (-d), made by the first handler attached. */
+  private dryRun: DryRun | null = null;
   private workload: ChildProcess | null = null;
   private kernelSymbols: KernelSymbols | null = null;
   /** Whether any code loaded into the session calls stack() / ustack() (SPEC §5.4). */
@@ -288,43 +280,49 @@ export class Session {
    */
   attachPending(): Array<{ handler: Handler; events: number }> {
     const pending = this.handlers.filter((handler) => !this.attachedIds.has(handler.id));
-    const attached: Array<{ handler: Handler; events: number }> = [];
-    const kernelHandlers = pending.filter((handler): handler is Handler & KernelHandler => handler.kind !== 'tick');
-    if (kernelHandlers.length > 0) {
-      if (this.options.dryRun) {
-        this.describeDryRun(kernelHandlers);
-      } else {
-        const kernel = this.kernelEvents();
-        try {
-          for (const handler of kernelHandlers) kernel.add(handler);
-        } catch (error) {
-          for (const handler of kernelHandlers) kernel.remove(handler);
-          this.handlers.splice(0, this.handlers.length, ...this.handlers.filter((handler) => !pending.includes(handler)));
-          throw error;
-        }
-        kernel.commit();
-        for (const entry of kernel.attached) {
-          if (!kernelHandlers.includes(entry.handler as Handler & KernelHandler)) continue;
-          attached.push({ handler: entry.handler as Handler, events: entry.events });
-          if (this.options.verbose) process.stderr.write(`ktap: attached ${entry.handler.header} (${entry.events} event${entry.events === 1 ? '' : 's'})\n`);
-        }
+    if (this.options.dryRun) {
+      this.dryRun ??= new DryRun(this.options.verbose, (handler, intervalNs) => this.startTimer(handler, intervalNs));
+      for (const handler of pending) {
+        this.dryRun.attach(handler);
+        this.attachedIds.add(handler.id);
       }
+      return pending.filter((handler) => handler.kind === 'tick').map((handler) => ({ handler, events: 0 }));
     }
-    for (const handler of pending) {
+    const attached: Array<{ handler: Handler; events: number }> = [];
+    try {
+      for (const handler of pending) attached.push({ handler, events: attachHandler(handler, handler.spec, this.attacher) });
+    } catch (error) {
+      for (const handler of pending) this.detach(handler);
+      throw error;
+    }
+    this.kernel?.commit();
+    for (const { handler, events } of attached) {
       this.attachedIds.add(handler.id);
-      if (handler.kind !== 'tick') continue;
-      const intervalNs = parseInterval(handler.header.slice('tick-'.length))!;
-      this.timers.set(handler.id, this.timerScheduler.start(intervalNs, (due) => this.dispatchTick(handler, due)));
-      attached.push({ handler, events: 0 });
+      if (this.options.verbose && events > 0) process.stderr.write(`ktap: attached ${handler.header} (${events} event${events === 1 ? '' : 's'})\n`);
     }
     return attached;
+  }
+
+  /** The live attacher: kernel events (created by the first handler that needs them) and timers. */
+  private readonly attacher: Attacher<Handler> = {
+    tracepoints: (definitions) => this.kernelEvents().tracepoints(definitions),
+    definers: () => this.kernelEvents().definers(),
+    route: (handler, events, filter) => this.kernelEvents().route(handler, events, filter),
+    functionTracer: (handler, patterns) => this.kernelEvents().functionTracer(handler, patterns),
+    sample: (handler, intervalNs) => this.kernelEvents().sample(handler, intervalNs),
+    tick: (handler, intervalNs) => this.startTimer(handler, intervalNs),
+  };
+
+  private startTimer(handler: Handler, intervalNs: number): number {
+    this.timers.set(handler.id, this.timerScheduler.start(intervalNs, (due) => this.dispatchTick(handler, due)));
+    return 0;
   }
 
   /** Detaches one handler (REPL .detach, or a handler that failed there). */
   detach(handler: Handler): void {
     this.timers.get(handler.id)?.stop();
     this.timers.delete(handler.id);
-    if (handler.kind !== 'tick') this.kernel?.remove(handler as KernelHandler);
+    this.kernel?.remove(handler);
     const index = this.handlers.indexOf(handler);
     if (index >= 0) this.handlers.splice(index, 1);
   }
@@ -348,41 +346,10 @@ export class Session {
     return this.kernel;
   }
 
-  /** -d: resolve every definition against this kernel, attach nothing; -v lists them. */
-  private describeDryRun(handlers: readonly KernelHandler[]): void {
-    // Probe definitions are recorded instead of written; kprobes too, on kernels without them.
-    const definitions: string[] = [];
-    const recorder: ProbeDefiner = {
-      define: (spec) => {
-        definitions.push(definitionLine(probeGroup(), spec));
-        return { system: probeGroup(), event: spec.event };
-      },
-    };
-    for (const handler of handlers) {
-      if (handler.kind === 'profile') {
-        if (this.options.verbose) process.stderr.write(`ktap: would attach ${handler.header} (timer:hrtimer_expire_entry)\n`);
-        continue;
-      }
-      const spec = parseEventSpec(handler.header)!;
-      const events: string[] = [];
-      definitions.length = 0;
-      for (const definition of spec.definitions) {
-        const resolved = definition.kind === 'tracepoint' ? resolveTracepoints(findTracefs(), [definition])
-          : definition.kind === 'ftrace' ? [{ system: 'ftrace', event: 'function' }]
-          : defineDynamic(definition, { uprobes: recorder, kprobes: recorder }, new Set(handler.userStrings));
-        events.push(...resolved.map((event) => `${event.system}:${event.event}`));
-      }
-      if (!this.options.verbose) continue;
-      process.stderr.write(`ktap: would attach ${handler.header}: ${events.join(' ')}` +
-        `${spec.filter === undefined ? '' : ` with filter '${spec.filter}'`}\n`);
-      for (const line of definitions) process.stderr.write(`ktap: would define ${line}\n`);
-    }
-  }
-
   /** Runs one trace or profile handler for a record; false ends delivery. */
-  private dispatchEvent(handler: KernelHandler, event: TraceEvent): boolean {
+  private dispatchEvent(handler: Handler, event: TraceEvent): boolean {
     if (this.options.timestamps) this.sink.prefix = formatClock(event.clockNs()) + ' ';
-    const keepGoing = this.runHandler(handler as Handler, event);
+    const keepGoing = this.runHandler(handler, event);
     if (this.options.timestamps) this.sink.prefix = '';
     return keepGoing;
   }
@@ -508,8 +475,9 @@ export class Session {
       this.endHandlers.push(fn);
       return;
     }
-    if (kind === 'trace' && parseEventSpec(header) === undefined) throw new RuntimeError(`cannot parse eventdef '${header}'`);
-    this.handlers.push({ id: this.nextHandlerId++, kind, header, fn, userStrings });
+    const spec = parseHeader(kind, header);
+    if (typeof spec === 'string') throw new RuntimeError(spec);
+    this.handlers.push({ id: this.nextHandlerId++, kind, header, spec, fn, userStrings });
   }
 
   private argTable(): KTable {

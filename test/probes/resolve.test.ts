@@ -2,7 +2,7 @@
 // dedupe, unknown events with suggestions, and the same against this kernel's available_events.
 
 import t from 'tap';
-import { parseEventSpec, type EventDefinition } from '../../src/probes/eventdef';
+import { parseEventSpec, type DefinitionOf, type EventDefinition } from '../../src/syntax/headers';
 import {
   globToRegExp, listEvents, matchesGlob, parseAvailableEvents, resolveTracepoints, selectTracepoints,
   type TracepointDefinition,
@@ -30,7 +30,8 @@ const AVAILABLE = parseAvailableEvents(
 function definitions(spec: string): TracepointDefinition[] {
   const parsed = parseEventSpec(spec);
   if (parsed === undefined) throw new Error(`cannot parse ${spec}`);
-  return parsed.definitions.filter((definition: EventDefinition): definition is TracepointDefinition => definition.kind === 'tracepoint');
+  return parsed.definitions.filter((definition: EventDefinition): definition is DefinitionOf<'tracepoint' | 'syscall'> =>
+    definition.kind === 'tracepoint' || definition.kind === 'syscall');
 }
 
 function select(spec: string): string[] {

@@ -9,15 +9,7 @@ import { ktap, root, shellQuote, sleep, waitFor } from '../tui/harness';
 
 // The generic helpers are the dashboard tests' (one copy for both).
 export { ktap, leftovers, root, sleep, waitFor } from '../tui/harness';
-
-/** Why the tracing scenarios cannot run here, or undefined when they can. */
-export function tracingUnavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  const probe = spawnSync(process.execPath, [ktap, '-le', 'syscalls:sys_enter_getppid'], { encoding: 'utf8' });
-  if (probe.status !== 0) return probe.stderr.trim() || 'ktap -le failed';
-  if (!probe.stdout.includes('syscalls:sys_enter_getppid')) return 'no syscalls:sys_enter_getppid tracepoint';
-  return undefined;
-}
+export { tracingUnavailable } from '../support/tracing';
 
 /**
  * A probe on one process's getppid() calls: the kernel filters on its pid, so the calls of

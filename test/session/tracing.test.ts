@@ -171,12 +171,12 @@ if (reason !== undefined) {
   });
 
   t.test('-d resolves without attaching; -v lists what would be attached', async (t) => {
-    const run = start(['-d', '-v', '-e', 'trace sched:sched_switch, sched:sched_wakeup /prev_pid == 1/ { }']);
+    const run = start(['-d', '-v', '-e', 'trace sched:sched_switch, sched:sched_wakeup /common_pid == 1/ { }']);
     await run.attached;
     t.same(leftovers(run.child.pid), [], 'no instance in a dry run');
     run.child.kill('SIGINT');
     await run.exited;
-    t.match(run.stderr, /would attach sched:sched_switch, sched:sched_wakeup \/prev_pid == 1\/: sched:sched_switch sched:sched_wakeup with filter 'prev_pid == 1'/);
+    t.match(run.stderr, /would attach sched:sched_switch, sched:sched_wakeup \/common_pid == 1\/: sched:sched_switch sched:sched_wakeup with filter 'common_pid == 1'/);
   });
 
   t.test('not root: one clear line and exit status 1', async (t) => {

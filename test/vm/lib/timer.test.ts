@@ -1,7 +1,7 @@
 // The timer library and the interval parser shared with the compiler (SPEC §2.4, §5.6).
 
 import t from 'tap';
-import { parseInterval } from '../../../src/vm/lib/timer';
+import { parseInterval } from '../../../src/syntax/headers';
 import { fakeRuntime } from './fake-runtime';
 
 t.test('parseInterval', async (t) => {

@@ -1,0 +1,127 @@
+// The probe-source table: for each probe kind of src/syntax/headers.ts, what a definition
+// selects on this kernel and how its handler is attached, through an Attacher. The live
+// session (KernelEvents and its timers) and the dry run (a recording attacher) implement
+// the same Attacher, so a dry run resolves and checks exactly what a live run does.
+
+import { readFileSync } from 'node:fs';
+import type { DefinitionOf, EventSpec, ProbeKind } from '../syntax/headers';
+import { defineKprobes, defineMarkers, defineUprobes, type ProbeDefiners } from './dynamic';
+import type { Tracepoint, TracepointDefinition } from './resolve';
+import { TracefsError } from './tracefs';
+
+/** What the table needs of a handler; the session's Handler is one. */
+export interface ProbeHandler {
+  readonly header: string;
+  /** N of the user_string(argN) calls in the handler: fetched as strings by uprobes. */
+  readonly userStrings: readonly number[];
+}
+
+/**
+ * Where handlers are attached: the live session, or the dry run's recorder. Each method
+ * returns the number of kernel events it attached the handler to.
+ */
+export interface Attacher<H extends ProbeHandler> {
+  /** The tracepoints `SYSTEM:EVENT` globs select on this kernel (`unknown event …` when none). */
+  tracepoints(definitions: readonly TracepointDefinition[]): Tracepoint[];
+  /** Where uprobes and kprobes are defined; kprobes null on a kernel without them. */
+  definers(): ProbeDefiners;
+  /** Delivers EVENTS to the handler, FILTER (null: none) installed as their kernel filter. */
+  route(handler: H, events: readonly Tracepoint[], filter: string | null): number;
+  /** ftrace:function, the functions chosen by PATTERNS (none: every function). */
+  functionTracer(handler: H, patterns: readonly string[]): number;
+  /** profile-N: the handler samples the scheduler tick every intervalNs on each CPU. */
+  sample(handler: H, intervalNs: number): number;
+  /** tick-N: a user-space timer. */
+  tick(handler: H, intervalNs: number): number;
+}
+
+/**
+ * One row: a kind either selects events that are routed with the handler's kernel filter
+ * (`events`), or attaches itself (`attach`), the filter meaning what the kind says.
+ */
+type ProbeSource<K extends ProbeKind> =
+  | { readonly events: <H extends ProbeHandler>(definition: DefinitionOf<K>, handler: H, attacher: Attacher<H>) => Tracepoint[] }
+  | { readonly attach: <H extends ProbeHandler>(definition: DefinitionOf<K>, handler: H, attacher: Attacher<H>, filter: string | null) => number };
+
+/** The scheduler-tick event profile-N samples on (SPEC §8), filtered to the tick handler. */
+export const PROFILE_EVENT: Tracepoint = { system: 'timer', event: 'hrtimer_expire_entry' };
+const TICK_HANDLERS = ['tick_nohz_handler', 'tick_sched_timer'];
+/** Records of the function tracer. */
+export const FUNCTION_EVENT: Tracepoint = { system: 'ftrace', event: 'function' };
+
+export const PROBE_SOURCES: { readonly [K in ProbeKind]: ProbeSource<K> } = {
+  tracepoint: { events: (definition, _handler, attacher) => attacher.tracepoints([definition]) },
+  syscall: { events: (definition, _handler, attacher) => attacher.tracepoints([definition]) },
+  kprobe: { events: (definition, _handler, attacher) => defineKprobes(definition, attacher.definers()) },
+  uprobe: { events: (definition, handler, attacher) => defineUprobes(definition, attacher.definers(), new Set(handler.userStrings)) },
+  sdt: { events: (definition, handler, attacher) => defineMarkers(definition, attacher.definers(), new Set(handler.userStrings)) },
+  ftrace: { attach: (_definition, handler, attacher, filter) => attacher.functionTracer(handler, filter === null ? [] : functionPatterns(filter)) },
+  profile: { attach: (definition, handler, attacher) => attacher.sample(handler, definition.intervalNs) },
+  tick: { attach: (definition, handler, attacher) => attacher.tick(handler, definition.intervalNs) },
+};
+
+/**
+ * Attaches one handler: each definition through its kind's row; the events of routed kinds
+ * go to the attacher together, each once, with the spec's filter. Returns the events.
+ */
+export function attachHandler<H extends ProbeHandler>(handler: H, spec: EventSpec, attacher: Attacher<H>): number {
+  const filter = spec.filter ?? null;
+  const routed = new Map<string, Tracepoint>();
+  let count = 0;
+  for (const definition of spec.definitions) {
+    // The row of the definition's own kind (TypeScript cannot pair a union with its row).
+    const source = PROBE_SOURCES[definition.kind] as ProbeSource<ProbeKind>;
+    if ('attach' in source) count += source.attach(definition, handler, attacher, filter);
+    else for (const event of source.events(definition, handler, attacher)) routed.set(`${event.system}:${event.event}`, event);
+  }
+  if (routed.size > 0) count += attacher.route(handler, [...routed.values()], filter);
+  return count;
+}
+
+/** `ip == tcp_* || ip == udp_*` → the globs; anything else is refused (SPEC §4.3). */
+function functionPatterns(filter: string): string[] {
+  return filter.split('||').map((term) => {
+    const match = /^\s*ip\s*==\s*(\S+)\s*$/.exec(term);
+    if (match === null) throw new TracefsError(`unsupported filter for ftrace:function: '${filter}'`);
+    return match[1]!;
+  });
+}
+
+/**
+ * The error when a handler's filter differs from the one an event already has: one event
+ * has one kernel filter, so handlers sharing an event must agree on it.
+ */
+export function checkSharedFilter(header: string, event: Tracepoint, current: string | null, shared: boolean, filter: string | null): void {
+  if (!shared || current === filter) return;
+  throw new TracefsError(`'${header}': ${event.system}:${event.event} is already traced ` +
+    `${current === null ? 'without a filter' : `with filter '${current}'`}; an event has one kernel filter`);
+}
+
+/** The kernel filter of PROFILE_EVENT for profile-N: the tick handler's address (kallsyms). */
+export function profileFilter(header: string, current: string | null, shared: boolean): string {
+  const filter = `function == 0x${tickHandlerAddress().toString(16)}`;
+  if (shared && current !== filter) {
+    throw new TracefsError(`'${header}': ${PROFILE_EVENT.system}:${PROFILE_EVENT.event} is already traced; profile-N needs it filtered to the tick handler`);
+  }
+  return filter;
+}
+
+/** The kernel's scheduler-tick handler (kallsyms), which profile samples are filtered to. */
+function tickHandlerAddress(): bigint {
+  let kallsyms = '';
+  try {
+    kallsyms = readFileSync('/proc/kallsyms', 'latin1');
+  } catch {
+    // no symbols: the error below
+  }
+  for (const name of TICK_HANDLERS) {
+    const match = new RegExp(`^([0-9a-f]+) [tT] ${name}$`, 'm').exec(kallsyms);
+    if (match !== null && BigInt('0x' + match[1]) !== 0n) return BigInt('0x' + match[1]);
+  }
+  throw new TracefsError('profile-N needs the address of the kernel tick handler (tick_nohz_handler) in /proc/kallsyms');
+}
+
+/** The one error of ftrace:function being traced twice. */
+export function functionTracerTaken(header: string): TracefsError {
+  return new TracefsError(`'${header}': ftrace:function is already traced by another handler`);
+}

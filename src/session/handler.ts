@@ -1,0 +1,18 @@
+// A registered trace, tick or profile handler: the one type the session, its kernel events,
+// the dry run and the faces share.
+
+import type { EventSpec, HeaderKind } from '../syntax/headers';
+import type { KFunction } from '../vm/value';
+
+export interface Handler {
+  /** Its number in the session (`.probes`, `.detach`, run counts). */
+  readonly id: number;
+  readonly kind: HeaderKind;
+  /** The header as written: `syscalls:sys_enter_*`, `tick-1s`, `profile-99`. */
+  readonly header: string;
+  /** The header parsed: what the probe-source table attaches. */
+  readonly spec: EventSpec;
+  readonly fn: KFunction;
+  /** N of the user_string(argN) calls in the handler: fetched as strings by uprobes. */
+  readonly userStrings: readonly number[];
+}
