@@ -1,57 +1,38 @@
 // The `ktap` command: argv → mode, then run a script, a one-liner or a bytecode file through
-// a session, print a listing, save bytecode, or answer -V/-h. Maps failures to exit codes.
+// a session, print a listing, save bytecode, or answer -V/-h. Every UserError ends it with
+// its one line and exit status; any other exception is reported as a bug.
 
 import { closeSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { CompileError } from './compiler/errors';
 import { compile } from './compiler';
-import { OPTION_HELP, UsageError, parseArguments, type CliOptions } from './cli/options';
-import { ElfError, listFunctions, listMarkers } from './probes/elf';
+import { OPTION_HELP, parseArguments, type CliOptions } from './cli/options';
+import { EXIT_OK, exitOnUncaught, UserError } from './errors';
+import { listFunctions, listMarkers } from './probes/elf';
 import { listEvents } from './probes/resolve';
-import { TracefsError, findTracefs } from './probes/tracefs';
+import { findTracefs } from './probes/tracefs';
 import { runRepl } from './repl/repl';
 import { Session } from './session/session';
-import { DashboardError, assertTerminal, openDashboard, type Dashboard } from './tui/dashboard';
+import { assertTerminal, openDashboard, type Dashboard } from './tui/dashboard';
 import { isBytecodeFile, writeBytecodeFile } from './vm/bytecode-file';
 import { disassemble } from './vm/disasm';
-import { BadBytecodeError } from './vm/errors';
 import { BUILTINS, GLOBAL_NAMES } from './vm/lib/index';
 import type { KFunction } from './vm/value';
 
 declare const KTAP_VERSION: string | undefined;
 const VERSION = typeof KTAP_VERSION === 'string' ? KTAP_VERSION : '0.5.0';
 
-/** Exit statuses of SPEC-product §1. */
-const EXIT_OK = 0;
-const EXIT_FAILURE = 1;
-const EXIT_COMPILE_ERROR = 255;
-
-/** A failure to report as `error: MESSAGE` on stderr with exit status 1. */
-class CliError extends Error {}
-
 async function main(argv: readonly string[]): Promise<number> {
-  let options: CliOptions;
   try {
-    options = parseArguments(argv);
+    return await runMode(parseArguments(argv));
   } catch (error) {
-    if (error instanceof UsageError) return fail(`${error.message} (see 'ktap -h')`);
-    throw error;
-  }
-  try {
-    return await runMode(options);
-  } catch (error) {
-    if (error instanceof CompileError) {
-      process.stderr.write(error.message + '\n');
-      return EXIT_COMPILE_ERROR;
-    }
-    if (error instanceof BadBytecodeError) return fail(`bad bytecode file: ${error.message}`);
-    if (error instanceof CliError || error instanceof TracefsError || error instanceof DashboardError) return fail(error.message);
-    throw error;
+    if (!(error instanceof UserError)) throw error;
+    process.stderr.write(error.report() + '\n');
+    return error.exitCode;
   }
 }
 
-function fail(message: string): number {
-  process.stderr.write(`error: ${message}\n`);
-  return EXIT_FAILURE;
+/** A file ktap cannot read or write: `error: MESSAGE`, exit status 1. */
+function fileError(message: string): UserError {
+  return new UserError(message, 'file');
 }
 
 async function runMode(options: CliOptions): Promise<number> {
@@ -73,7 +54,7 @@ async function runMode(options: CliOptions): Promise<number> {
       try {
         writeFileSync(options.saveTo!, writeBytecodeFile(proto));
       } catch (error) {
-        throw new CliError(`cannot write ${options.saveTo}: ${systemMessage(error)}`);
+        throw fileError(`cannot write ${options.saveTo}: ${systemMessage(error)}`);
       }
       return EXIT_OK;
     }
@@ -85,12 +66,8 @@ async function runMode(options: CliOptions): Promise<number> {
       return runInteractive(options);
     case 'list-functions':
     case 'list-markers':
-      try {
-        const lines = options.mode === 'list-functions' ? listFunctions(options.listPattern!) : listMarkers(options.listPattern!);
-        for (const line of lines) process.stdout.write(line + '\n');
-      } catch (error) {
-        if (error instanceof ElfError) throw new CliError(error.message);
-        throw error;
+      for (const line of options.mode === 'list-functions' ? listFunctions(options.listPattern!) : listMarkers(options.listPattern!)) {
+        process.stdout.write(line + '\n');
       }
       return EXIT_OK;
     case 'list-events':
@@ -180,17 +157,17 @@ function loadMain(session: Session, options: CliOptions, chunkName: string): KFu
 
 function readScript(path: string): { source: string; chunk: string } {
   const bytes = readFile(path);
-  if (isBytecodeFile(bytes)) throw new CliError(`${path} is a bytecode file, not a script`);
+  if (isBytecodeFile(bytes)) throw fileError(`${path} is a bytecode file, not a script`);
   return { source: Buffer.from(bytes).toString('latin1'), chunk: path };
 }
 
 function readFile(path: string): Uint8Array {
   try {
-    if (statSync(path).isDirectory()) throw new CliError(`cannot read ${path}: it is a directory`);
+    if (statSync(path).isDirectory()) throw fileError(`cannot read ${path}: it is a directory`);
     return readFileSync(path);
   } catch (error) {
-    if (error instanceof CliError) throw error;
-    throw new CliError(`cannot open ${path}: ${systemMessage(error)}`);
+    if (error instanceof UserError) throw error;
+    throw fileError(`cannot open ${path}: ${systemMessage(error)}`);
   }
 }
 
@@ -199,7 +176,7 @@ function openOutput(path: string | undefined): number {
   try {
     return openSync(path, 'w');
   } catch (error) {
-    throw new CliError(`cannot open output file ${path}: ${systemMessage(error)}`);
+    throw fileError(`cannot open output file ${path}: ${systemMessage(error)}`);
   }
 }
 
@@ -238,10 +215,6 @@ function helpText(): string {
   return lines.join('\n');
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`ktap: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
-    process.exit(EXIT_FAILURE);
-  },
-);
+// A failure in a callback while tracing (a timer, the ring-buffer reader) ends ktap the same way.
+process.on('uncaughtException', exitOnUncaught);
+main(process.argv.slice(2)).then((code) => process.exit(code), exitOnUncaught);

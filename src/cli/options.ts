@@ -1,6 +1,7 @@
 // Command-line parsing (SPEC-product §1): argv → a typed description of what to run.
 // Nothing here touches files or the kernel.
 
+import { UserError } from '../errors';
 import { DEFAULT_LIMITS, LIMIT_OPTIONS, type Limits } from '../vm/limits';
 
 export interface CliOptions {
@@ -28,10 +29,13 @@ export interface CliOptions {
 }
 
 /** A bad command line: the message names the problem; exit status 1. */
-export class UsageError extends Error {
+export class UsageError extends UserError {
   constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
+    super(message, 'usage');
+  }
+
+  override report(): string {
+    return `error: ${this.message} (see 'ktap -h')`;
   }
 }
 

@@ -4,7 +4,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ElfError, ElfFile, type SdtArgument } from './elf';
+import { ElfFile, type SdtArgument } from './elf';
 import type { DefinitionOf } from '../syntax/headers';
 import type { Tracepoint } from './resolve';
 import { matchesGlob } from './resolve';
@@ -56,12 +56,7 @@ function kernelTextSymbols(): string[] {
 
 function openElf(path: string): ElfFile {
   if (!path.startsWith('/')) throw new TracefsError(`uprobe path '${path}' must be absolute`);
-  try {
-    return ElfFile.open(path);
-  } catch (error) {
-    if (error instanceof ElfError) throw new TracefsError(error.message);
-    throw error;
-  }
+  return ElfFile.open(path);
 }
 
 /** Uprobes on the functions of an ELF file matching a glob, or on a file offset (SPEC §4.5). */

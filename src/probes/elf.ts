@@ -2,13 +2,13 @@
 // notes, build-id and debug link; every read is bounds-checked, so a hostile file is an ElfError.
 
 import * as fs from 'node:fs';
+import { UserError } from '../errors';
 import { globToRegExp } from './resolve';
 
 /** A file ktap cannot read as an ELF file, one line for the user naming the file. */
-export class ElfError extends Error {
+export class ElfError extends UserError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ElfError';
+    super(message, 'elf');
   }
 }
 

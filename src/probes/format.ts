@@ -1,6 +1,8 @@
 // The kernel's self-description of binary trace records: an event's `format` file (field
 // names, types, offsets, sizes), `header_page` (ring-buffer page header) and `header_event`.
 
+import { UserError } from '../errors';
+
 /** How a field's bytes become a ktap value (SPEC §4.10). */
 export type FieldKind =
   | 'int'      // a 1, 2, 4 or 8 byte integer (pointers and enums included); `signed` says how
@@ -33,10 +35,9 @@ export interface EventLayout {
 }
 
 /** A format file this parser cannot make sense of. */
-export class EventFormatError extends Error {
+export class EventFormatError extends UserError {
   constructor(message: string) {
-    super(message);
-    this.name = 'EventFormatError';
+    super(message, 'format');
   }
 }
 

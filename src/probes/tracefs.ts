@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { UserError } from '../errors';
 
 /** The one line a user without tracing rights gets (SPEC-product §1). */
 export const PERMISSION_MESSAGE =
@@ -15,10 +16,9 @@ const DEBUGFS_MOUNT = '/sys/kernel/debug';
 const DEBUGFS_TRACING = '/sys/kernel/debug/tracing';
 
 /** A failure to reach or change the kernel's tracing state (SPEC §6.3), one line for the user. */
-export class TracefsError extends Error {
+export class TracefsError extends UserError {
   constructor(message: string) {
-    super(message);
-    this.name = 'TracefsError';
+    super(message, 'tracing');
   }
 }
 

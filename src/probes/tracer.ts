@@ -8,7 +8,7 @@ import { parseEventFormat, type EventLayout } from './format';
 import { RingReader, type PumpReach, type RecordHandler } from './reader';
 import { recordEventId } from './fields';
 import { availableTracepoints, resolveTracepoints, type Tracepoint, type TracepointDefinition } from './resolve';
-import { Instance, TracefsError, findTracefs, registerCleanup, removeStaleInstances } from './tracefs';
+import { errnoText, Instance, TracefsError, findTracefs, registerCleanup, removeStaleInstances } from './tracefs';
 import { removeStaleProbes } from './uprobe';
 
 export interface TracerOptions {
@@ -30,6 +30,18 @@ export interface CpuBufferStats {
   readonly overrun: number;
   readonly dropped: number;
   readonly read: number;
+}
+
+/** An event's layout from its format file; a vanished or unreadable one is a TracefsError. */
+export function readEventLayout(root: string, tracepoint: Tracepoint): EventLayout {
+  let text: string;
+  try {
+    text = readFileSync(join(root, 'events', tracepoint.system, tracepoint.event, 'format'), 'latin1');
+  } catch (error) {
+    // Dynamic events of other runs come and go between listing and reading.
+    throw new TracefsError(`cannot read the format of ${tracepoint.system}:${tracepoint.event}: ${errnoText(error)}`);
+  }
+  return parseEventFormat(text, tracepoint.system);
 }
 
 export class KernelTracer {
@@ -77,8 +89,7 @@ export class KernelTracer {
     const key = `${tracepoint.system}/${tracepoint.event}`;
     let layout = this.layouts.get(key);
     if (layout === undefined) {
-      const text = readFileSync(join(this.root, 'events', key, 'format'), 'latin1');
-      layout = parseEventFormat(text, tracepoint.system);
+      layout = readEventLayout(this.root, tracepoint);
       this.layouts.set(key, layout);
     }
     return layout;

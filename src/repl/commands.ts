@@ -3,7 +3,8 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { listEvents } from '../probes/resolve';
-import { TracefsError, findTracefs } from '../probes/tracefs';
+import { findTracefs } from '../probes/tracefs';
+import { UserError } from '../errors';
 import type { Session } from '../session/session';
 import { disassemble } from '../vm/disasm';
 import type { Proto } from '../vm/proto';
@@ -75,8 +76,8 @@ export const COMMANDS: readonly Command[] = [
         const events = listEvents(findTracefs(), argument === '' ? undefined : argument);
         repl.message(events.length === 0 ? 'no matching events' : events.join('\n'));
       } catch (error) {
-        if (!(error instanceof TracefsError)) throw error;
-        repl.message(`error: ${error.message}`);
+        if (!(error instanceof UserError)) throw error;
+        repl.message(error.report());
       }
     },
   },

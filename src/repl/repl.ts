@@ -4,8 +4,7 @@
 
 import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
 import { Script } from 'node:vm';
-import { CompileError } from '../compiler/errors';
-import { TracefsError } from '../probes/tracefs';
+import { UserError } from '../errors';
 import type { Handler, Session } from '../session/session';
 import { ExitSignal, RuntimeError } from '../vm/errors';
 import type { Proto } from '../vm/proto';
@@ -14,7 +13,7 @@ import { COMMANDS, runCommand, type ReplContext } from './commands';
 import { complete } from './completion';
 import { HISTORY_LIMIT, loadHistory, saveHistory } from './history';
 import { availableTracepoints } from '../probes/resolve';
-import { DashboardError, openDashboard, type Dashboard } from '../tui/dashboard';
+import { openDashboard, type Dashboard } from '../tui/dashboard';
 import { findTracefs } from '../probes/tracefs';
 
 const PROMPT = 'ktap> ';
@@ -188,9 +187,9 @@ class Repl implements ReplContext {
     try {
       compiled = session.compileInput(source, chunk);
     } catch (error) {
-      if (!(error instanceof CompileError)) throw error;
+      if (!(error instanceof UserError)) throw error;
       this.inputCount++;
-      this.message(error.message);
+      this.message(error.report());
       return 'failed';
     }
     if (compiled === 'incomplete') return 'incomplete';
@@ -212,7 +211,7 @@ class Repl implements ReplContext {
       }
       if (error instanceof RuntimeError) session.reportRuntimeError(error);
       else if ((error as NodeJS.ErrnoException).code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED') session.sink.error('interrupted');
-      else if (error instanceof TracefsError) session.sink.error(error.message);
+      else if (error instanceof UserError) session.sink.error(error.message);
       else throw error;
     } finally {
       this.evaluating = false;
@@ -232,8 +231,8 @@ class Repl implements ReplContext {
     try {
       for (const { handler, events } of session.attachPending()) this.message(describeAttached(handler, events));
     } catch (error) {
-      if (!(error instanceof TracefsError)) throw error;
-      this.message(`error: ${error.message}`);
+      if (!(error instanceof UserError)) throw error;
+      this.message(error.report());
       return 'failed';
     }
     session.writer.flush();
@@ -287,8 +286,8 @@ class Repl implements ReplContext {
       this.dashboard = openDashboard(this.session, { intervalMs: this.dashboardIntervalMs, onQuit: () => this.closeDashboard(true) });
     } catch (error) {
       this.rl.resume();
-      if (!(error instanceof DashboardError)) throw error;
-      this.message(`error: ${error.message}`);
+      if (!(error instanceof UserError)) throw error;
+      this.message(error.report());
     }
   }
 

@@ -2,9 +2,8 @@
 // as in a live run — globs resolved, ELF files read, kprobe and function-tracer support and
 // filter fields checked — but nothing is written to the kernel; -v lists what would be.
 
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseEventFormat } from '../probes/format';
 import { hasKprobes, type ProbeDefiners } from '../probes/dynamic';
 import { missingFilterField } from '../probes/filter';
 import { resolveTracepoints, type Tracepoint, type TracepointDefinition } from '../probes/resolve';
@@ -12,6 +11,7 @@ import {
   attachHandler, checkSharedFilter, FUNCTION_EVENT, functionTracerTaken, PROFILE_EVENT, profileFilter, type Attacher,
 } from '../probes/sources';
 import { errnoText, findTracefs, TracefsError } from '../probes/tracefs';
+import { readEventLayout } from '../probes/tracer';
 import { definitionLine, probeGroup, type ProbeDefiner, type ProbeSpec } from '../probes/uprobe';
 import type { Handler } from './handler';
 
@@ -115,7 +115,7 @@ export class DryRun implements Attacher<Handler> {
   private fieldsOf(event: Tracepoint): string[] {
     const recorded = this.probeEvents.get(keyOf(event));
     if (recorded !== undefined) return [...COMMON_FIELDS, ...recorded];
-    const layout = parseEventFormat(readFileSync(join(this.root, 'events', event.system, event.event, 'format'), 'latin1'), event.system);
+    const layout = readEventLayout(this.root, event);
     return [...layout.commonFields, ...layout.fields].map((field) => field.name);
   }
 }

@@ -5,6 +5,7 @@
 import { openSync, writeFileSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import type * as Blessed from 'blessed';
+import { exitOnUncaught, UserError } from '../errors';
 import type { Session } from '../session/session';
 import { CHART_MIN_HEIGHT, CHART_MIN_ROWS, CHART_MIN_WIDTH, RatesChart } from './chart';
 import { DashboardModel } from './model';
@@ -22,7 +23,11 @@ export interface DashboardOptions {
 }
 
 /** Why the dashboard cannot open; the face reports it as one line. */
-export class DashboardError extends Error {}
+export class DashboardError extends UserError {
+  constructor(message: string) {
+    super(message, 'terminal');
+  }
+}
 
 /** Refresh intervals `+` and `-` step through. */
 const INTERVALS_MS = [100, 200, 250, 500, 1000, 2000, 5000, 10_000];
@@ -370,8 +375,7 @@ export class Dashboard {
     this.restore.push(() => process.off('exit', onExit));
     const onFatal = (error: unknown): void => {
       this.close();
-      process.stderr.write(`ktap: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
-      process.exit(1);
+      exitOnUncaught(error);
     };
     process.on('uncaughtException', onFatal);
     this.restore.push(() => process.off('uncaughtException', onFatal));

@@ -1,5 +1,7 @@
 // The VM's error classes: one per kind, each carrying what the user needs to see.
 
+import { UserError } from '../errors';
+
 /** A runtime error of SPEC §6.2; `message` is the exact text after `error: `. */
 export class RuntimeError extends Error {
   /** Index into the runtime's position table (chunk, line) of the failing instruction, or -1. */
@@ -19,9 +21,12 @@ export class ExitSignal extends Error {
 }
 
 /** A bytecode file that fails to load or verify: `error: bad bytecode file: REASON`. */
-export class BadBytecodeError extends Error {
+export class BadBytecodeError extends UserError {
   constructor(reason: string) {
-    super(reason);
-    this.name = 'BadBytecodeError';
+    super(reason, 'bytecode');
+  }
+
+  override report(): string {
+    return `error: bad bytecode file: ${this.message}`;
   }
 }
