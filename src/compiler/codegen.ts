@@ -4,9 +4,8 @@
 import type { AssignTarget, Block, Chunk, Expression, FunctionBody, Statement } from './ast';
 import { CompileError } from './errors';
 import type { Binding, Resolution, Variable } from './scope';
-import { EVENT_VARIABLES, HANDLER_KINDS, INSTRUCTION_WIDTH, MAX_CALL_ARGS, OPCODES, Op } from '../vm/opcodes';
+import { EVENT_VARIABLES, HANDLER_KINDS, INSTRUCTION_WIDTH, MAX_CALL_ARGS, MAX_REGISTERS, OPCODES, Op } from '../vm/opcodes';
 import type { Constant, LocalInfo, Proto, UpvalueDesc } from '../vm/proto';
-import { MAX_REGISTERS } from '../vm/verify';
 import { addExact, divExact, modExact, mulExact, negExact, subExact } from '../vm/value';
 
 /** Active locals per function (SPEC §6.1 † limits); registers are bounded by the verifier's MAX_REGISTERS. */

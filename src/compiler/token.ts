@@ -1,12 +1,15 @@
 // Tokens as the lexer hands them to the parser.
 
-/** Reserved words (SPEC §1.2). */
-export const RESERVED_WORDS = [
-  'arg0', 'arg1', 'arg2', 'arg3', 'arg4', 'arg5', 'arg6', 'arg7', 'arg8', 'arg9',
-  'argstr', 'break', 'cpu', 'do', 'else', 'elseif', 'end', 'execname', 'false', 'ffi',
-  'for', 'function', 'goto', 'if', 'in', 'nil', 'pid', 'probename', 'profile', 'repeat',
-  'return', 'then', 'tick', 'tid', 'trace', 'trace_end', 'true', 'uid', 'until', 'var', 'while',
+import { EVENT_VARIABLES, HANDLER_KINDS } from '../vm/opcodes';
+
+/** The keywords of the language itself; event variables and handler kinds are reserved too. */
+const KEYWORDS = [
+  'break', 'do', 'else', 'elseif', 'end', 'false', 'ffi', 'for', 'function', 'goto', 'if', 'in',
+  'nil', 'repeat', 'return', 'then', 'true', 'until', 'var', 'while',
 ] as const;
+
+/** Reserved words (SPEC §1.2): keywords, event variables (EVENT_VARIABLES) and handler kinds (HANDLER_KINDS). */
+export const RESERVED_WORDS = [...KEYWORDS, ...EVENT_VARIABLES, ...HANDLER_KINDS] as const;
 
 /** Operators and punctuation (SPEC §1.5), plus the lone symbols the parser rejects. */
 export const SYMBOLS = [

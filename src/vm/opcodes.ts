@@ -45,6 +45,18 @@ export type HandlerKind = (typeof HANDLER_KINDS)[number];
 /** Most arguments a call instruction may pass (and most parameters a function may have). */
 export const MAX_CALL_ARGS = 250;
 
+/**
+ * Most registers a function may use: the bound of every R operand, which the verifier checks
+ * (the compiler reports `function or expression too complex` beyond).
+ */
+export const MAX_REGISTERS = 250;
+
+/**
+ * An opcode's number is its position here, and bytecode files store numbers: the order IS
+ * the file format (BYTECODE_VERSION in bytecode-file.ts). Append only, or bump the version;
+ * test/vm/opcodes.test.ts pins the order of each version. The same holds for the order of
+ * EVENT_VARIABLES and HANDLER_KINDS, which operands index.
+ */
 const table = {
   MOVE: { operands: ['R', 'R', '_'], doc: 'R(A) = R(B)' },
   LOADK: { operands: ['R', 'K', '_'], doc: 'R(A) = K(B)' },

@@ -2,13 +2,11 @@
 // driven by the opcode table, so that code from a hostile file can do no more than a script.
 
 import { BadBytecodeError } from './errors';
-import { INSTRUCTION_WIDTH, Op, OPCODES, type OperandKind } from './opcodes';
+import { INSTRUCTION_WIDTH, MAX_REGISTERS, Op, OPCODES, type OperandKind } from './opcodes';
 import { instructionCount, type Constant, type Proto, type UpvalueDesc } from './proto';
 import { MAX_SAFE } from './value';
 import { quoteBytes } from './disasm';
 
-/** Most registers a function may use (the compiler reports `function or expression too complex` beyond). */
-export const MAX_REGISTERS = 250;
 /** Most cells (captured locals) a function may have. */
 export const MAX_CELLS = 1000;
 /** Most iterator slots (nested for-in loops alive at once) a function may have. */

@@ -2,7 +2,8 @@
 // with the reason a user would read after `error: bad bytecode file: `.
 
 import t from 'tap';
-import { verifyProto, MAX_REGISTERS } from '../../src/vm/verify';
+import { MAX_REGISTERS } from '../../src/vm/opcodes';
+import { verifyProto } from '../../src/vm/verify';
 import type { Constant, Proto } from '../../src/vm/proto';
 import { buildProto, nestedChain, rejection, sampleProtos, TEST_GLOBALS, type Instruction, type ProtoSpec } from './build-proto';
 
