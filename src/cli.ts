@@ -11,6 +11,8 @@ import { listEvents } from './probes/resolve';
 import { findTracefs } from './probes/tracefs';
 import { runRepl } from './repl/repl';
 import { Session } from './session/session';
+import { writeAll } from './session/output';
+import { removeStaleRunsIfPermitted } from './probes/tracer';
 import { assertTerminal, openDashboard, type Dashboard } from './tui/dashboard';
 import { isBytecodeFile, writeBytecodeFile } from './vm/bytecode-file';
 import { disassemble } from './vm/disasm';
@@ -38,14 +40,14 @@ function fileError(message: string): UserError {
 async function runMode(options: CliOptions): Promise<number> {
   switch (options.mode) {
     case 'version':
-      process.stdout.write(`ktap ${VERSION} (TypeScript on Node.js ${process.version})\n`);
+      printOut([`ktap ${VERSION} (TypeScript on Node.js ${process.version})`]);
       return EXIT_OK;
     case 'help':
-      process.stdout.write(helpText());
+      printOut([helpText()]);
       return EXIT_OK;
     case 'listing': {
       const { source, chunk } = readScript(options.script!);
-      process.stdout.write(disassemble(compile(source, chunk, { globals: GLOBAL_NAMES }).main));
+      printOut([disassemble(compile(source, chunk, { globals: GLOBAL_NAMES }).main)]);
       return EXIT_OK;
     }
     case 'save': {
@@ -66,14 +68,27 @@ async function runMode(options: CliOptions): Promise<number> {
       return runInteractive(options);
     case 'list-functions':
     case 'list-markers':
-      for (const line of options.mode === 'list-functions' ? listFunctions(options.listPattern!) : listMarkers(options.listPattern!)) {
-        process.stdout.write(line + '\n');
-      }
+      printOut(options.mode === 'list-functions' ? listFunctions(options.listPattern!) : listMarkers(options.listPattern!));
       return EXIT_OK;
     case 'list-events':
-      for (const line of listEvents(findTracefs(), options.listPattern)) process.stdout.write(line + '\n');
+      printOut(listEvents(findTracefs(), options.listPattern));
       return EXIT_OK;
   }
+}
+
+/**
+ * Writes lines of a listing to stdout, in chunks. A reader that stops early (`ktap -le |
+ * head -1`) is no error: the rest is not written and ktap exits 0.
+ */
+function printOut(lines: Iterable<string>): void {
+  let chunk = '';
+  for (const line of lines) {
+    chunk += line.endsWith('\n') ? line : line + '\n';
+    if (chunk.length < 65536) continue;
+    if (!writeAll(1, Buffer.from(chunk, 'latin1'))) return;
+    chunk = '';
+  }
+  writeAll(1, Buffer.from(chunk, 'latin1'));
 }
 
 function sessionFor(options: CliOptions, outputFd: number, chunkName: string): Session {
@@ -89,6 +104,7 @@ function sessionFor(options: CliOptions, outputFd: number, chunkName: string): S
     timestamps: options.timestamps,
     command: options.command,
     captureWorkloadOutput: options.tui,
+    traceSelf: options.traceSelf,
     ...(options.pid === undefined ? {} : { pid: options.pid }),
     ...(options.cpu === undefined ? {} : { cpu: options.cpu }),
     ...(options.bufferSizeKb === undefined ? {} : { bufferSizeKb: options.bufferSizeKb }),
@@ -112,6 +128,8 @@ async function runInteractive(options: CliOptions): Promise<number> {
 /** Runs a script file, bytecode file or one-liner through a session (SPEC §3.10). */
 async function runScript(options: CliOptions): Promise<number> {
   if (options.tui) assertTerminal();
+  // What killed runs left in the kernel goes now, even when this run traces nothing.
+  if (!options.dryRun) removeStaleRunsIfPermitted();
   const outputFd = openOutput(options.outputFile);
   const chunkName = options.mode === 'run' ? options.script! : '(command line)';
   const session = sessionFor(options, outputFd, chunkName);

@@ -2,9 +2,8 @@
 // the recorded pages of test/fixtures/ringbuf replayed through ktap's live classes, no kernel.
 //
 // What runs is the shipped code: a real Session compiles and runs the script, its handlers
-// are attached by Session.attachPending → KernelEvents (add, route table, task tracking,
-// commit), and
-// records reach KernelEvents.deliver → TraceEvent.set → Session.dispatchEvent → runCode →
+// are attached by Session.attachPending → KernelEvents.attach (route table, task tracking,
+// enabling), and records reach KernelEvents.deliver → TraceEvent.set → Session.dispatchEvent → runCode →
 // Runtime.run of the translated handler. Only KernelTracer is replaced (its static `open` is
 // patched before the session attaches): instead of a tracefs instance it serves the fixture
 // format files, resolves globs against them with the real selectTracepoints, and hands
@@ -110,14 +109,15 @@ const fakeTracer = {
     return layout;
   },
   setFilter(): void {},
-  enable(): void {},
+  *enable(): Generator<void, void> {},
+  enabledEvents: [],
   disable(): void {},
   start(deliver: RecordHandler): void {
     captured = deliver;
   },
   pump: (): number => 0,
   stop(): void {},
-  drain(): void {},
+  drain: (): Map<number, number> => new Map(),
   get timeBase(): bigint {
     return reader === null ? 0n : reader.timeBase;
   },

@@ -22,6 +22,8 @@ export interface CliOptions {
   readonly intervalMs: number;
   /** Ring buffer per CPU in KiB (--buffer-kb). */
   readonly bufferSizeKb?: number;
+  /** --trace-self: keep ktap's own events (its process and guardian are filtered out by default). */
+  readonly traceSelf: boolean;
   readonly listPattern?: string;
   readonly limits: Limits;
   /** `-- cmd args`: the workload to start and trace. */
@@ -59,6 +61,7 @@ export const OPTION_HELP: ReadonlyArray<readonly [string, string]> = [
   ['--interval MS', 'dashboard refresh interval (default 1000)'],
   ['--json', 'one JSON object per line for every output'],
   ['--buffer-kb KB', 'kernel ring buffer per CPU in KiB (default 4096)'],
+  ['--trace-self', "also trace ktap's own process and its guardian (filtered out in the kernel by default)"],
   ['--save-bytecode OUT', 'compile FILE to a portable bytecode file and exit'],
   ...LIMIT_OPTIONS.map((limit) => [`${limit.option} N`, `${limit.doc} (default ${DEFAULT_LIMITS[limit.key]}, 0 = unlimited)`] as const),
   ['-V', 'print the version'],
@@ -91,6 +94,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   let interactive = false;
   let intervalMs = 1000;
   let bufferSizeKb: number | undefined;
+  let traceSelf = false;
   const limits: Limits = { ...DEFAULT_LIMITS };
   let command: string[] = [];
 
@@ -139,6 +143,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
       case '--json': json = true; break;
       case '--interval': intervalMs = integerArgument(arg, argv[++index], 1); break;
       case '--buffer-kb': bufferSizeKb = integerArgument(arg, argv[++index], 1); break;
+      case '--trace-self': traceSelf = true; break;
       case '--save-bytecode': setMode('save'); saveTo = value(arg); break;
       case '-V': case '--version': setMode('version'); break;
       case '-h': case '--help': setMode('help'); break;
@@ -165,7 +170,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   if ((mode === 'listing' || mode === 'save') && script === undefined) throw new UsageError(`${modeName(mode)} needs a script file`);
   return {
     mode, script, scriptArgs, outputFile, saveTo, pid, cpu, timestamps, quiet, verbose, dryRun, tui, json,
-    intervalMs, bufferSizeKb, listPattern, limits, command,
+    intervalMs, bufferSizeKb, traceSelf, listPattern, limits, command,
   };
 }
 

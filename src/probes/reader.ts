@@ -288,6 +288,24 @@ export class RingReader {
     return delivered;
   }
 
+  /**
+   * Drops every record read and not yet delivered (the drain ran out of time); returns how
+   * many each CPU had.
+   */
+  discard(): Map<number, number> {
+    const dropped = new Map<number, number>();
+    for (const stream of this.streams) {
+      let count = 0;
+      while (stream.hasRecord || stream.advance()) {
+        count++;
+        stream.hasRecord = false;
+      }
+      dropped.set(stream.cpu, count);
+    }
+    this.pending = false;
+    return dropped;
+  }
+
   /** Events the kernel reported lost per CPU (missed-events flags on the pages read). */
   lostPerCpu(): Map<number, number> {
     return new Map(this.streams.map((stream) => [stream.cpu, stream.lost]));

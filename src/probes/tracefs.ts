@@ -17,7 +17,8 @@ const DEBUGFS_TRACING = '/sys/kernel/debug/tracing';
 
 /** A failure to reach or change the kernel's tracing state (SPEC §6.3), one line for the user. */
 export class TracefsError extends UserError {
-  constructor(message: string) {
+  /** REASON is the kernel's own part of the message, when there is one. */
+  constructor(message: string, readonly reason?: string) {
     super(message, 'tracing');
   }
 }
@@ -72,8 +73,13 @@ function mount(type: string, mountPoint: string): string | undefined {
 // ---------------------------------------------------------------------------------------
 // Kernel reasons
 
+/** The kernel's own "operation not supported" (524), e.g. a uprobe on an instruction it cannot step. */
+const ENOTSUPP = 524;
+
 /** The human part of a Node system error: `EINVAL: invalid argument, write` → `invalid argument`. */
 export function errnoText(error: unknown): string {
+  // Node has no name for the kernel-internal ENOTSUPP and calls it `unknown error`.
+  if ((error as NodeJS.ErrnoException).errno === -ENOTSUPP) return 'the kernel cannot probe the instruction there (ENOTSUPP)';
   const message = error instanceof Error ? error.message : String(error);
   const match = /^[A-Z0-9]+: ([^,]+)/.exec(message);
   return match === null ? message : match[1]!;
@@ -219,7 +225,8 @@ export class Instance {
       if (LIST_FILE.test(relative)) this.lists.add(relative);
       if (text !== '') fs.writeSync(descriptor, text);
     } catch (error) {
-      throw new TracefsError(`${describe}: ${this.kernelReason(error)}`);
+      const reason = this.kernelReason(error);
+      throw new TracefsError(`${describe}: ${reason}`, reason);
     } finally {
       if (descriptor !== undefined) fs.closeSync(descriptor);
     }
@@ -270,6 +277,15 @@ export class Instance {
     this.write('set_event_pid', pids.join(' '));
   }
 
+  /**
+   * Records no events of PIDS nor of the tasks they create from now on (new threads
+   * included: the kernel adds them as they fork).
+   */
+  setEventNotracePid(pids: readonly number[]): void {
+    this.setOption('event-fork', true);
+    this.write('set_event_notrace_pid', pids.join(' '));
+  }
+
   /** Records events only on CPUS. */
   setCpuMask(cpus: readonly number[]): void {
     this.write('tracing_cpumask', cpuMask(cpus));
@@ -294,6 +310,22 @@ export class Instance {
   }
 
   /**
+   * Leaves the removal to the guardian (see guardian.ts), which removes the instance once
+   * ktap has exited: for a teardown that would take the kernel longer than ktap may take to
+   * exit. Recording is stopped here.
+   */
+  abandon(): void {
+    if (this.removed) return;
+    this.removed = true;
+    this.unregister?.();
+    try {
+      this.write('tracing_on', '0');
+    } catch {
+      // gone already
+    }
+  }
+
+  /**
    * Stops tracing, disables and clears everything enabled, and removes the instance. Safe to
    * call more than once and from an 'exit' handler: it never throws, it reports on stderr.
    */
@@ -302,23 +334,31 @@ export class Instance {
     this.removed = true;
     this.unregister?.();
     if (!fs.existsSync(this.directory)) return;
-    const steps = [
+    // rmdir clears filters and lists itself: they are cleared one by one (thousands of
+    // writes after a glob) only if the instance cannot be removed.
+    const disable = [
       () => this.write('tracing_on', '0'),
       () => this.write('events/enable', '0'),
       () => this.write('set_event', ''),
-      ...[...this.lists].map((relative) => () => this.write(relative, relative.endsWith('/filter') ? '0' : '')),
     ];
+    if (!this.runSteps(disable)) return;
+    if (removeDirectory(this.directory)) return;
+    this.runSteps([...this.lists].map((relative) => () => this.write(relative, relative.endsWith('/filter') ? '0' : '')));
+    this.lists.clear();
+  }
+
+  /** Runs cleanup steps, reporting failures; false when the instance is gone meanwhile. */
+  private runSteps(steps: ReadonlyArray<() => void>): boolean {
     for (const step of steps) {
       try {
         step();
       } catch (error) {
         // Gone already: another run removed it as stale while we were at it.
-        if (!fs.existsSync(this.directory)) return;
+        if (!fs.existsSync(this.directory)) return false;
         warn(`cleanup of tracefs instance ${this.name}: ${(error as Error).message}`);
       }
     }
-    this.lists.clear();
-    removeDirectory(this.directory);
+    return true;
   }
 
   static {
@@ -357,18 +397,21 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** rmdir of an instance fails with EBUSY while a reader still has one of its pipes open. */
-function removeDirectory(directory: string): void {
+/**
+ * rmdir of an instance fails with EBUSY while a reader still has one of its pipes open.
+ * Returns whether the directory is gone.
+ */
+function removeDirectory(directory: string): boolean {
   for (let attempt = 0; ; attempt++) {
     try {
       fs.rmdirSync(directory);
-      return;
+      return true;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return;
+      if (code === 'ENOENT') return true;
       if (code !== 'EBUSY' || attempt >= REMOVE_RETRIES) {
         warn(`cannot remove tracefs instance ${directory}: ${errnoText(error)}`);
-        return;
+        return false;
       }
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, REMOVE_RETRY_MS);
     }

@@ -2,18 +2,20 @@
 // their kernel-side filters, pid/cpu restrictions, the readers of its ring buffers, and
 // removal of everything on the way out. Plain data goes out; the VM is not known here.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEventFormat, type EventLayout } from './format';
 import { RingReader, type PumpReach, type RecordHandler } from './reader';
 import { recordEventId } from './fields';
 import { availableTracepoints, resolveTracepoints, type Tracepoint, type TracepointDefinition } from './resolve';
 import { errnoText, Instance, TracefsError, findTracefs, registerCleanup, removeStaleInstances } from './tracefs';
-import { removeStaleProbes } from './uprobe';
+import { isProbeGroup, removeStaleProbes } from './uprobe';
 
 export interface TracerOptions {
   /** Trace only this process and its children (set_event_pid with event-fork). */
   readonly pids?: readonly number[];
+  /** Record nothing of these tasks nor of the tasks they start (set_event_notrace_pid with event-fork): ktap itself. */
+  readonly excludePids?: readonly number[];
   /** Trace only these CPUs (tracing_cpumask). */
   readonly cpus?: readonly number[];
   /** Ring buffer per CPU in KiB. */
@@ -44,6 +46,26 @@ export function readEventLayout(root: string, tracepoint: Tracepoint): EventLayo
   return parseEventFormat(text, tracepoint.system);
 }
 
+
+/** Removes the instances and probe definitions of ktap runs whose process is gone. */
+function removeStaleRuns(root: string): void {
+  removeStaleInstances(root);
+  removeStaleProbes(root);
+}
+
+/**
+ * removeStaleRuns for a run that may trace nothing: only as root and where tracefs is
+ * already mounted (nothing is mounted for it). When nothing is stale it costs a directory
+ * listing and one small read.
+ */
+export function removeStaleRunsIfPermitted(): void {
+  if (process.getuid?.() !== 0 || !existsSync(join(STALE_CHECK_ROOT, 'instances'))) return;
+  removeStaleRuns(STALE_CHECK_ROOT);
+}
+
+/** Where tracefs is mounted on current systems (older ones reach it through debugfs). */
+const STALE_CHECK_ROOT = '/sys/kernel/tracing';
+
 export class KernelTracer {
   private readonly enabled: Tracepoint[] = [];
   private readonly layouts = new Map<string, EventLayout>();
@@ -62,8 +84,7 @@ export class KernelTracer {
   /** Finds (or mounts) tracefs, clears leftovers of dead runs and creates our instance. */
   static open(options: TracerOptions): KernelTracer {
     const root = findTracefs();
-    removeStaleInstances(root);
-    removeStaleProbes(root);
+    removeStaleRuns(root);
     const instance = Instance.create(root);
     try {
       instance.write('tracing_on', '0');
@@ -72,6 +93,7 @@ export class KernelTracer {
       // costs ~40 ms here; start() calibrates the clock against CLOCK_MONOTONIC instead.
       if (options.cpus !== undefined) instance.setCpuMask(options.cpus);
       if (options.pids !== undefined) instance.setEventPid(options.pids, true);
+      else if (options.excludePids !== undefined) instance.setEventNotracePid(options.excludePids);
     } catch (error) {
       instance.remove();
       throw error;
@@ -101,25 +123,47 @@ export class KernelTracer {
   }
 
   /**
-   * Enables the events. A system whose every event is in the list is enabled with one write
-   * to its `enable` file instead of one per event (all 720 syscall events, for instance).
+   * Enables the events, one kernel write per step (a generator: the caller may pause
+   * between steps, or stop). A tracepoint system whose every event is in the list is
+   * enabled with one write to its `enable` file instead of one per event (all 720 syscall
+   * events, for instance); probe groups are enabled event by event, since the kernel places
+   * each uprobe in every process that maps its file. A refused event goes to ON_REFUSED,
+   * which rethrows to fail the attach or returns to skip the event.
    */
-  enable(tracepoints: readonly Tracepoint[]): void {
+  *enable(tracepoints: readonly Tracepoint[], onRefused: (tracepoint: Tracepoint, error: TracefsError) => void): Generator<void, void> {
     const bySystem = new Map<string, Tracepoint[]>();
     for (const tracepoint of tracepoints) {
       let list = bySystem.get(tracepoint.system);
       if (list === undefined) bySystem.set(tracepoint.system, (list = []));
       list.push(tracepoint);
     }
-    const available = availableTracepoints(this.root);
+    const available = bySystem.size > 0 ? availableTracepoints(this.root) : [];
     for (const [system, list] of bySystem) {
       const wanted = new Set(list.map((tracepoint) => tracepoint.event));
       const all = available.filter((tracepoint) => tracepoint.system === system);
-      const everyEvent = list.length > 1 && all.length === wanted.size && all.every((tracepoint) => wanted.has(tracepoint.event));
-      if (everyEvent) this.instance.write(`events/${system}/enable`, '1');
-      else for (const tracepoint of list) this.instance.enableEvent(tracepoint.system, tracepoint.event);
-      this.enabled.push(...list);
+      const everyEvent = !isProbeGroup(system) && list.length > 1 && all.length === wanted.size && all.every((tracepoint) => wanted.has(tracepoint.event));
+      if (everyEvent) {
+        this.instance.write(`events/${system}/enable`, '1');
+        this.enabled.push(...list);
+        yield;
+        continue;
+      }
+      for (const tracepoint of list) {
+        try {
+          this.instance.enableEvent(tracepoint.system, tracepoint.event);
+          this.enabled.push(tracepoint);
+        } catch (error) {
+          if (!(error instanceof TracefsError)) throw error;
+          onRefused(tracepoint, error);
+        }
+        yield;
+      }
     }
+  }
+
+  /** The events enabled now. */
+  get enabledEvents(): readonly Tracepoint[] {
+    return this.enabled;
   }
 
   /** Trace-clock ns → CLOCK_MONOTONIC ns: add this (measured by start()). */
@@ -210,11 +254,20 @@ export class KernelTracer {
     }
   }
 
-  /** Delivers everything still buffered (after stop()). */
-  drain(deliver: RecordHandler): void {
+  /**
+   * Delivers what is still buffered (after stop()), for at most DEADLINE_MS: a storm's
+   * backlog must not hold up the end. Returns the records left undelivered per CPU (none
+   * when everything was delivered), which the caller reports with the lost events.
+   */
+  drain(deliver: RecordHandler, deadlineMs: number): Map<number, number> {
+    const started = performance.now();
     while (this.pump(deliver) > 0 || this.reader?.pending === true) {
-      // keep reading until every CPU's buffer is empty and every record is delivered
+      if (performance.now() - started < deadlineMs) continue;
+      const left = this.reader!.discard();
+      for (const stats of this.bufferStats()) left.set(stats.cpu, (left.get(stats.cpu) ?? 0) + stats.entries);
+      return left;
     }
+    return new Map();
   }
 
   /** Events lost per CPU: pages flagged with missed events, or the kernel's own counters if higher. */
@@ -240,13 +293,17 @@ export class KernelTracer {
     });
   }
 
-  /** Stops reading and removes the instance with everything in it. */
-  close(): void {
+  /**
+   * Stops reading and removes the instance with everything in it; with HAND_OFF, recording
+   * stops and the guardian removes the instance once ktap has exited.
+   */
+  close(handOff = false): void {
     this.stop();
     this.reader?.close();
     this.reader = null;
     this.unregisterReader?.();
-    this.instance.remove();
+    if (handOff) this.instance.abandon();
+    else this.instance.remove();
   }
 
   /** Size of one ring-buffer page as trace_pipe_raw returns it. */

@@ -73,6 +73,11 @@ export function probeGroup(): string {
 
 const GROUP_PREFIX = 'ktap_';
 
+/** Whether an event system is a probe group of a ktap run (its events are uprobes or kprobes). */
+export function isProbeGroup(system: string): boolean {
+  return /^ktap_\d+(_\d+)?$/.test(system);
+}
+
 /**
  * The uprobes or kprobes of one run. Definitions go to the global `uprobe_events` /
  * `kprobe_events` (there is no per-instance one), so they carry our pid in the group name
@@ -82,6 +87,8 @@ export class ProbeSet implements ProbeDefiner {
   private readonly created: Array<{ group: string; event: string }> = [];
   /** Definition (without group) → its probe: one kernel probe per distinct definition. */
   private readonly defined = new Map<string, ProbeEvent>();
+  /** `GROUP/EVENT` of each probe created. */
+  private readonly createdNames = new Set<string>();
   private readonly unregister: () => void;
 
   /**
@@ -97,32 +104,67 @@ export class ProbeSet implements ProbeDefiner {
 
   /** Creates (or reuses) the kernel probe for `spec` and returns its tracefs event. */
   define(spec: ProbeSpec): ProbeEvent {
+    const probe = this.plan(spec);
+    const name = `${probe.system}/${probe.event}`;
+    if (this.createdNames.has(name)) return probe;
+    this.write(definitionLine(probe.system, spec), `cannot create probe ${spec.place}`);
+    this.created.push({ group: probe.system, event: probe.event });
+    this.createdNames.add(name);
+    return probe;
+  }
+
+  /**
+   * The tracefs event `spec` gets (define() creates it; planning first lets a large glob
+   * be created step by step): one kernel probe per distinct definition.
+   */
+  plan(spec: ProbeSpec): ProbeEvent {
     const key = definitionLine('', spec);
     const existing = this.defined.get(key);
     if (existing !== undefined) return existing;
     // Same event name with other fetch arguments: a group of its own (SPEC §4.9).
+    const taken = [...this.defined.values()];
     let group = probeGroup();
-    for (let index = 1; this.created.some((entry) => entry.group === group && entry.event === spec.event); index++) {
+    for (let index = 1; taken.some((probe) => probe.system === group && probe.event === spec.event); index++) {
       group = `${probeGroup()}_${index}`;
     }
-    this.write(definitionLine(group, spec), `cannot create probe ${spec.place}`);
-    this.created.push({ group, event: spec.event });
     const probe = { system: group, event: spec.event };
     this.defined.set(key, probe);
     return probe;
   }
 
-  /** Removes every probe this run created (their events must be disabled: remove the instance first). */
+  /** Leaves the probes to the guardian, which removes them after ktap has exited (and the instance is gone). */
+  abandon(): void {
+    this.unregister();
+    this.created.length = 0;
+    this.createdNames.clear();
+    this.defined.clear();
+  }
+
+  /**
+   * Removes every probe this run created (their events must be disabled: remove the
+   * instance first): one write per group (`-:GROUP/`, thousands of probes in ~0.1 s), or
+   * probe by probe where the kernel does not take that form.
+   */
   removeAll(): void {
     this.unregister();
-    for (const { group, event } of this.created.splice(0)) {
+    const created = this.created.splice(0);
+    this.createdNames.clear();
+    this.defined.clear();
+    for (const group of new Set(created.map((entry) => entry.group))) {
       try {
-        this.write(`-:${group}/${event}`, `cannot remove probe ${group}/${event}`);
-      } catch (error) {
-        process.stderr.write(`warning: ${(error as Error).message}\n`);
+        this.write(`-:${group}/`, `cannot remove probe group ${group}`);
+        continue;
+      } catch {
+        // an older kernel: one by one below
+      }
+      for (const { event } of created.filter((entry) => entry.group === group)) {
+        try {
+          this.write(`-:${group}/${event}`, `cannot remove probe ${group}/${event}`);
+        } catch (error) {
+          process.stderr.write(`warning: ${(error as Error).message}\n`);
+        }
       }
     }
-    this.defined.clear();
   }
 
   private write(line: string, describe: string): void {

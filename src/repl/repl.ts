@@ -63,6 +63,8 @@ class Repl implements ReplContext {
     // Script output shares the terminal with the line editor, unless -o sends it to a file.
     if (session.options.outputFd === 1) session.writer.redirect = (text) => this.print(text);
     session.onHandlerError = (handler, error) => this.reportHandlerError(handler, error);
+    // At a terminal, Ctrl-C clears the line or interrupts a computation; it never ends the session.
+    if (this.tty) session.signalsOfFace.add('SIGINT');
     void session.endPromise().then(() => this.finish());
     this.rl = createInterface({
       input: process.stdin,

@@ -12,11 +12,12 @@ import type { PageCursor } from '../probes/ringbuf';
 import type { KernelSymbol } from '../probes/kallsyms';
 import { TaskTable } from '../probes/tasks';
 import { KernelTracer, type TracerOptions } from '../probes/tracer';
-import { findTracefs } from '../probes/tracefs';
+import { TracefsError, findTracefs } from '../probes/tracefs';
 import { hasKprobes, type ProbeDefiners } from '../probes/dynamic';
+import { startGuardian } from '../probes/guardian';
 import { checkSharedFilter, FUNCTION_EVENT, functionTracerTaken, PROFILE_EVENT, profileFilter, type Attacher } from '../probes/sources';
-import { ProbeSet } from '../probes/uprobe';
-import { readFileSync } from 'node:fs';
+import { ProbeSet, isProbeGroup, type ProbeDefiner, type ProbeEvent, type ProbeSpec } from '../probes/uprobe';
+import { readFileSync, readdirSync } from 'node:fs';
 import type { Tracepoint, TracepointDefinition } from '../probes/resolve';
 import type { Handler } from './handler';
 import { TraceEvent, type EventType, type StackSymbolizer } from './trace-event';
@@ -45,7 +46,39 @@ interface Route {
   internal?: (bytes: PageBytes, offset: number, length: number, tid: number) => void;
   /** Events delivered, per route, for the `-v` summary and later the dashboard. */
   count: number;
+  /** The probe of a glob this event is (a refusal skips it), with the header that asked for it. */
+  origin?: ProbeBatch;
 }
+
+/**
+ * The probes one definition asked for (one call of definers()): created when the session
+ * commits. A batch of several is a glob: the kernel may refuse some of them.
+ */
+interface ProbeBatch {
+  size: number;
+  /** The header of the handler the probes are for (known once it is routed). */
+  header: string;
+}
+
+/** A probe planned by definers() and created, step by step, by commit(). */
+interface PlannedProbe {
+  readonly set: ProbeSet;
+  readonly spec: ProbeSpec;
+  readonly probe: ProbeEvent;
+  readonly batch: ProbeBatch;
+  refused: boolean;
+}
+
+/** Probes of globs the kernel refused, by the header of the handler that asked for them. */
+export interface RefusedProbes {
+  readonly header: string;
+  readonly probes: Array<{ readonly event: string; readonly reason: string }>;
+}
+
+/** After a signal, recorded events are delivered for at most this long (SPEC §3.10 drain). */
+export const DRAIN_DEADLINE_MS = 400;
+/** A removal the kernel takes longer for is left to the guardian (ktap exits within 1 s of a signal). */
+const TEARDOWN_BUDGET_MS = 300;
 
 /**
  * One delivery in this many (a power of two) is timed, and counts for all of them: the
@@ -74,15 +107,30 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   readonly eventsPerCpu: number[] = [];
   /** Per CPU: estimated ms spent running handlers (sampled, see HANDLER_TIME_SAMPLE). */
   readonly handlerMsPerCpu: number[] = [];
+  /** Probes of globs the kernel refused (skipped). */
+  readonly refused: RefusedProbes[] = [];
+  /** Per CPU: records the drain had no time left to deliver (see stop()). */
+  undelivered = new Map<number, number>();
+  /** Pid of the guardian that removes what this run created if ktap dies (guardian.ts). */
+  private readonly guardian: number | undefined;
+  /** Probes planned by definers(), by `GROUP:EVENT`, and those commit() has yet to create. */
+  private readonly planned = new Map<string, PlannedProbe>();
+  private pendingProbes: PlannedProbe[] = [];
+  /** Handlers routed to events since the last commit. */
+  private pendingRoutes: Array<{ handler: Handler; tracepoint: Tracepoint; filter: string | null }> = [];
 
   constructor(
-    options: TracerOptions,
+    options: TracerOptions & { readonly traceSelf?: boolean },
     private readonly runHandler: RunHandler,
     private readonly kernelSymbol: (address: bigint) => KernelSymbol | undefined,
   ) {
     const root = findTracefs();
+    // Before the first write to tracefs: from here on, a killed ktap leaves nothing behind.
+    this.guardian = startGuardian(root);
     this.probes = { uprobes: new ProbeSet(root, 'uprobe_events'), kprobes: hasKprobes(root) ? new ProbeSet(root, 'kprobe_events') : null };
-    this.tracer = KernelTracer.open(options);
+    // With -p or -- cmd the kernel records only those processes: nothing to exclude.
+    const excludePids = options.pids !== undefined || options.traceSelf === true ? undefined : ownTasks(this.guardian);
+    this.tracer = KernelTracer.open(excludePids === undefined ? options : { ...options, excludePids });
     this.tasks = new TaskTable(() => {
       try {
         return this.tracer.instance.read('../../saved_cmdlines');
@@ -118,22 +166,63 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     return this.tracer.resolve(definitions);
   }
 
+  /**
+   * Where the probes of one definition are defined: they are only planned here (named, so
+   * that they can be routed) and created by commit(), one kernel write per step.
+   */
   definers(): ProbeDefiners {
-    return this.probes;
+    const batch: ProbeBatch = { size: 0, header: '' };
+    const planner = (set: ProbeSet): ProbeDefiner => ({
+      define: (spec) => {
+        const probe = set.plan(spec);
+        const key = `${probe.system}:${probe.event}`;
+        if (!this.planned.has(key)) {
+          const planned: PlannedProbe = { set, spec, probe, batch, refused: false };
+          this.planned.set(key, planned);
+          this.pendingProbes.push(planned);
+          batch.size++;
+        }
+        return probe;
+      },
+    });
+    return { uprobes: planner(this.probes.uprobes), kprobes: this.probes.kprobes === null ? null : planner(this.probes.kprobes) };
   }
 
-  /** Prepares the handler's events (filters written); commit() enables them. */
+  /** Routes the handler's events, FILTER as their kernel filter; commit() writes it and enables them. */
   route(handler: Handler, events: readonly Tracepoint[], filter: string | null): number {
-    const routes = events.map((tracepoint) => this.routeOf(tracepoint));
-    for (const route of routes) checkSharedFilter(handler.header, route.tracepoint, route.filter, route.handlers.length > 0, filter);
-    for (const route of routes) {
-      if (route.filter !== filter) {
-        this.tracer.setFilter(route.tracepoint, filter ?? '0');
-        route.filter = filter;
-      }
-      route.handlers.push(handler);
+    for (const tracepoint of events) {
+      const planned = this.planned.get(`${tracepoint.system}:${tracepoint.event}`);
+      if (planned !== undefined && planned.batch.header === '') planned.batch.header = handler.header;
+      this.pendingRoutes.push({ handler, tracepoint, filter });
     }
-    return routes.length;
+    return events.length;
+  }
+
+  /** Routes one event to a handler: its format read, its kernel filter written. */
+  private routeOne(handler: Handler, tracepoint: Tracepoint, filter: string | null): void {
+    const route = this.routeOf(tracepoint);
+    checkSharedFilter(handler.header, route.tracepoint, route.filter, route.handlers.length > 0, filter);
+    if (route.filter !== filter) {
+      this.tracer.setFilter(route.tracepoint, filter ?? '0');
+      route.filter = filter;
+    }
+    route.origin = this.planned.get(`${tracepoint.system}:${tracepoint.event}`)?.batch;
+    route.handlers.push(handler);
+  }
+
+  /** How many of the handler's events the kernel refused (globs only). */
+  refusedCount(handler: Handler): number {
+    return this.refusedByHandler.get(handler) ?? 0;
+  }
+
+  private readonly refusedByHandler = new Map<Handler, number>();
+
+  /** A probe of a glob the kernel refused: skipped, and reported by the session. */
+  private refuse(batch: ProbeBatch, event: string, reason: string, handlers: readonly Handler[]): void {
+    let entry = this.refused.find((candidate) => candidate.header === batch.header);
+    if (entry === undefined) this.refused.push((entry = { header: batch.header, probes: [] }));
+    entry.probes.push({ event, reason });
+    for (const handler of handlers) this.refusedByHandler.set(handler, this.refusedCount(handler) + 1);
   }
 
   /**
@@ -153,6 +242,10 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
 
   /** Detaches a handler; events no handler needs any more are disabled in the kernel. */
   remove(handler: Handler): void {
+    // An attach that failed before its commit: what it planned is dropped.
+    for (const planned of this.pendingProbes) this.planned.delete(`${planned.probe.system}:${planned.probe.event}`);
+    this.pendingProbes = [];
+    this.pendingRoutes = [];
     for (const route of this.routes) {
       if (route === undefined) continue;
       const index = route.handlers.indexOf(handler);
@@ -220,18 +313,51 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   }
 
   /**
-   * Enables the events prepared since the last commit; the first commit also enables the
-   * task bookkeeping events and starts reading.
+   * Creates the probes planned and routes the events since the last commit, then enables
+   * them; the first commit also enables the task bookkeeping events and starts reading. A
+   * generator, one kernel write per step, so that the session can pause between steps
+   * (signals are handled meanwhile) or stop. A probe of a glob the kernel refuses is
+   * skipped and counted (refused); any other refusal throws, naming the user's probe.
    */
-  commit(): void {
+  *commit(): Generator<void, void> {
+    const probes = this.pendingProbes;
+    const routes = this.pendingRoutes;
+    this.pendingProbes = [];
+    this.pendingRoutes = [];
+    for (const planned of probes) {
+      try {
+        planned.set.define(planned.spec);
+      } catch (error) {
+        if (!(error instanceof TracefsError) || planned.batch.size === 1) throw error;
+        planned.refused = true;
+        this.refuse(planned.batch, planned.probe.event, error.reason ?? error.message,
+          routes.filter((entry) => entry.tracepoint.event === planned.probe.event && entry.tracepoint.system === planned.probe.system).map((entry) => entry.handler));
+      }
+      yield;
+    }
+    for (const batch of new Set(probes.map((planned) => planned.batch))) {
+      const refused = probes.filter((planned) => planned.batch === batch && planned.refused).length;
+      if (refused > 0 && refused === batch.size) throw new TracefsError(`${batch.header}: the kernel refused all ${batch.size} probes`);
+    }
+    for (const { handler, tracepoint, filter } of routes) {
+      if (this.planned.get(`${tracepoint.system}:${tracepoint.event}`)?.refused === true) continue;
+      // Each route reads its event's format file: thousands after a glob.
+      this.routeOne(handler, tracepoint, filter);
+      yield;
+    }
     if (!this.started) this.addTaskTracking();
     const pending: Tracepoint[] = [];
+    const byEvent = new Map<string, Route>();
     for (const route of this.routes) {
       if (route === undefined || route.enabled) continue;
       if (route.handlers.length === 0 && route.profiles.length === 0 && route.internal === undefined) continue;
       pending.push(route.tracepoint);
+      byEvent.set(`${route.tracepoint.system}:${route.tracepoint.event}`, route);
       route.enabled = true;
-      if (this.kernelStacks && route.internal === undefined) this.addStackTrigger(route.tracepoint);
+      if (this.kernelStacks && route.internal === undefined) {
+        this.addStackTrigger(route.tracepoint);
+        yield;
+      }
     }
     // Recording starts (and the clock is calibrated) before the first events are enabled.
     if (!this.started) {
@@ -239,7 +365,18 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
       this.tracer.start(this.deliver);
       this.event.wallOffsetNs += this.tracer.clockToMonotonicNs;
     }
-    this.tracer.enable(pending);
+    yield* this.tracer.enable(pending, (tracepoint, error) => {
+      const route = byEvent.get(`${tracepoint.system}:${tracepoint.event}`)!;
+      route.enabled = false;
+      const reason = error.reason ?? error.message;
+      const origin = route.origin;
+      if (origin === undefined || origin.size === 1) {
+        const probe = origin === undefined ? `${tracepoint.system}:${tracepoint.event}` : origin.header;
+        throw new TracefsError(`cannot enable ${probe}: ${reason}`, reason);
+      }
+      this.refuse(origin, tracepoint.event, reason, route.handlers);
+      route.handlers.length = 0;
+    });
   }
 
   /** task_newtask and task_rename keep the comm/tgid of new tasks right (SPEC §4.10 execname). */
@@ -265,21 +402,50 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     this.tracer.pump(this.deliver);
   }
 
-  /** Stops recording; with `drain`, what is already recorded is still delivered. */
+  /**
+   * Stops recording; with `drain`, what is already recorded is still delivered, for at most
+   * DRAIN_DEADLINE_MS. Records left then are counted per CPU (undelivered).
+   */
   stop(drain: boolean): void {
     this.tracer.stop();
     if (drain) {
       this.delivering = true;
-      this.tracer.drain(this.deliver);
+      this.undelivered = this.tracer.drain(this.deliver, DRAIN_DEADLINE_MS);
     }
     this.delivering = false;
   }
 
-  /** Removes the instance, then the probes it enabled (the kernel refuses the other order). */
-  close(): void {
-    this.tracer.close();
-    this.probes.uprobes.removeAll();
-    this.probes.kprobes?.removeAll();
+  /**
+   * Removes the instance, then the probes it enabled (the kernel refuses the other order).
+   * A removal that would take the kernel longer than TEARDOWN_BUDGET_MS is left to the
+   * guardian, which does it once ktap has exited (see teardownEstimateMs); returns the
+   * number of enabled probes the guardian still removes then (0: everything is gone).
+   */
+  close(): number {
+    const handOff = this.guardian !== undefined && this.teardownEstimateMs() > TEARDOWN_BUDGET_MS;
+    const enabledProbes = this.tracer.enabledEvents.filter((tracepoint) => isProbeGroup(tracepoint.system)).length;
+    this.tracer.close(handOff);
+    if (!handOff) {
+      this.probes.uprobes.removeAll();
+      this.probes.kprobes?.removeAll();
+      return 0;
+    }
+    this.probes.uprobes.abandon();
+    this.probes.kprobes?.abandon();
+    return enabledProbes;
+  }
+
+  /**
+   * What removing the enabled events will cost the kernel, in ms (measured on Linux 6.18):
+   * each uprobe or kprobe waits for RCU grace periods when disabled (~27 ms), an ordinary
+   * tracepoint ~0.4 ms, a syscall event next to nothing (the 720 of them: 4 ms).
+   */
+  private teardownEstimateMs(): number {
+    let cost = 0;
+    for (const tracepoint of this.tracer.enabledEvents) {
+      cost += isProbeGroup(tracepoint.system) ? 27 : tracepoint.system === 'syscalls' ? 0.01 : 0.4;
+    }
+    return cost;
   }
 
   /** The hot path: one record → its handlers. */
@@ -364,6 +530,21 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   lostPerCpu(): Map<number, number> {
     return this.tracer.lostPerCpu();
   }
+}
+
+/**
+ * Every thread of ktap (V8's and libuv's have task ids of their own, and the kernel
+ * filters tasks) and the guardian: their events are not recorded, so ktap does not count
+ * itself.
+ */
+function ownTasks(guardian: number | undefined): number[] {
+  let threads: number[];
+  try {
+    threads = readdirSync('/proc/self/task').map(Number);
+  } catch {
+    threads = [process.pid];
+  }
+  return guardian === undefined ? threads : [...threads, guardian];
 }
 
 function eventType(layout: EventLayout): EventType {

@@ -18,6 +18,9 @@ export class BufferedWriter {
    * above the line being edited, the dashboard into its output log.
    */
   redirect: ((text: string) => void) | null = null;
+  /** Told once when the reader of the output goes away (EPIPE, a hung-up terminal); later output is dropped. */
+  onClosed: (() => void) | null = null;
+  private closed = false;
 
   constructor(private readonly fd: number) {}
 
@@ -42,25 +45,34 @@ export class BufferedWriter {
     this.chunks = [];
     this.size = 0;
     if (this.redirect !== null) this.redirect(text);
-    else writeAll(this.fd, Buffer.from(text, 'latin1'));
+    else if (!this.closed && !writeAll(this.fd, Buffer.from(text, 'latin1'))) {
+      this.closed = true;
+      this.onClosed?.();
+    }
   }
 }
 
-/** writeSync until everything is written; a non-blocking pipe may answer EAGAIN for a while. */
-function writeAll(fd: number, bytes: Buffer): void {
+/**
+ * writeSync until everything is written. A non-blocking pipe may answer EAGAIN while its
+ * reader is slow: then it waits a millisecond rather than spinning. Returns false when the
+ * reader went away (e.g. `| head`) or the terminal hung up: the rest is dropped quietly.
+ */
+export function writeAll(fd: number, bytes: Uint8Array): boolean {
   let offset = 0;
   while (offset < bytes.length) {
     try {
       offset += writeSync(fd, bytes, offset, bytes.length - offset);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') continue;
-      // The reader went away (e.g. `| head`) or the terminal hung up: drop output quietly.
-      if (code === 'EPIPE' || code === 'EIO') return;
-      throw error;
+      if (code === 'EAGAIN') Atomics.wait(PAUSE, 0, 0, 1);
+      else if (code === 'EPIPE' || code === 'EIO') return false;
+      else throw error;
     }
   }
+  return true;
 }
+
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
 /** Output as the original tool wrote it. */
 export class TextSink implements OutputSink {

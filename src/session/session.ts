@@ -23,7 +23,9 @@ import { Cell, translate } from '../vm/translate';
 import { parseDecimalInteger, type KFunction, type Value } from '../vm/value';
 import { DryRun } from './dry-run';
 import type { Handler } from './handler';
-import { KernelEvents } from './kernel-events';
+import { DRAIN_DEADLINE_MS, KernelEvents, type RefusedProbes } from './kernel-events';
+import { catchTerminatingSignals } from './signals';
+import { checkTargets } from './targets';
 import { BufferedWriter, JsonSink, TextSink, type ScriptSink } from './output';
 import type { TraceEvent } from './trace-event';
 
@@ -47,6 +49,8 @@ export interface SessionOptions {
   readonly timestamps?: boolean;
   /** Ring buffer per CPU in KiB. */
   readonly bufferSizeKb?: number;
+  /** --trace-self: keep the events of ktap's own process and its guardian (not recorded by default). */
+  readonly traceSelf?: boolean;
   /** `-- cmd args`: the workload, started once everything is attached; its exit ends the run. */
   readonly command?: readonly string[];
   /**
@@ -60,6 +64,9 @@ export type { Handler } from './handler';
 
 /** How a session ended (SPEC §3.10), which decides draining and trace_end. */
 export type EndReason = 'finished' | 'exit' | 'interrupt' | 'terminate' | 'workload' | 'error';
+
+/** While attaching, the event loop has its turn (signals, output) at least this often. */
+const ATTACH_SLICE_MS = 20;
 
 /** Outcome of one run of VM code. */
 export type RunOutcome = 'ok' | 'exit' | 'error';
@@ -105,11 +112,16 @@ export class Session {
   onRuntimeError: ((message: string) => void) | null = null;
   /** Where a captured workload's output goes (the dashboard's log); stdout and stderr when null. */
   onWorkloadOutput: ((text: string) => void) | null = null;
+  /** Terminating signals the face handles itself (the REPL's Ctrl-C at a terminal). */
+  readonly signalsOfFace = new Set<NodeJS.Signals>();
+  private releaseSignals: (() => void) | null = null;
 
   constructor(readonly options: SessionOptions) {
     this.writer = new BufferedWriter(options.outputFd);
     this.sink = options.json ? new JsonSink(this.writer) : new TextSink(this.writer);
     this.rt = new Runtime(options.limits, this.sink, this.host());
+    // The reader of the output went away (`| head`): end as on SIGTERM, cleaning up.
+    this.writer.onClosed = () => this.end('terminate');
     this.globals = makeGlobals(this.rt, this.argTable());
   }
 
@@ -235,26 +247,32 @@ export class Session {
    */
   async runEvents(): Promise<EndReason> {
     const ended = this.endPromise();
+    this.catchSignals();
     const command = this.options.command ?? [];
     if (command.length > 0 && !this.options.dryRun) {
       this.workload = startGatedWorkload(command, this.options.captureWorkloadOutput === true);
       if (this.options.captureWorkloadOutput === true) this.forwardWorkloadOutput(this.workload);
     }
-    this.attachPending();
-    if (!this.options.quiet) this.sink.banner();
-    this.writer.flush();
-    const onInterrupt = (): void => this.end('interrupt');
-    const onTerminate = (): void => this.end('terminate');
-    process.on('SIGINT', onInterrupt);
-    process.on('SIGTERM', onTerminate);
-    if (this.workload !== null) {
-      this.workload.on('exit', () => this.end('workload'));
-      releaseWorkload(this.workload);
+    await this.attachInSlices();
+    // A signal while attaching ends the run here: no banner, the workload never starts.
+    if (this.endReason === null) {
+      if (!this.options.quiet) this.sink.banner();
+      this.writer.flush();
+      if (this.workload !== null) {
+        this.workload.on('exit', () => this.end('workload'));
+        releaseWorkload(this.workload);
+      }
     }
-    const reason = await ended;
-    process.off('SIGINT', onInterrupt);
-    process.off('SIGTERM', onTerminate);
-    return reason;
+    return ended;
+  }
+
+  /**
+   * From before the first write to the kernel until the last removal (close()), every
+   * terminating signal ends the session: SIGINT as Ctrl-C, the others as SIGTERM.
+   */
+  private catchSignals(): void {
+    if (this.releaseSignals !== null) return;
+    this.releaseSignals = catchTerminatingSignals((signal) => this.end(signal === 'SIGINT' ? 'interrupt' : 'terminate'), this.signalsOfFace);
   }
 
   private forwardWorkloadOutput(child: ChildProcess): void {
@@ -279,6 +297,34 @@ export class Session {
    * number of kernel events. A failure detaches nothing that was attached before.
    */
   attachPending(): Array<{ handler: Handler; events: number }> {
+    const steps = this.attachSteps();
+    for (;;) {
+      const step = steps.next();
+      if (step.done === true) return step.value;
+    }
+  }
+
+  /**
+   * attachPending for scripts: the event loop has its turn every ATTACH_SLICE_MS, so that a
+   * signal is handled while thousands of probes are placed; once the session is ending,
+   * attaching stops (close() removes what was attached).
+   */
+  private async attachInSlices(): Promise<void> {
+    const steps = this.attachSteps();
+    let sliceStart = performance.now();
+    while (steps.next().done !== true) {
+      if (performance.now() - sliceStart < ATTACH_SLICE_MS) continue;
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.endReason !== null) {
+        steps.return([]);
+        return;
+      }
+      sliceStart = performance.now();
+    }
+  }
+
+  /** The steps of attachPending: one kernel write each (see KernelEvents.commit). */
+  private *attachSteps(): Generator<void, Array<{ handler: Handler; events: number }>> {
     const pending = this.handlers.filter((handler) => !this.attachedIds.has(handler.id));
     if (this.options.dryRun) {
       this.dryRun ??= new DryRun(this.options.verbose, (handler, intervalNs) => this.startTimer(handler, intervalNs));
@@ -289,18 +335,36 @@ export class Session {
       return pending.filter((handler) => handler.kind === 'tick').map((handler) => ({ handler, events: 0 }));
     }
     const attached: Array<{ handler: Handler; events: number }> = [];
+    const refusedBefore = this.kernel?.refused.map((entry) => entry.probes.length) ?? [];
     try {
       for (const handler of pending) attached.push({ handler, events: attachHandler(handler, handler.spec, this.attacher) });
+      if (this.kernel !== null) yield* this.kernel.commit();
     } catch (error) {
       for (const handler of pending) this.detach(handler);
       throw error;
     }
-    this.kernel?.commit();
-    for (const { handler, events } of attached) {
-      this.attachedIds.add(handler.id);
-      if (this.options.verbose && events > 0) process.stderr.write(`ktap: attached ${handler.header} (${events} event${events === 1 ? '' : 's'})\n`);
+    if (this.kernel !== null) this.reportRefused(this.kernel.refused, refusedBefore);
+    for (const entry of attached) {
+      this.attachedIds.add(entry.handler.id);
+      entry.events -= this.kernel?.refusedCount(entry.handler) ?? 0;
+      if (this.options.verbose && entry.events > 0) process.stderr.write(`ktap: attached ${entry.handler.header} (${entry.events} event${entry.events === 1 ? '' : 's'})\n`);
     }
     return attached;
+  }
+
+  /**
+   * One line per handler with probes of a glob the kernel refused (skipped, the run goes
+   * on); -v lists each with the kernel's reason. BEFORE: how many were reported already.
+   */
+  private reportRefused(refused: readonly RefusedProbes[], before: readonly number[]): void {
+    refused.forEach((entry, index) => {
+      const probes = entry.probes.slice(before[index] ?? 0);
+      if (probes.length === 0) return;
+      process.stderr.write(`ktap: ${entry.header}: the kernel refused ${probes.length} probe${probes.length === 1 ? '' : 's'}, ` +
+        `traced without ${probes.length === 1 ? 'it' : 'them'}${this.options.verbose ? '' : ' (-v lists them)'}\n`);
+      if (!this.options.verbose) return;
+      for (const probe of probes) process.stderr.write(`ktap:   ${probe.event}: ${probe.reason}\n`);
+    });
   }
 
   /** The live attacher: kernel events (created by the first handler that needs them) and timers. */
@@ -333,9 +397,12 @@ export class Session {
       return this.kernel;
     }
     const pids = this.workload?.pid !== undefined ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
+    checkTargets(this.options);
+    this.catchSignals();
     this.kernel = new KernelEvents(
       {
         bufferSizeKb: this.options.bufferSizeKb ?? DEFAULT_BUFFER_KB,
+        traceSelf: this.options.traceSelf === true,
         ...(pids === undefined ? {} : { pids }),
         ...(this.options.cpu === undefined ? {} : { cpus: [this.options.cpu] }),
       },
@@ -382,18 +449,34 @@ export class Session {
     }
   }
 
-  /** Removes everything created in the kernel after reporting lost events (SPEC §3.10). */
+  /**
+   * Removes everything created in the kernel after reporting lost events (SPEC §3.10), and
+   * undelivered ones when the drain ran out of time. The last removal: terminating signals
+   * are no longer caught after it.
+   */
   close(): void {
     const kernel = this.kernel;
     this.kernel = null;
     if (this.workload !== null && this.workload.exitCode === null) this.workload.kill('SIGTERM');
-    if (kernel === null) return;
     try {
+      if (kernel !== null) this.closeKernel(kernel);
+    } finally {
+      this.releaseSignals?.();
+      this.releaseSignals = null;
+    }
+  }
+
+  private closeKernel(kernel: KernelEvents): void {
+    try {
+      const perCpu = (counts: Map<number, number>): string =>
+        [...counts].filter(([, count]) => count > 0).map(([cpu, count]) => `cpu${cpu}: ${count}`).join(', ');
       const lost = kernel.lostPerCpu();
       const total = [...lost.values()].reduce((sum, count) => sum + count, 0);
-      if (total > 0) {
-        const perCpu = [...lost].filter(([, count]) => count > 0).map(([cpu, count]) => `cpu${cpu}: ${count}`).join(', ');
-        process.stderr.write(`ktap: ${total} events lost (${perCpu}); a bigger --buffer-kb may help\n`);
+      if (total > 0) process.stderr.write(`ktap: ${total} events lost (${perCpu(lost)}); a bigger --buffer-kb may help\n`);
+      const undelivered = [...kernel.undelivered.values()].reduce((sum, count) => sum + count, 0);
+      if (undelivered > 0) {
+        process.stderr.write(`ktap: ${undelivered} events recorded before the end were not delivered (${perCpu(kernel.undelivered)}): ` +
+          `the drain stops after ${DRAIN_DEADLINE_MS} ms\n`);
       }
       if (this.options.verbose) {
         for (const stats of kernel.tracer.bufferStats()) {
@@ -401,7 +484,11 @@ export class Session {
         }
       }
     } finally {
-      kernel.close();
+      const background = kernel.close();
+      if (background > 0) {
+        process.stderr.write(`ktap: the guardian removes the ${background} enabled probes in the background, ` +
+          `~${Math.ceil(background * 0.027)} s (the kernel takes ~27 ms each; until then the probed functions stay slower)\n`);
+      }
     }
   }
 

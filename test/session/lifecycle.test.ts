@@ -1,0 +1,208 @@
+// A run's life against the real kernel: signals at any moment of attaching, SIGKILL (the
+// guardian), a reader that goes away, long attaches, refused probes, -C/-p, and ktap not
+// tracing itself. Each test looks only at what its own ktap processes created.
+
+import t from 'tap';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeRandom } from '../seeded-random';
+
+const root = join(__dirname, '..', '..');
+const ktap = join(root, 'bin', 'ktap');
+const tracefs = '/sys/kernel/tracing';
+
+function unavailableReason(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not running as root';
+  const probe = spawnSync(process.execPath, [ktap, '-le', 'sched:sched_switch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return probe.stderr.trim() || 'ktap -le failed';
+  return undefined;
+}
+
+/** Instances and probe definitions a ktap process with this pid created and are still there. */
+function leftovers(pid: number): string[] {
+  const instances = readdirSync(join(tracefs, 'instances')).filter((name) => name.startsWith(`ktap-${pid}-`));
+  const probes = readFileSync(join(tracefs, 'uprobe_events'), 'latin1').split('\n')
+    .filter((line) => new RegExp(`^[pr]:ktap_${pid}(_\\d+)?/`).test(line));
+  return [...instances, ...probes];
+}
+
+/** Waits until CONDITION holds, checking every 10 ms, for at most MS; returns whether it held. */
+async function waitFor(condition: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
+
+interface Run {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  stdout: string;
+  stderr: string;
+  readonly exited: Promise<number | null>;
+}
+
+function start(args: string[]): Run {
+  const child = spawn(process.execPath, [ktap, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const run: Run = {
+    child,
+    pid: child.pid!,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+  };
+  child.stdout!.on('data', (chunk: Buffer) => (run.stdout += chunk.toString('latin1')));
+  child.stderr!.on('data', (chunk: Buffer) => (run.stderr += chunk.toString('latin1')));
+  return run;
+}
+
+/** The libc this machine's programs map (the test process's own). */
+function libcPath(): string | undefined {
+  const maps = readFileSync('/proc/self/maps', 'latin1');
+  return /\s(\/\S*\/libc\.so\.6)$/m.exec(maps)?.[1];
+}
+
+const reason = unavailableReason();
+if (reason !== undefined) {
+  t.comment(`SKIP tracefs unavailable: ${reason}`);
+  t.skip(`tracefs unavailable (${reason})`, () => {});
+} else {
+  const instanceOf = (pid: number): boolean => readdirSync(join(tracefs, 'instances')).some((name) => name.startsWith(`ktap-${pid}-`));
+
+  t.test('SIGINT, SIGTERM, SIGHUP at random moments of attaching leave nothing behind', async (t) => {
+    const random = makeRandom(11);
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    for (let round = 0; round < 9; round++) {
+      const signal = signals[round % signals.length]!;
+      const run = start(['-e', 'trace syscalls:sys_enter_* { }']);
+      // The moment the instance exists, attaching is under way: the signal lands in it.
+      await waitFor(() => instanceOf(run.pid) || run.child.exitCode !== null, 10_000);
+      await new Promise((resolve) => setTimeout(resolve, random(40)));
+      run.child.kill(signal);
+      const code = await run.exited;
+      t.same(leftovers(run.pid), [], `${signal} round ${round}: nothing left (exit ${code}, ${run.stderr.trim() || 'no stderr'})`);
+      t.notMatch(run.stderr, /internal error|\n\s+at /, `${signal} round ${round}: no stack trace`);
+    }
+  });
+
+  t.test('SIGKILL: the guardian removes the instance and the probes at once, with no further run', async (t) => {
+    const libc = libcPath();
+    const probe = libc === undefined ? 'sched:sched_wakeup' : `probe:${libc}:ctermid`;
+    const run = start(['-e', `trace sched:sched_switch { } trace ${probe} { }`]);
+    await waitFor(() => run.stdout.includes('Tracing...'), 30_000);
+    t.ok(leftovers(run.pid).length >= 1, `attached: ${leftovers(run.pid).join(', ')}`);
+    run.child.kill('SIGKILL');
+    await run.exited;
+    t.ok(await waitFor(() => leftovers(run.pid).length === 0, 5_000), 'nothing left within a few seconds');
+
+    // Killed in the middle of attaching: the guardian knew what to remove from the start.
+    const early = start(['-e', 'trace syscalls:sys_enter_* { } trace sched:* { }']);
+    await waitFor(() => instanceOf(early.pid) || early.child.exitCode !== null, 10_000);
+    early.child.kill('SIGKILL');
+    await early.exited;
+    t.ok(await waitFor(() => leftovers(early.pid).length === 0, 5_000), 'nothing left after a kill mid-attach');
+  });
+
+  t.test('a reader that goes away ends ktap quietly', async (t) => {
+    const firstLineThenClose = async (args: string[]): Promise<{ code: number | null; stderr: string; pid: number }> => {
+      const child = spawn(process.execPath, [ktap, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('latin1')));
+      // What `| head -1` does: read one line, then close the pipe.
+      await new Promise<void>((resolve) => {
+        let text = '';
+        child.stdout!.on('data', (chunk: Buffer) => {
+          text += chunk.toString('latin1');
+          if (text.includes('\n')) {
+            child.stdout!.destroy();
+            resolve();
+          }
+        });
+        child.on('exit', () => resolve());
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (status) => resolve(status)));
+      clearTimeout(timer);
+      return { code, stderr, pid: child.pid! };
+    };
+    const events = await firstLineThenClose(['-le']);
+    t.equal(events.code, 0, '-le | head -1: exit 0');
+    t.equal(events.stderr, '', '-le | head -1: nothing on stderr');
+    const libc = libcPath();
+    if (libc !== undefined) {
+      const functions = await firstLineThenClose(['-lf', libc]);
+      t.equal(functions.code, 0, '-lf | head -1: exit 0');
+      t.equal(functions.stderr, '', '-lf | head -1: nothing on stderr');
+    }
+    const tracing = await firstLineThenClose(['-s', 'sched:sched_switch']);
+    t.equal(tracing.code, 0, 'a tracing run into head -1 ends (not killed) with exit 0');
+    t.notMatch(tracing.stderr, /internal error|\n\s+at /, 'no stack trace');
+    t.same(leftovers(tracing.pid), [], 'and cleans up');
+  });
+
+  t.test('a signal during a long attach (every function of libc) ends the run and leaves nothing', async (t) => {
+    const libc = libcPath();
+    if (libc === undefined) {
+      t.skip('no libc.so.6 mapped in this process', () => {});
+      return;
+    }
+    const run = start(['-e', `trace probe:${libc}:* { }`]);
+    const group = new RegExp(`^[pr]:ktap_${run.pid}/`, 'm');
+    await waitFor(() => group.test(readFileSync(join(tracefs, 'uprobe_events'), 'latin1')) || run.child.exitCode !== null, 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const signalled = Date.now();
+    run.child.kill('SIGINT');
+    const exited = await Promise.race([run.exited.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 15_000))]);
+    t.ok(exited, `ktap exited after the signal (${Date.now() - signalled} ms)`);
+    if (!exited) run.child.kill('SIGKILL');
+    t.ok(await waitFor(() => leftovers(run.pid).length === 0, 60_000), `nothing left (${run.stderr.trim() || 'no stderr'})`);
+  });
+
+  t.test('a glob with a function the kernel refuses: the run goes on, one line counts the refused', async (t) => {
+    const libc = libcPath();
+    if (libc === undefined) {
+      t.skip('no libc.so.6 mapped in this process', () => {});
+      return;
+    }
+    // x86-64 uprobes refuse some instructions (pthread_spin_lock starts with `lock`, ENOTSUPP).
+    const run = start(['-v', '-q', '-e', `trace probe:${libc}:pthread_spin_* { } tick-200ms { exit() }`]);
+    const code = await run.exited;
+    if (code === 0 && !run.stderr.includes('refused')) {
+      t.skip(`the kernel refused none of this libc's pthread_spin_* (${run.stderr.trim()})`, () => {});
+      return;
+    }
+    t.equal(code, 0, 'the run goes on');
+    t.match(run.stderr, /^ktap: probe:\S+:pthread_spin_\*: the kernel refused \d+ probes?, traced without/m, 'one line counts them');
+    t.match(run.stderr, /^ktap: {3}pthread_spin_\w+: .+$/m, '-v lists each with the reason');
+    t.notMatch(run.stderr, /unknown error|ktap_\d+:/, 'no internal name, no unknown error');
+    t.same(leftovers(run.pid), [], 'nothing left');
+  });
+
+  t.test('-C and -p are checked: one line, exit 1', async (t) => {
+    const script = 'trace sched:sched_switch { } tick-100ms { exit() }';
+    const cpu = start(['-C', '4095', '-e', script]);
+    t.equal(await cpu.exited, 1);
+    t.match(cpu.stderr, /^error: -C 4095: no such CPU online \(online CPUs: [0-9,-]+\)\n$/);
+    let missing = 999_999_999;
+    while (existsSync(`/proc/${missing}`)) missing--;
+    const pid = start(['-p', String(missing), '-e', script]);
+    t.equal(await pid.exited, 1);
+    t.equal(pid.stderr, `error: -p ${missing}: no such process\n`);
+  });
+
+  t.test('ktap does not trace itself unless --trace-self', async (t) => {
+    const script = 'var n = {} trace raw_syscalls:sys_enter { n[pid] += 1 } tick-300ms { exit() } ' +
+      'trace_end { for (k, v in pairs(n)) { printf("%d %d\\n", k, v) } }';
+    const countOf = (run: Run): number => Number(new RegExp(`^${run.pid} (\\d+)$`, 'm').exec(run.stdout)?.[1] ?? 0);
+    const plain = start(['-q', '-e', script]);
+    t.equal(await plain.exited, 0);
+    t.equal(countOf(plain), 0, "ktap's own syscalls are not counted");
+    t.ok(plain.stdout.trim().split('\n').length > 0, 'other processes are');
+    const self = start(['-q', '--trace-self', '-e', script]);
+    t.equal(await self.exited, 0);
+    t.ok(countOf(self) > 0, `--trace-self counts them (${countOf(self)})`);
+  });
+}
