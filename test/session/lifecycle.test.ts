@@ -3,21 +3,13 @@
 // tracing itself. Each test looks only at what its own ktap processes created.
 
 import t from 'tap';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeRandom } from '../seeded-random';
+import { guardianOf, ktap, root, tracingUnavailable } from '../support/tracing';
 
-const root = join(__dirname, '..', '..');
-const ktap = join(root, 'bin', 'ktap');
 const tracefs = '/sys/kernel/tracing';
-
-function unavailableReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  const probe = spawnSync(process.execPath, [ktap, '-le', 'sched:sched_switch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return probe.stderr.trim() || 'ktap -le failed';
-  return undefined;
-}
 
 /** Instances and probe definitions a ktap process with this pid created and are still there. */
 function leftovers(pid: number): string[] {
@@ -65,7 +57,7 @@ function libcPath(): string | undefined {
   return /\s(\/\S*\/libc\.so\.6)$/m.exec(maps)?.[1];
 }
 
-const reason = unavailableReason();
+const reason = tracingUnavailable();
 if (reason !== undefined) {
   t.comment(`SKIP tracefs unavailable: ${reason}`);
   t.skip(`tracefs unavailable (${reason})`, () => {});
@@ -83,7 +75,8 @@ if (reason !== undefined) {
       await new Promise((resolve) => setTimeout(resolve, random(40)));
       run.child.kill(signal);
       const code = await run.exited;
-      t.same(leftovers(run.pid), [], `${signal} round ${round}: nothing left (exit ${code}, ${run.stderr.trim() || 'no stderr'})`);
+      t.equal(code, 0, `${signal} round ${round}: ended by ktap, not killed by the signal`);
+      t.same(leftovers(run.pid), [], `${signal} round ${round}: nothing left (${run.stderr.trim() || 'no stderr'})`);
       t.notMatch(run.stderr, /internal error|\n\s+at /, `${signal} round ${round}: no stack trace`);
     }
   });
@@ -94,9 +87,13 @@ if (reason !== undefined) {
     const run = start(['-e', `trace sched:sched_switch { } trace ${probe} { }`]);
     await waitFor(() => run.stdout.includes('Tracing...'), 30_000);
     t.ok(leftovers(run.pid).length >= 1, `attached: ${leftovers(run.pid).join(', ')}`);
+    const guardian = guardianOf(run.pid);
+    t.ok(guardian !== undefined, 'the run has a guardian');
     run.child.kill('SIGKILL');
     await run.exited;
+    // Other runs on the machine remove leftovers of dead pids too: the guardian must be the one.
     t.ok(await waitFor(() => leftovers(run.pid).length === 0, 5_000), 'nothing left within a few seconds');
+    t.ok(guardian !== undefined && await waitFor(() => !existsSync(`/proc/${guardian}`), 5_000), 'and the guardian is gone too');
 
     // Killed in the middle of attaching: the guardian knew what to remove from the start.
     const early = start(['-e', 'trace syscalls:sys_enter_* { } trace sched:* { }']);
@@ -107,37 +104,35 @@ if (reason !== undefined) {
   });
 
   t.test('a reader that goes away ends ktap quietly', async (t) => {
-    const firstLineThenClose = async (args: string[]): Promise<{ code: number | null; stderr: string; pid: number }> => {
+    /** Runs ktap with its stdout read for LINES lines (0: not at all), then closed, as `| head` does. */
+    const closedAfter = async (lines: number, args: string[]): Promise<{ code: number | null; stderr: string; pid: number }> => {
       const child = spawn(process.execPath, [ktap, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('latin1')));
-      // What `| head -1` does: read one line, then close the pipe.
-      await new Promise<void>((resolve) => {
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (status) => resolve(status)));
+      if (lines === 0) child.stdout!.destroy();
+      else {
         let text = '';
         child.stdout!.on('data', (chunk: Buffer) => {
           text += chunk.toString('latin1');
-          if (text.includes('\n')) {
-            child.stdout!.destroy();
-            resolve();
-          }
+          if (text.split('\n').length > lines) child.stdout!.destroy();
         });
-        child.on('exit', () => resolve());
-      });
+      }
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      const code = await new Promise<number | null>((resolve) => child.on('exit', (status) => resolve(status)));
+      const code = await exited;
       clearTimeout(timer);
       return { code, stderr, pid: child.pid! };
     };
-    const events = await firstLineThenClose(['-le']);
-    t.equal(events.code, 0, '-le | head -1: exit 0');
-    t.equal(events.stderr, '', '-le | head -1: nothing on stderr');
+    const events = await closedAfter(0, ['-le']);
+    t.equal(events.code, 0, '-le into a closed pipe: exit 0');
+    t.equal(events.stderr, '', '-le into a closed pipe: nothing on stderr');
     const libc = libcPath();
     if (libc !== undefined) {
-      const functions = await firstLineThenClose(['-lf', libc]);
-      t.equal(functions.code, 0, '-lf | head -1: exit 0');
-      t.equal(functions.stderr, '', '-lf | head -1: nothing on stderr');
+      const functions = await closedAfter(0, ['-lf', libc]);
+      t.equal(functions.code, 0, '-lf into a closed pipe: exit 0');
+      t.equal(functions.stderr, '', '-lf into a closed pipe: nothing on stderr');
     }
-    const tracing = await firstLineThenClose(['-s', 'sched:sched_switch']);
+    const tracing = await closedAfter(1, ['-s', 'sched:sched_switch']);
     t.equal(tracing.code, 0, 'a tracing run into head -1 ends (not killed) with exit 0');
     t.notMatch(tracing.stderr, /internal error|\n\s+at /, 'no stack trace');
     t.same(leftovers(tracing.pid), [], 'and cleans up');

@@ -6,6 +6,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { guardianOf } from '../support/tracing';
 
 const root = join(__dirname, '..', '..');
 const ktap = join(root, 'bin', 'ktap');
@@ -141,16 +142,9 @@ if (reason !== undefined) {
   t.test('a run killed with its guardian is cleaned up by the next run, even one that traces nothing', async (t) => {
     const run = start(['-e', 'trace sched:sched_switch { }']);
     await run.attached;
-    // The guardian is the shell whose arguments end with ktap's pid (see src/probes/guardian.ts).
-    const guardian = readdirSync('/proc').filter((name) => /^\d+$/.test(name)).find((name) => {
-      try {
-        return readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0').slice(-4, -1).join(' ') === `ktap-guardian ${tracefs} ${run.child.pid}`;
-      } catch {
-        return false;
-      }
-    });
+    const guardian = guardianOf(run.child.pid!);
     t.ok(guardian !== undefined, 'the run has a guardian');
-    if (guardian !== undefined) process.kill(Number(guardian), 'SIGKILL');
+    if (guardian !== undefined) process.kill(guardian, 'SIGKILL');
     run.child.kill('SIGKILL');
     await run.exited;
     t.equal(leftovers(run.child.pid).length, 1, 'the killed run left its instance');

@@ -1,7 +1,8 @@
 // The one answer to "can the tracing tests run here?": root and a tracefs ktap can list
-// events from. Test files skip for real (`{ skip: reason }`) when it gives a reason.
+// events from (test files skip for real when it gives a reason), and a run's guardian.
 
 import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The repository root and its launcher. */
@@ -22,4 +23,19 @@ export function tracingUnavailable(): string | undefined {
   }
   cached = { reason };
   return reason;
+}
+
+/** The pid of the guardian of the ktap process PID (src/probes/guardian.ts), if there is one. */
+export function guardianOf(pid: number, tracefs = '/sys/kernel/tracing'): number | undefined {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // `/bin/sh -c SCRIPT ktap-guardian TRACEFS PID`, NUL-terminated
+      const args = readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0');
+      if (args.slice(-4, -1).join(' ') === `ktap-guardian ${tracefs} ${pid}`) return Number(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
 }
