@@ -166,6 +166,12 @@ export class KernelTracer {
     return this.enabled;
   }
 
+  /**
+   * While set, polling leaves the records in the kernel's buffers: no handler runs before
+   * everything is attached (attaching gives the event loop its turns, see Session).
+   */
+  held = false;
+
   /** Trace-clock ns → CLOCK_MONOTONIC ns: add this (measured by start()). */
   clockToMonotonicNs = 0n;
 
@@ -194,6 +200,10 @@ export class KernelTracer {
     const poll = (): void => {
       this.pollTimer = this.pollImmediate = null;
       if (this.reader === null) return;
+      if (this.held) {
+        this.pollTimer = setTimeout(poll, idleMs);
+        return;
+      }
       const pages = this.pump(deliver, 'filled');
       // A reader with a backlog goes on as soon as other callbacks have had their turn.
       if (reader.pending) this.pollImmediate = setImmediate(poll);

@@ -320,6 +320,15 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
    * skipped and counted (refused); any other refusal throws, naming the user's probe.
    */
   *commit(): Generator<void, void> {
+    this.tracer.held = true;
+    try {
+      yield* this.commitSteps();
+    } finally {
+      this.tracer.held = false;
+    }
+  }
+
+  private *commitSteps(): Generator<void, void> {
     const probes = this.pendingProbes;
     const routes = this.pendingRoutes;
     this.pendingProbes = [];

@@ -340,9 +340,11 @@ export class Session {
       for (const handler of pending) attached.push({ handler, events: attachHandler(handler, handler.spec, this.attacher) });
       if (this.kernel !== null) yield* this.kernel.commit();
     } catch (error) {
+      this.pendingTimers = [];
       for (const handler of pending) this.detach(handler);
       throw error;
     }
+    for (const { handler, intervalNs } of this.pendingTimers.splice(0)) this.startTimer(handler, intervalNs);
     if (this.kernel !== null) this.reportRefused(this.kernel.refused, refusedBefore);
     for (const entry of attached) {
       this.attachedIds.add(entry.handler.id);
@@ -374,8 +376,14 @@ export class Session {
     route: (handler, events, filter) => this.kernelEvents().route(handler, events, filter),
     functionTracer: (handler, patterns) => this.kernelEvents().functionTracer(handler, patterns),
     sample: (handler, intervalNs) => this.kernelEvents().sample(handler, intervalNs),
-    tick: (handler, intervalNs) => this.startTimer(handler, intervalNs),
+    // Timers start once everything is attached (attachSteps), so no tick runs while attaching.
+    tick: (handler, intervalNs) => {
+      this.pendingTimers.push({ handler, intervalNs });
+      return 0;
+    },
   };
+
+  private pendingTimers: Array<{ handler: Handler; intervalNs: number }> = [];
 
   private startTimer(handler: Handler, intervalNs: number): number {
     this.timers.set(handler.id, this.timerScheduler.start(intervalNs, (due) => this.dispatchTick(handler, due)));
