@@ -25,8 +25,19 @@ export function tracingUnavailable(): string | undefined {
   return reason;
 }
 
+/** Where the tracing tests find tracefs. */
+export const TRACEFS = '/sys/kernel/tracing';
+
+/** The instances and probe definitions the ktap process PID created that are still there. */
+export function leftoversOf(pid: number): string[] {
+  const instances = readdirSync(join(TRACEFS, 'instances')).filter((name) => name.startsWith(`ktap-${pid}-`));
+  const probes = readFileSync(join(TRACEFS, 'uprobe_events'), 'latin1').split('\n')
+    .filter((line) => new RegExp(`^[pr]:ktap_${pid}(_\\d+)?/`).test(line));
+  return [...instances, ...probes];
+}
+
 /** The pid of the guardian of the ktap process PID (src/probes/guardian.ts), if there is one. */
-export function guardianOf(pid: number, tracefs = '/sys/kernel/tracing'): number | undefined {
+export function guardianOf(pid: number, tracefs = TRACEFS): number | undefined {
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
