@@ -30,6 +30,9 @@ interface Calls {
   readonly close: (fd: number) => number;
   readonly errno: () => number;
   readonly address: (buffer: Buffer) => bigint;
+  readonly mmap: (length: number, prot: number, fd: number, offset: number) => bigint;
+  readonly munmap: (address: bigint, length: number) => number;
+  readonly view: (address: bigint, length: number) => ArrayBuffer;
 }
 
 // System call numbers per architecture (asm/unistd.h).
@@ -60,6 +63,8 @@ function load(): Calls {
     const perf = libc.func('long syscall(long nr, void *attr, int pid, int cpu, int group, unsigned long flags)');
     const ioctl = libc.func('int ioctl(int fd, unsigned long request, unsigned long arg)');
     const close = libc.func('int close(int fd)');
+    const mmap = libc.func('intptr_t mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)');
+    const munmap = libc.func('int munmap(intptr_t addr, size_t length)');
     calls = {
       bpf: (cmd, attr, size) => Number(bpf(numbers.bpf, cmd, attr, size)),
       perfEventOpen: (attr, pid, cpu, groupFd, flags) => Number(perf(numbers.perfEventOpen, attr, pid, cpu, groupFd, flags)),
@@ -67,6 +72,9 @@ function load(): Calls {
       close: (fd) => close(fd) as number,
       errno: () => koffi.errno(),
       address: (buffer) => koffi.address(buffer) as bigint,
+      mmap: (length, prot, fd, offset) => BigInt(mmap(null, length, prot, MAP_SHARED, fd, offset) as number | bigint),
+      munmap: (address, length) => munmap(address, length) as number,
+      view: (address, length) => koffi.view(address, length) as ArrayBuffer,
     };
     return calls;
   } catch (error) {
@@ -117,6 +125,34 @@ export function closeFd(fd: number): void {
 /** The address of a Buffer's bytes, for the u64 pointer fields of bpf_attr. */
 export function addressOf(buffer: Buffer): bigint {
   return load().address(buffer);
+}
+
+const MAP_SHARED = 0x01;
+const MAP_FAILED = (1n << 64n) - 1n;
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+
+/**
+ * Maps LENGTH bytes of the object behind FD (a BPF ring buffer) at OFFSET, shared with the
+ * kernel; returns the address, to be given back with unmap().
+ */
+export function mapShared(fd: number, length: number, offset: number, prot: number): bigint {
+  const api = load();
+  const address = BigInt.asUintN(64, api.mmap(length, prot, fd, offset));
+  if (address === MAP_FAILED) {
+    const errno = api.errno();
+    throw new SyscallError('mmap', errno, ERRNO_NAMES[errno] ?? `errno ${errno}`);
+  }
+  return address;
+}
+
+export function unmap(address: bigint, length: number): void {
+  load().munmap(address, length);
+}
+
+/** LENGTH bytes of our memory at ADDRESS as an ArrayBuffer (no copy: reads see the kernel's writes). */
+export function memoryAt(address: bigint, length: number): ArrayBuffer {
+  return load().view(address, length);
 }
 
 /** Loads koffi now; throws BpfUnavailable with the reason when it cannot be loaded. */

@@ -1,0 +1,259 @@
+// Capture at the event for the user tier: a small eBPF program copies what only the event's
+// moment can give — the record itself, strings from the process's memory, execve's argv,
+// kernel and user stacks — into a BPF ring buffer, for handlers that still run in the VM.
+//
+// One record per event, laid out by captureLayout():
+//   0  u64 time (bpf_ktime_get_ns: CLOCK_MONOTONIC)     8  u32 cpu     12  u32 record bytes
+//   16 the tracepoint's record as tracefs lays it out (common fields first; no context flags),
+//      padded to 8
+//   then one slot per captured string, ARGV_MAX slots for argv, a slot per stack; a slot is
+//   an s32 length (the helper's result: bytes with the NUL, or a negative errno), 4 bytes of
+//   padding, and its bytes.
+
+import { Assembler, FP, Helper, type Reg } from './asm';
+import { BpfMap } from './maps';
+import { BpfProgram } from './program';
+
+/** Helper ids the capture programs use beyond asm.ts's list (linux/bpf.h). */
+const RINGBUF_RESERVE = 131;
+const RINGBUF_SUBMIT = 132;
+/** bpf_get_stack flag: the user-space stack. */
+const USER_STACK = 1 << 8;
+
+export const STRING_BYTES = 256;
+export const ARGV_MAX = 16;
+export const ARG_BYTES = 128;
+export const STACK_DEPTH = 64;
+const SLOT_HEADER = 8;
+export const RECORD_AT = 16;
+
+export interface CaptureSpec {
+  /** The event's id (`common_type`). */
+  readonly eventId: number;
+  /** Bytes of the event's record to copy: its fixed part, plus room for dynamic arrays. */
+  readonly recordBytes: number;
+  /** Byte offsets in the record of pointer fields whose user-memory strings are copied. */
+  readonly userStrings: readonly number[];
+  /** Byte offset of a `char **` field (execve's argv) whose strings are copied. */
+  readonly argv?: number;
+  readonly kernelStack: boolean;
+  readonly userStack: boolean;
+}
+
+/** Where each part of a capture record sits (byte offsets from the record's start). */
+export interface CaptureLayout {
+  readonly bytes: number;
+  readonly strings: readonly number[];
+  readonly argv: readonly number[];
+  readonly kernelStack: number;
+  readonly userStack: number;
+}
+
+const align8 = (value: number): number => (value + 7) & ~7;
+
+export function captureLayout(spec: CaptureSpec): CaptureLayout {
+  let at = RECORD_AT + align8(spec.recordBytes);
+  const slot = (size: number): number => {
+    const start = at;
+    at += SLOT_HEADER + align8(size);
+    return start;
+  };
+  const strings = spec.userStrings.map(() => slot(STRING_BYTES));
+  const argv = spec.argv === undefined ? [] : Array.from({ length: ARGV_MAX }, () => slot(ARG_BYTES));
+  const kernelStack = spec.kernelStack ? slot(STACK_DEPTH * 8) : -1;
+  const userStack = spec.userStack ? slot(STACK_DEPTH * 8) : -1;
+  return { bytes: at, strings, argv, kernelStack, userStack };
+}
+
+/** A captured slot's bytes (a string without its NUL), or undefined when the copy failed. */
+export function slotBytes(page: Buffer, view: DataView, recordOffset: number, slot: number): Buffer | undefined {
+  const length = view.getInt32(recordOffset + slot, true);
+  if (length <= 0) return undefined;
+  const start = recordOffset + slot + SLOT_HEADER;
+  const end = page.indexOf(0, start);
+  return page.subarray(start, end < 0 || end > start + length ? start + length : end);
+}
+
+/** A captured stack's return addresses, innermost first. */
+export function slotStack(view: DataView, recordOffset: number, slot: number): bigint[] {
+  const bytes = view.getInt32(recordOffset + slot, true);
+  const frames: bigint[] = [];
+  for (let index = 0; index * 8 < bytes; index++) frames.push(view.getBigUint64(recordOffset + slot + SLOT_HEADER + index * 8, true));
+  return frames;
+}
+
+/** The maps a capture program writes to. */
+export interface CaptureMaps {
+  readonly ring: BpfMap;
+  /** Per-CPU array of one u64: records the ring buffer had no room for. */
+  readonly lost: BpfMap;
+  /** When set, a hash of tgid (u32) → u8: only these processes are captured (-p, -- cmd). */
+  readonly tgids?: BpfMap;
+}
+
+export function createLostCounter(name = 'ktap_lost'): BpfMap {
+  return BpfMap.create({ type: 'percpuArray', keySize: 4, valueSize: 8, maxEntries: 1, name });
+}
+
+// Registers kept across helper calls.
+const CTX: Reg = 6;
+const RECORD: Reg = 7;
+const SCRATCH: Reg = 8;
+
+/**
+ * Exits at once unless the current process is in TGIDS. Uses the stack at FP-8.
+ */
+function emitTgidCheck(a: Assembler, tgids: BpfMap): void {
+  const keep = a.label('keep');
+  a.call(Helper.getCurrentPidTgid);
+  a.aluImm('rsh', 0, 32);
+  a.store('W', FP, -8, 0);
+  a.loadMap(1, tgids.fd);
+  a.mov(2, FP);
+  a.aluImm('add', 2, -8);
+  a.call(Helper.mapLookupElem);
+  a.jumpImm('jne', 0, 0, keep);
+  a.movImm(0, 0);
+  a.exit();
+  a.place(keep);
+}
+
+/** Counts one record the ring buffer could not take, and exits. */
+function emitLost(a: Assembler, lost: BpfMap): void {
+  const done = a.label('lost-done');
+  a.storeImm('W', FP, -8, 0);
+  a.loadMap(1, lost.fd);
+  a.mov(2, FP);
+  a.aluImm('add', 2, -8);
+  a.call(Helper.mapLookupElem);
+  a.jumpImm('jeq', 0, 0, done);
+  a.movImm(1, 1);
+  a.atomicAdd(0, 0, 1);
+  a.place(done);
+  a.movImm(0, 0);
+  a.exit();
+}
+
+/** Reserves a record of BYTES in the ring (RECORD), or counts it lost and exits. */
+function emitReserve(a: Assembler, maps: CaptureMaps, bytes: number): void {
+  const reserved = a.label('reserved');
+  a.loadMap(1, maps.ring.fd);
+  a.movImm(2, bytes);
+  a.movImm(3, 0);
+  a.call(RINGBUF_RESERVE);
+  a.jumpImm('jne', 0, 0, reserved);
+  emitLost(a, maps.lost);
+  a.place(reserved);
+  a.mov(RECORD, 0);
+  a.call(Helper.ktimeGetNs);
+  a.store('DW', RECORD, 0, 0);
+  a.call(Helper.getSmpProcessorId);
+  a.store('W', RECORD, 8, 0);
+}
+
+/** Calls HELPER(RECORD + slot + 8, size, R3 as set by the caller) and stores its result in the slot. */
+function emitSlotCopy(a: Assembler, helper: number, slot: number, size: number): void {
+  a.mov(1, RECORD);
+  a.aluImm('add', 1, slot + SLOT_HEADER);
+  a.movImm(2, size);
+  a.call(helper);
+  a.store('W', RECORD, slot, 0);
+}
+
+function emitStack(a: Assembler, slot: number, flags: number): void {
+  a.mov(1, CTX);
+  a.mov(2, RECORD);
+  a.aluImm('add', 2, slot + SLOT_HEADER);
+  a.movImm(3, STACK_DEPTH * 8);
+  a.movImm(4, flags);
+  a.call(Helper.getStack);
+  a.store('W', RECORD, slot, 0);
+}
+
+function emitSubmit(a: Assembler): void {
+  a.mov(1, RECORD);
+  a.movImm(2, 0);
+  a.call(RINGBUF_SUBMIT);
+  a.movImm(0, 0);
+  a.exit();
+}
+
+/** The capture program for one tracepoint (BPF_PROG_TYPE_TRACEPOINT: ctx is its record). */
+export function tracepointCapture(spec: CaptureSpec, maps: CaptureMaps): BpfProgram {
+  const layout = captureLayout(spec);
+  const a = new Assembler();
+  a.mov(CTX, 1);
+  if (maps.tgids !== undefined) emitTgidCheck(a, maps.tgids);
+  emitReserve(a, maps, layout.bytes);
+  a.storeImm('W', RECORD, 12, spec.recordBytes);
+  a.mov(3, CTX);
+  a.mov(1, RECORD);
+  a.aluImm('add', 1, RECORD_AT);
+  a.movImm(2, spec.recordBytes);
+  a.call(Helper.probeReadKernel);
+  // For BPF the kernel puts a pt_regs pointer over the record's common fields (its first 8
+  // bytes): write them back as tracefs has them — the event id and the thread (no flags).
+  a.storeImm('W', RECORD, RECORD_AT, spec.eventId & 0xffff);
+  a.call(Helper.getCurrentPidTgid);
+  a.store('W', RECORD, RECORD_AT + 4, 0);
+  spec.userStrings.forEach((field, index) => {
+    a.load('DW', 3, CTX, field);
+    emitSlotCopy(a, Helper.probeReadUserStr, layout.strings[index]!, STRING_BYTES);
+  });
+  if (spec.argv !== undefined) emitArgv(a, spec.argv, layout.argv);
+  if (layout.kernelStack >= 0) emitStack(a, layout.kernelStack, 0);
+  if (layout.userStack >= 0) emitStack(a, layout.userStack, USER_STACK);
+  emitSubmit(a);
+  return BpfProgram.load({ type: 'tracepoint', code: a.finish().code, name: 'ktap_capture' });
+}
+
+/**
+ * argv[0…ARGV_MAX): each pointer read from user memory, then its string; a NULL pointer or
+ * a fault ends the list (every slot says -1 until it is filled).
+ */
+function emitArgv(a: Assembler, field: number, slots: readonly number[]): void {
+  const end = a.label('argv-end');
+  for (const slot of slots) a.storeImm('W', RECORD, slot, -1);
+  a.load('DW', SCRATCH, CTX, field);
+  slots.forEach((slot, index) => {
+    a.mov(1, FP);
+    a.aluImm('add', 1, -8);
+    a.movImm(2, 8);
+    a.mov(3, SCRATCH);
+    a.aluImm('add', 3, index * 8);
+    a.call(Helper.probeReadUser);
+    a.jumpImm('jne', 0, 0, end);
+    a.load('DW', 3, FP, -8);
+    a.jumpImm('jeq', 3, 0, end);
+    emitSlotCopy(a, Helper.probeReadUserStr, slot, ARG_BYTES);
+  });
+  a.place(end);
+}
+
+/**
+ * The sampling program for profile-N (BPF_PROG_TYPE_PERF_EVENT on a CPU clock): the
+ * interrupted task's pid/tid and name, and the stacks of the interrupted context — not the
+ * sampler's own frames. Record: time, cpu, then at 16 u64 pid_tgid, at 24 comm[16], then
+ * the stack slots of captureLayout({recordBytes: PROFILE_RECORD_BYTES, …}).
+ */
+export function profileCapture(kernelStack: boolean, userStack: boolean, maps: CaptureMaps): { program: BpfProgram; layout: CaptureLayout } {
+  const layout = captureLayout({ eventId: 0, recordBytes: PROFILE_RECORD_BYTES, userStrings: [], kernelStack, userStack });
+  const a = new Assembler();
+  a.mov(CTX, 1);
+  if (maps.tgids !== undefined) emitTgidCheck(a, maps.tgids);
+  emitReserve(a, maps, layout.bytes);
+  a.storeImm('W', RECORD, 12, PROFILE_RECORD_BYTES);
+  a.call(Helper.getCurrentPidTgid);
+  a.store('DW', RECORD, RECORD_AT, 0);
+  a.mov(1, RECORD);
+  a.aluImm('add', 1, RECORD_AT + 8);
+  a.movImm(2, 16);
+  a.call(Helper.getCurrentComm);
+  if (layout.kernelStack >= 0) emitStack(a, layout.kernelStack, 0);
+  if (layout.userStack >= 0) emitStack(a, layout.userStack, USER_STACK);
+  emitSubmit(a);
+  return { program: BpfProgram.load({ type: 'perfEvent', code: a.finish().code, name: 'ktap_profile' }), layout };
+}
+
+/** pid_tgid (8) and comm (16) of a profile sample. */
+export const PROFILE_RECORD_BYTES = 24;
