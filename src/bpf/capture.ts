@@ -3,7 +3,8 @@
 // kernel and user stacks — into a BPF ring buffer, for handlers that still run in the VM.
 //
 // One record per event, laid out by captureLayout():
-//   0  u64 time (bpf_ktime_get_ns: CLOCK_MONOTONIC)     8  u32 cpu     12  u32 record bytes
+//   0  u64 time (bpf_ktime_get_ns: CLOCK_MONOTONIC)   8  u32 cpu   12  u32 source (which
+//      program wrote it, as its creator numbered them)
 //   16 the tracepoint's record as tracefs lays it out (common fields first; no context flags),
 //      padded to 8
 //   then one slot per captured string, ARGV_MAX slots for argv, a slot per stack; a slot is
@@ -28,6 +29,8 @@ const SLOT_HEADER = 8;
 export const RECORD_AT = 16;
 
 export interface CaptureSpec {
+  /** Written into every record: tells the reader which program (and event) it came from. */
+  readonly source: number;
   /** The event's id (`common_type`). */
   readonly eventId: number;
   /** Bytes of the event's record to copy: its fixed part, plus room for dynamic arrays. */
@@ -82,13 +85,20 @@ export function slotStack(view: DataView, recordOffset: number, slot: number): b
   return frames;
 }
 
-/** The maps a capture program writes to. */
+/** Where a capture program writes, and which events it keeps. */
 export interface CaptureMaps {
   readonly ring: BpfMap;
   /** Per-CPU array of one u64: records the ring buffer had no room for. */
   readonly lost: BpfMap;
   /** When set, a hash of tgid (u32) → u8: only these processes are captured (-p, -- cmd). */
   readonly tgids?: BpfMap;
+  /** When set, only events on this CPU (-C). */
+  readonly cpu?: number;
+}
+
+/** Creates the tgid set of CaptureMaps.tgids. */
+export function createTgidSet(maxEntries: number, name = 'ktap_tgids'): BpfMap {
+  return BpfMap.create({ type: 'hash', keySize: 4, valueSize: 1, maxEntries, name });
 }
 
 export function createLostCounter(name = 'ktap_lost'): BpfMap {
@@ -100,9 +110,20 @@ const CTX: Reg = 6;
 const RECORD: Reg = 7;
 const SCRATCH: Reg = 8;
 
-/**
- * Exits at once unless the current process is in TGIDS. Uses the stack at FP-8.
- */
+/** Exits at once unless the event is one MAPS keeps (its process, its CPU). Uses FP-8. */
+function emitFilters(a: Assembler, maps: CaptureMaps): void {
+  if (maps.cpu !== undefined) {
+    const onCpu = a.label('on-cpu');
+    a.call(Helper.getSmpProcessorId);
+    a.jumpImm('jeq', 0, maps.cpu, onCpu);
+    a.movImm(0, 0);
+    a.exit();
+    a.place(onCpu);
+  }
+  if (maps.tgids !== undefined) emitTgidCheck(a, maps.tgids);
+}
+
+/** Exits at once unless the current process is in TGIDS. Uses FP-8. */
 function emitTgidCheck(a: Assembler, tgids: BpfMap): void {
   const keep = a.label('keep');
   a.call(Helper.getCurrentPidTgid);
@@ -134,8 +155,8 @@ function emitLost(a: Assembler, lost: BpfMap): void {
   a.exit();
 }
 
-/** Reserves a record of BYTES in the ring (RECORD), or counts it lost and exits. */
-function emitReserve(a: Assembler, maps: CaptureMaps, bytes: number): void {
+/** Reserves a record of BYTES in the ring (RECORD) and writes its header, or counts it lost and exits. */
+function emitReserve(a: Assembler, maps: CaptureMaps, bytes: number, source: number): void {
   const reserved = a.label('reserved');
   a.loadMap(1, maps.ring.fd);
   a.movImm(2, bytes);
@@ -149,6 +170,7 @@ function emitReserve(a: Assembler, maps: CaptureMaps, bytes: number): void {
   a.store('DW', RECORD, 0, 0);
   a.call(Helper.getSmpProcessorId);
   a.store('W', RECORD, 8, 0);
+  a.storeImm('W', RECORD, 12, source);
 }
 
 /** Calls HELPER(RECORD + slot + 8, size, R3 as set by the caller) and stores its result in the slot. */
@@ -183,9 +205,8 @@ export function tracepointCapture(spec: CaptureSpec, maps: CaptureMaps): BpfProg
   const layout = captureLayout(spec);
   const a = new Assembler();
   a.mov(CTX, 1);
-  if (maps.tgids !== undefined) emitTgidCheck(a, maps.tgids);
-  emitReserve(a, maps, layout.bytes);
-  a.storeImm('W', RECORD, 12, spec.recordBytes);
+  emitFilters(a, maps);
+  emitReserve(a, maps, layout.bytes, spec.source);
   a.mov(3, CTX);
   a.mov(1, RECORD);
   a.aluImm('add', 1, RECORD_AT);
@@ -236,13 +257,12 @@ function emitArgv(a: Assembler, field: number, slots: readonly number[]): void {
  * sampler's own frames. Record: time, cpu, then at 16 u64 pid_tgid, at 24 comm[16], then
  * the stack slots of captureLayout({recordBytes: PROFILE_RECORD_BYTES, …}).
  */
-export function profileCapture(kernelStack: boolean, userStack: boolean, maps: CaptureMaps): { program: BpfProgram; layout: CaptureLayout } {
-  const layout = captureLayout({ eventId: 0, recordBytes: PROFILE_RECORD_BYTES, userStrings: [], kernelStack, userStack });
+export function profileCapture(source: number, kernelStack: boolean, userStack: boolean, maps: CaptureMaps): { program: BpfProgram; layout: CaptureLayout } {
+  const layout = captureLayout({ source, eventId: 0, recordBytes: PROFILE_RECORD_BYTES, userStrings: [], kernelStack, userStack });
   const a = new Assembler();
   a.mov(CTX, 1);
-  if (maps.tgids !== undefined) emitTgidCheck(a, maps.tgids);
-  emitReserve(a, maps, layout.bytes);
-  a.storeImm('W', RECORD, 12, PROFILE_RECORD_BYTES);
+  emitFilters(a, maps);
+  emitReserve(a, maps, layout.bytes, source);
   a.call(Helper.getCurrentPidTgid);
   a.store('DW', RECORD, RECORD_AT, 0);
   a.mov(1, RECORD);
@@ -257,3 +277,27 @@ export function profileCapture(kernelStack: boolean, userStack: boolean, maps: C
 
 /** pid_tgid (8) and comm (16) of a profile sample. */
 export const PROFILE_RECORD_BYTES = 24;
+
+/**
+ * Keeps TGIDS following forks (the children of -p's process and of `-- cmd`): on
+ * sched:sched_process_fork, a parent in the set adds its child (CHILD_PID_OFFSET: the
+ * event's child_pid field).
+ */
+export function forkFollower(tgids: BpfMap, childPidOffset: number): BpfProgram {
+  const a = new Assembler();
+  a.mov(CTX, 1);
+  emitTgidCheck(a, tgids);
+  a.load('W', 1, CTX, childPidOffset);
+  a.store('W', FP, -8, 1);
+  a.storeImm('B', FP, -16, 1);
+  a.loadMap(1, tgids.fd);
+  a.mov(2, FP);
+  a.aluImm('add', 2, -8);
+  a.mov(3, FP);
+  a.aluImm('add', 3, -16);
+  a.movImm(4, 0);
+  a.call(Helper.mapUpdateElem);
+  a.movImm(0, 0);
+  a.exit();
+  return BpfProgram.load({ type: 'tracepoint', code: a.finish().code, name: 'ktap_forks' });
+}

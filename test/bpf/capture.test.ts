@@ -1,17 +1,15 @@
 // Capture at the event against the real kernel: strings of processes that exit at once, execve's
-// argv, records the ring buffer had no room for counted exactly, and profile samples at a rate
-// above HZ whose stacks start in the sampled code.
+// argv, records the ring buffer had no room for counted exactly, a process and its descendants
+// only, and profile samples at a rate above HZ whose stacks start in the sampled code.
 
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attachTracepoint, tracepointId } from '../../src/bpf/attach';
-import { RECORD_AT, captureLayout, createLostCounter, profileCapture, slotBytes, slotStack, tracepointCapture, type CaptureSpec } from '../../src/bpf/capture';
-import { BpfMap, sumPerCpu } from '../../src/bpf/maps';
-import { BpfRingBuffer } from '../../src/bpf/ringbuf';
-import { attachSampler } from '../../src/bpf/sampler';
+import { RECORD_AT, slotBytes, slotStack } from '../../src/bpf/capture';
+import { CaptureSource } from '../../src/bpf/capture-source';
+import { recordPid } from '../../src/probes/fields';
 import { KernelSymbols } from '../../src/probes/kallsyms';
 import { bpfUnavailable } from './support';
 
@@ -25,54 +23,38 @@ if (reason !== undefined) {
   const workload = join(directory, 'workload');
   execFileSync('cc', ['-O1', '-fno-omit-frame-pointer', '-o', workload, join(__dirname, '..', 'session', 'workload.c')]);
 
+  const openat = { recordBytes: 48, userStrings: [24], kernelStack: false, userStack: false };
+
   t.test('user_string of openat: every one of 20 short-lived cat runs', async (t) => {
     const files = Array.from({ length: 20 }, (_, index) => join(directory, `file-${index}`));
     for (const file of files) writeFileSync(file, 'x');
-    const ring = BpfRingBuffer.create(1 << 20);
-    const lost = createLostCounter();
+    const capture = new CaptureSource({ tracefsRoot: TRACEFS });
+    t.teardown(() => capture.close());
     // sys_enter_openat: filename is the pointer at offset 24 of a 48-byte record.
-    const spec: CaptureSpec = { eventId: tracepointId(TRACEFS, 'syscalls', 'sys_enter_openat'), recordBytes: 48, userStrings: [24], kernelStack: false, userStack: false };
-    const program = tracepointCapture(spec, { ring: ring.map, lost });
-    const attachment = attachTracepoint(program, TRACEFS, 'syscalls', 'sys_enter_openat');
-    t.teardown(() => {
-      attachment.detach();
-      program.close();
-      ring.close();
-      lost.close();
-    });
-    const layout = captureLayout(spec);
+    const { source, layout } = capture.addTracepoint('syscalls', 'sys_enter_openat', openat);
     const seen = new Set<string>();
     // Every process's opens are captured: drain after each run so a busy machine cannot fill the ring.
     const drain = (pid: number) =>
-      ring.drain((bytes, offset) => {
+      capture.drain((from, bytes, offset) => {
         const name = slotBytes(bytes.page, bytes.view, offset, layout.strings[0]!)?.toString('latin1');
-        if (bytes.view.getInt32(offset + RECORD_AT + 4, true) === pid && name !== undefined && name.startsWith(directory)) seen.add(name);
+        if (from === source && recordPid(bytes, offset + RECORD_AT) === pid && name?.startsWith(directory)) seen.add(name);
       });
     for (const file of files) drain(spawnSync('cat', [file]).pid!);
-    attachment.detach();
-    t.equal(sumPerCpu(lost, lost.lookup(Buffer.alloc(4))!), 0n, 'nothing lost');
+    capture.detach();
+    t.equal(capture.lost(), 0, 'nothing lost');
     t.same([...seen].sort(), [...files].sort(), 'all 20 file names, read while each cat ran');
   });
 
   t.test('execve argv', async (t) => {
-    const ring = BpfRingBuffer.create(1 << 20);
-    const lost = createLostCounter();
+    const capture = new CaptureSource({ tracefsRoot: TRACEFS });
+    t.teardown(() => capture.close());
     // sys_enter_execve: filename at 16, argv at 24, a 40-byte record.
-    const spec: CaptureSpec = { eventId: tracepointId(TRACEFS, 'syscalls', 'sys_enter_execve'), recordBytes: 40, userStrings: [16], argv: 24, kernelStack: false, userStack: false };
-    const program = tracepointCapture(spec, { ring: ring.map, lost });
-    const attachment = attachTracepoint(program, TRACEFS, 'syscalls', 'sys_enter_execve');
-    t.teardown(() => {
-      attachment.detach();
-      program.close();
-      ring.close();
-      lost.close();
-    });
+    const { layout } = capture.addTracepoint('syscalls', 'sys_enter_execve', { recordBytes: 40, userStrings: [16], argv: 24, kernelStack: false, userStack: false });
     const marker = `ktap-argv-${process.pid}`;
     spawnSync('/bin/echo', [marker, 'two words', '3']);
-    attachment.detach();
-    const layout = captureLayout(spec);
+    capture.detach();
     let found: string[] | undefined;
-    ring.drain((bytes, offset) => {
+    capture.drain((_, bytes, offset) => {
       const argv = layout.argv.map((slot) => slotBytes(bytes.page, bytes.view, offset, slot)?.toString('latin1'));
       if (argv[1] === marker) found = argv.filter((value): value is string => value !== undefined);
     });
@@ -80,66 +62,64 @@ if (reason !== undefined) {
   });
 
   t.test('a full ring buffer: records delivered + counted lost = events', async (t) => {
-    const ring = BpfRingBuffer.create(4096);
-    const lost = createLostCounter();
-    const tgids = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 1, maxEntries: 16, name: 'ktap_tgids' });
     const calls = 3000;
     const child = spawn(workload, ['wait-getppid', String(calls)], { stdio: ['pipe', 'ignore', 'inherit'] });
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(child.pid!);
-    tgids.update(key, Buffer.from([1]));
-    const spec: CaptureSpec = { eventId: tracepointId(TRACEFS, 'syscalls', 'sys_enter_getppid'), recordBytes: 16, userStrings: [], kernelStack: false, userStack: false };
-    const program = tracepointCapture(spec, { ring: ring.map, lost, tgids });
-    const attachment = attachTracepoint(program, TRACEFS, 'syscalls', 'sys_enter_getppid');
-    t.teardown(() => {
-      attachment.detach();
-      program.close();
-      ring.close();
-      lost.close();
-      tgids.close();
-    });
+    const capture = new CaptureSource({ tracefsRoot: TRACEFS, pids: [child.pid!], ringBytes: 4096 });
+    t.teardown(() => capture.close());
+    capture.addTracepoint('syscalls', 'sys_enter_getppid', { recordBytes: 16, userStrings: [], kernelStack: false, userStack: false });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     child.stdin!.end('go\n');
     t.equal(await exited, 0, 'the workload ran');
-    attachment.detach();
-    let delivered = 0;
-    ring.drain(() => delivered++);
-    const counted = Number(sumPerCpu(lost, lost.lookup(Buffer.alloc(4))!));
-    t.ok(counted > 0, `the 4 KiB ring overflowed (${counted} lost)`);
-    t.equal(delivered + counted, calls, `${delivered} delivered + ${counted} lost = ${calls} calls`);
+    capture.detach();
+    const delivered = capture.drain(() => {});
+    const lost = capture.lost();
+    t.ok(lost > 0, `the 4 KiB ring overflowed (${lost} lost)`);
+    t.equal(delivered + lost, calls, `${delivered} delivered + ${lost} lost = ${calls} calls`);
+    t.equal(capture.lostPerCpu().reduce((sum, count) => sum + count, 0), lost, 'lost per CPU adds up');
+  });
+
+  t.test('only the traced process and its descendants', async (t) => {
+    const mine = join(directory, 'mine');
+    const other = join(directory, 'other');
+    writeFileSync(mine, 'x');
+    writeFileSync(other, 'x');
+    // The shell waits for a line, then runs two cats of its own (its children, then grandchildren).
+    const shell = spawn('sh', ['-c', `read line; cat ${mine}; sh -c 'cat ${mine}'`], { stdio: ['pipe', 'ignore', 'inherit'] });
+    const capture = new CaptureSource({ tracefsRoot: TRACEFS, pids: [shell.pid!] });
+    t.teardown(() => capture.close());
+    const { layout } = capture.addTracepoint('syscalls', 'sys_enter_openat', openat);
+    const exited = new Promise((resolve) => shell.once('exit', resolve));
+    shell.stdin!.end('go\n');
+    spawnSync('cat', [other]);
+    await exited;
+    capture.detach();
+    const names: string[] = [];
+    capture.drain((_, bytes, offset) => {
+      const name = slotBytes(bytes.page, bytes.view, offset, layout.strings[0]!)?.toString('latin1');
+      if (name === mine || name === other) names.push(name);
+    });
+    t.same(names, [mine, mine], 'the child and the grandchild, not the other process');
   });
 
   t.test('profile at 999 Hz: samples above HZ, stacks start in the sampled code', async (t) => {
     const child = spawn(workload, ['spin', '4000'], { stdio: 'ignore' });
     t.teardown(() => child.kill('SIGKILL'));
-    const ring = BpfRingBuffer.create(1 << 20);
-    const lost = createLostCounter();
-    const tgids = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 1, maxEntries: 16, name: 'ktap_tgids' });
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(child.pid!);
-    tgids.update(key, Buffer.from([1]));
-    const { program, layout } = profileCapture(true, true, { ring: ring.map, lost, tgids });
-    const attachments = attachSampler(program, 999);
-    t.teardown(() => {
-      for (const attachment of attachments) attachment.detach();
-      program.close();
-      ring.close();
-      lost.close();
-      tgids.close();
-    });
+    const capture = new CaptureSource({ tracefsRoot: TRACEFS, pids: [child.pid!] });
+    t.teardown(() => capture.close());
+    const { layout } = capture.addSampler(999, true, true);
     const cpuBefore = cpuSeconds(child.pid!);
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const cpuAfter = cpuSeconds(child.pid!);
-    for (const attachment of attachments) attachment.detach();
+    capture.detach();
     const text = executableRange(child.pid!, workload);
+    const symbols = KernelSymbols.load();
+    const samplerFrames: string[] = [];
     let samples = 0;
     let others = 0;
     let inText = 0;
-    const symbols = KernelSymbols.load();
-    const samplerFrames: string[] = [];
-    ring.drain((bytes, offset) => {
+    capture.drain((_, bytes, offset) => {
       samples++;
-      if (bytes.view.getUint32(offset + RECORD_AT + 4, true) !== child.pid) others++;
+      if (recordPid(bytes, offset + RECORD_AT) !== child.pid) others++;
       const user = slotStack(bytes.view, offset, layout.userStack);
       if (user.length > 0 && user[0]! >= text[0] && user[0]! < text[1]) inText++;
       for (const address of slotStack(bytes.view, offset, layout.kernelStack)) {
