@@ -26,8 +26,10 @@ export interface CaptureOptions {
   readonly tracefsRoot: string;
   /** Only these processes and their descendants (-p, `-- cmd`); every process when absent. */
   readonly pids?: readonly number[];
-  /** Only this CPU (-C). */
-  readonly cpu?: number;
+  /** Only these CPUs (-C). */
+  readonly cpus?: readonly number[];
+  /** Processes never captured (ktap's own). */
+  readonly excludeTgids?: readonly number[];
   /** Bytes of the ring buffer (a power of two). */
   readonly ringBytes?: number;
 }
@@ -43,7 +45,9 @@ export class CaptureSource {
   private readonly maps: CaptureMaps;
   private readonly ring: BpfRingBuffer;
   private readonly programs: BpfProgram[] = [];
-  private readonly attachments: Attachment[] = [];
+  /** The fork follower's, then each source's attachments (by source number). */
+  private readonly forks: Attachment[] = [];
+  private readonly attachments: Attachment[][] = [];
   private readonly layouts: CaptureLayout[] = [];
   private closed = false;
 
@@ -60,7 +64,7 @@ export class CaptureSource {
         owned.push(tgids);
         for (const pid of options.pids) this.addProcess(tgids, pid);
       }
-      this.maps = { ring: this.ring.map, lost, tgids, cpu: options.cpu };
+      this.maps = { ring: this.ring.map, lost, tgids, cpus: options.cpus, excludeTgids: options.excludeTgids };
       if (tgids !== undefined) this.followForks(tgids);
     } catch (error) {
       for (const resource of owned.reverse()) resource.close();
@@ -80,7 +84,7 @@ export class CaptureSource {
     if (match === null) throw new Error('sched_process_fork has no child_pid field');
     const program = forkFollower(tgids, Number(match[1]));
     this.programs.push(program);
-    this.attachments.push(attachTracepoint(program, this.options.tracefsRoot, 'sched', 'sched_process_fork'));
+    this.forks.push(attachTracepoint(program, this.options.tracefsRoot, 'sched', 'sched_process_fork'));
   }
 
   /** The source number of the next program added: what its records carry. */
@@ -93,7 +97,7 @@ export class CaptureSource {
     const full: CaptureSpec = { ...spec, source: this.nextSource, eventId: tracepointId(this.options.tracefsRoot, system, event) };
     const program = tracepointCapture(full, this.maps);
     this.programs.push(program);
-    this.attachments.push(attachTracepoint(program, this.options.tracefsRoot, system, event));
+    this.attachments[full.source] = [attachTracepoint(program, this.options.tracefsRoot, system, event)];
     const layout = captureLayout(full);
     this.layouts.push(layout);
     return { source: full.source, layout };
@@ -104,7 +108,7 @@ export class CaptureSource {
     const source = this.nextSource;
     const { program, layout } = profileCapture(source, kernelStack, userStack, this.maps);
     this.programs.push(program);
-    this.attachments.push(...attachSampler(program, hz, this.options.cpu === undefined ? undefined : [this.options.cpu]));
+    this.attachments[source] = attachSampler(program, hz, this.options.cpus);
     this.layouts.push(layout);
     return { source, layout };
   }
@@ -129,9 +133,16 @@ export class CaptureSource {
     return value === undefined ? 0 : Number(sumPerCpu(this.maps.lost, value));
   }
 
+  /** Stops the program of SOURCE. */
+  removeSource(source: number): void {
+    for (const attachment of this.attachments[source] ?? []) attachment.detach();
+    this.attachments[source] = [];
+  }
+
   /** Stops every program (records already in the ring stay readable until close()). */
   detach(): void {
-    for (const attachment of this.attachments.splice(0).reverse()) attachment.detach();
+    for (let source = 0; source < this.attachments.length; source++) this.removeSource(source);
+    for (const attachment of this.forks.splice(0)) attachment.detach();
   }
 
   close(): void {

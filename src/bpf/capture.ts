@@ -4,8 +4,9 @@
 //
 // One record per event, laid out by captureLayout():
 //   0  u64 time (bpf_ktime_get_ns: CLOCK_MONOTONIC)   8  u32 cpu   12  u32 source (which
-//      program wrote it, as its creator numbered them)
-//   16 the tracepoint's record as tracefs lays it out (common fields first; no context flags),
+//      program wrote it, as its creator numbered them)   16  u32 tgid   24  comm[16] (the
+//      task's process and name at the event)
+//   40 the tracepoint's record as tracefs lays it out (common fields first; no context flags),
 //      padded to 8
 //   then one slot per captured string, ARGV_MAX slots for argv, a slot per stack; a slot is
 //   an s32 length (the helper's result: bytes with the NUL, or a negative errno), 4 bytes of
@@ -25,8 +26,10 @@ export const STRING_BYTES = 256;
 export const ARGV_MAX = 16;
 export const ARG_BYTES = 128;
 export const STACK_DEPTH = 64;
-const SLOT_HEADER = 8;
-export const RECORD_AT = 16;
+export const SLOT_HEADER = 8;
+export const RECORD_AT = 40;
+export const TGID_AT = 16;
+export const COMM_AT = 24;
 
 export interface CaptureSpec {
   /** Written into every record: tells the reader which program (and event) it came from. */
@@ -92,8 +95,10 @@ export interface CaptureMaps {
   readonly lost: BpfMap;
   /** When set, a hash of tgid (u32) → u8: only these processes are captured (-p, -- cmd). */
   readonly tgids?: BpfMap;
-  /** When set, only events on this CPU (-C). */
-  readonly cpu?: number;
+  /** When set, only events on these CPUs (-C). */
+  readonly cpus?: readonly number[];
+  /** Processes whose events are skipped (ktap's own tasks). */
+  readonly excludeTgids?: readonly number[];
 }
 
 /** Creates the tgid set of CaptureMaps.tgids. */
@@ -112,15 +117,27 @@ const SCRATCH: Reg = 8;
 
 /** Exits at once unless the event is one MAPS keeps (its process, its CPU). Uses FP-8. */
 function emitFilters(a: Assembler, maps: CaptureMaps): void {
-  if (maps.cpu !== undefined) {
+  if (maps.cpus !== undefined) {
     const onCpu = a.label('on-cpu');
     a.call(Helper.getSmpProcessorId);
-    a.jumpImm('jeq', 0, maps.cpu, onCpu);
+    for (const cpu of maps.cpus) a.jumpImm('jeq', 0, cpu, onCpu);
     a.movImm(0, 0);
     a.exit();
     a.place(onCpu);
   }
   if (maps.tgids !== undefined) emitTgidCheck(a, maps.tgids);
+  if (maps.excludeTgids !== undefined && maps.excludeTgids.length > 0) {
+    const skip = a.label('skip');
+    const keep = a.label('not-excluded');
+    a.call(Helper.getCurrentPidTgid);
+    a.aluImm('rsh', 0, 32);
+    for (const tgid of maps.excludeTgids) a.jumpImm('jeq', 0, tgid, skip);
+    a.goto(keep);
+    a.place(skip);
+    a.movImm(0, 0);
+    a.exit();
+    a.place(keep);
+  }
 }
 
 /** Exits at once unless the current process is in TGIDS. Uses FP-8. */
@@ -171,6 +188,13 @@ function emitReserve(a: Assembler, maps: CaptureMaps, bytes: number, source: num
   a.call(Helper.getSmpProcessorId);
   a.store('W', RECORD, 8, 0);
   a.storeImm('W', RECORD, 12, source);
+  a.call(Helper.getCurrentPidTgid);
+  a.aluImm('rsh', 0, 32);
+  a.store('DW', RECORD, TGID_AT, 0);
+  a.mov(1, RECORD);
+  a.aluImm('add', 1, COMM_AT);
+  a.movImm(2, 16);
+  a.call(Helper.getCurrentComm);
 }
 
 /** Calls HELPER(RECORD + slot + 8, size, R3 as set by the caller) and stores its result in the slot. */
@@ -253,9 +277,8 @@ function emitArgv(a: Assembler, field: number, slots: readonly number[]): void {
 
 /**
  * The sampling program for profile-N (BPF_PROG_TYPE_PERF_EVENT on a CPU clock): the
- * interrupted task's pid/tid and name, and the stacks of the interrupted context — not the
- * sampler's own frames. Record: time, cpu, then at 16 u64 pid_tgid, at 24 comm[16], then
- * the stack slots of captureLayout({recordBytes: PROFILE_RECORD_BYTES, …}).
+ * interrupted task and the stacks of the interrupted context — not the sampler's own frames.
+ * Its record is the common fields of a trace entry, the thread in common_pid.
  */
 export function profileCapture(source: number, kernelStack: boolean, userStack: boolean, maps: CaptureMaps): { program: BpfProgram; layout: CaptureLayout } {
   const layout = captureLayout({ source, eventId: 0, recordBytes: PROFILE_RECORD_BYTES, userStrings: [], kernelStack, userStack });
@@ -263,20 +286,17 @@ export function profileCapture(source: number, kernelStack: boolean, userStack: 
   a.mov(CTX, 1);
   emitFilters(a, maps);
   emitReserve(a, maps, layout.bytes, source);
+  a.storeImm('W', RECORD, RECORD_AT, 0);
   a.call(Helper.getCurrentPidTgid);
-  a.store('DW', RECORD, RECORD_AT, 0);
-  a.mov(1, RECORD);
-  a.aluImm('add', 1, RECORD_AT + 8);
-  a.movImm(2, 16);
-  a.call(Helper.getCurrentComm);
+  a.store('W', RECORD, RECORD_AT + 4, 0);
   if (layout.kernelStack >= 0) emitStack(a, layout.kernelStack, 0);
   if (layout.userStack >= 0) emitStack(a, layout.userStack, USER_STACK);
   emitSubmit(a);
   return { program: BpfProgram.load({ type: 'perfEvent', code: a.finish().code, name: 'ktap_profile' }), layout };
 }
 
-/** pid_tgid (8) and comm (16) of a profile sample. */
-export const PROFILE_RECORD_BYTES = 24;
+/** A profile sample's record: the common fields of a trace entry. */
+export const PROFILE_RECORD_BYTES = 8;
 
 /**
  * Keeps TGIDS following forks (the children of -p's process and of `-- cmd`): on

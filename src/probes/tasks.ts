@@ -38,6 +38,15 @@ export class TaskTable {
     else this.tasks.set(pid, { comm: newComm, tgid: this.tgid(pid), uid: undefined });
   }
 
+  /** What BPF saw of the task at one of its events: its process and name at that moment. */
+  taskSeen(tid: number, tgid: number, comm: string): void {
+    const task = this.tasks.get(tid);
+    if (task !== undefined) {
+      task.comm = comm;
+      task.tgid = tgid;
+    } else this.tasks.set(tid, { comm, tgid, uid: undefined });
+  }
+
   comm(tid: number): string {
     const task = this.tasks.get(tid);
     if (task?.comm !== undefined) return task.comm;

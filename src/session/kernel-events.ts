@@ -19,6 +19,7 @@ import { checkSharedFilter, FUNCTION_EVENT, functionTracerTaken, PROFILE_EVENT, 
 import { ProbeSet, isProbeGroup, type ProbeDefiner, type ProbeEvent, type ProbeSpec } from '../probes/uprobe';
 import { readFileSync, readdirSync } from 'node:fs';
 import type { Tracepoint, TracepointDefinition } from '../probes/resolve';
+import { CapturedEvents, isUserPointer, openCapture, type CapturedRoute } from './captured-events';
 import type { Handler } from './handler';
 import { TraceEvent, type EventType, type StackSymbolizer } from './trace-event';
 
@@ -48,6 +49,8 @@ interface Route {
   count: number;
   /** The probe of a glob this event is (a refusal skips it), with the header that asked for it. */
   origin?: ProbeBatch;
+  /** Captured by BPF instead of recorded in the instance (see captured-events.ts). */
+  captured?: CapturedRoute;
 }
 
 /**
@@ -86,6 +89,11 @@ const TEARDOWN_BUDGET_MS = 300;
  */
 export const HANDLER_TIME_SAMPLE = 64;
 
+/** Offset of the first return address in kernel_stack and user_stack records. */
+const STACK_ENTRIES_OFFSET = 16;
+/** How often the capture ring buffer is read while events flow. */
+const CAPTURE_POLL_MS = 10;
+
 export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   readonly tracer: KernelTracer;
   /** Created before the tracer: their cleanups must run after the instance's (newest first). */
@@ -118,9 +126,16 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   private pendingProbes: PlannedProbe[] = [];
   /** Handlers routed to events since the last commit. */
   private pendingRoutes: Array<{ handler: Handler; tracepoint: Tracepoint; filter: string | null }> = [];
+  /** BPF capture for the user tier: not asked yet (null), open, or why it is unavailable. */
+  private capture: CapturedEvents | string | null = null;
+  /** Routes of captured events, by their capture source number. */
+  private readonly capturedRoutes: Array<Route | undefined> = [];
+  private capturePoll: NodeJS.Timeout | null = null;
+  /** ktap's own tasks, which capture programs skip as the instance does (unless --trace-self). */
+  private readonly ownTasks: readonly number[] | undefined;
 
   constructor(
-    options: TracerOptions & { readonly traceSelf?: boolean },
+    private readonly options: TracerOptions & { readonly traceSelf?: boolean },
     private readonly runHandler: RunHandler,
     private readonly kernelSymbol: (address: bigint) => KernelSymbol | undefined,
   ) {
@@ -131,6 +146,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     // With -p or -- cmd the kernel records only those processes: nothing to exclude.
     const excludePids = options.pids !== undefined || options.traceSelf === true ? undefined : ownTasks(this.guardian);
     this.tracer = KernelTracer.open(excludePids === undefined ? options : { ...options, excludePids });
+    this.ownTasks = excludePids;
     this.tasks = new TaskTable(() => {
       try {
         return this.tracer.instance.read('../../saved_cmdlines');
@@ -202,12 +218,52 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   private routeOne(handler: Handler, tracepoint: Tracepoint, filter: string | null): void {
     const route = this.routeOf(tracepoint);
     checkSharedFilter(handler.header, route.tracepoint, route.filter, route.handlers.length > 0, filter);
-    if (route.filter !== filter) {
+    this.captureIfNeeded(route, handler, filter);
+    if (route.captured === undefined && route.filter !== filter) {
       this.tracer.setFilter(route.tracepoint, filter ?? '0');
       route.filter = filter;
     }
     route.origin = this.planned.get(`${tracepoint.system}:${tracepoint.event}`)?.batch;
     route.handlers.push(handler);
+  }
+
+  /**
+   * A route whose first handler passes pointer arguments to user_string is captured by BPF
+   * (the strings copied while the process still exists) when BPF is available; otherwise
+   * user_string reads the process's memory when the handler runs, as before. Events with a
+   * kernel filter stay in the instance (the filter is the instance's).
+   */
+  private captureIfNeeded(route: Route, handler: Handler, filter: string | null): void {
+    if (route.handlers.length > 0 || route.enabled || filter !== null) return;
+    const args = handler.userStrings.filter((index) => isUserPointer(route.type.argFields[index]));
+    if (args.length === 0) return;
+    const capture = this.openCapture();
+    if (capture === null) return;
+    route.captured = capture.addTracepoint(route.type, args);
+    this.capturedRoutes[route.captured.source] = route;
+  }
+
+  /** The capture source, opened on first need; null (the reason kept for -v) without BPF. */
+  private openCapture(): CapturedEvents | null {
+    if (this.capture === null) {
+      const { pids, cpus } = this.options;
+      this.capture = openCapture({ tracefsRoot: findTracefs(), pids, cpus, excludeTgids: this.ownTasks });
+    }
+    return typeof this.capture === 'string' ? null : this.capture;
+  }
+
+  /** What -v says of capture: what BPF copies at the event, or why it cannot. */
+  captureNote(): string | undefined {
+    if (typeof this.capture === 'string') return `BPF capture unavailable (${this.capture}): user_string reads process memory when the handler runs; profile-N samples the scheduler tick`;
+    const names = this.capturedRoutes.filter((route) => route !== undefined).map((route) => route.captured!.sampler ? `${route.type.probename} (sampled by perf)` : `${route.tracepoint.system}:${route.tracepoint.event}`);
+    return names.length === 0 ? undefined : `captured at the event by BPF: ${names.join(', ')}`;
+  }
+
+  private stopCapturing(route: Route): void {
+    const captured = route.captured!;
+    (this.capture as CapturedEvents).remove(captured);
+    this.capturedRoutes[captured.source] = undefined;
+    route.captured = undefined;
   }
 
   /** How many of the handler's events the kernel refused (globs only). */
@@ -246,12 +302,13 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     for (const planned of this.pendingProbes) this.planned.delete(`${planned.probe.system}:${planned.probe.event}`);
     this.pendingProbes = [];
     this.pendingRoutes = [];
-    for (const route of this.routes) {
+    for (const route of [...this.routes, ...this.capturedRoutes]) {
       if (route === undefined) continue;
       const index = route.handlers.indexOf(handler);
       if (index >= 0) route.handlers.splice(index, 1);
       const profile = route.profiles.findIndex((state) => state.handler === handler);
       if (profile >= 0) route.profiles.splice(profile, 1);
+      if (route.captured !== undefined && route.handlers.length === 0) this.stopCapturing(route);
       if (route.enabled && route.handlers.length === 0 && route.profiles.length === 0 && route.internal === undefined) {
         this.tracer.disable(route.tracepoint);
         route.enabled = false;
@@ -261,8 +318,21 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     }
   }
 
-  /** profile-N: samples of the scheduler-tick event, filtered to the tick handler. */
+  /**
+   * profile-N: with BPF, a perf CPU clock sampling at the real rate, the stacks those of the
+   * sampled code; otherwise samples of the scheduler-tick event filtered to the tick handler
+   * (at most HZ per second).
+   */
   sample(handler: Handler, intervalNs: number): number {
+    const capture = this.openCapture();
+    if (capture !== null) {
+      const type: EventType = { layout: this.tracer.layout(PROFILE_EVENT), probename: handler.header, argFields: [], render: () => '' };
+      const captured = capture.addSampler(Math.max(1, Math.round(1e9 / intervalNs)), type);
+      // Never enabled in the instance; found through capturedRoutes only.
+      const route: Route = { tracepoint: PROFILE_EVENT, type, handlers: [handler], profiles: [], filter: null, enabled: false, count: 0, captured };
+      this.capturedRoutes[captured.source] = route;
+      return 1;
+    }
     const route = this.routeOf(PROFILE_EVENT);
     const filter = profileFilter(handler.header, route.filter, route.handlers.length > 0);
     if (route.filter !== filter) {
@@ -358,7 +428,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     const pending: Tracepoint[] = [];
     const byEvent = new Map<string, Route>();
     for (const route of this.routes) {
-      if (route === undefined || route.enabled) continue;
+      if (route === undefined || route.enabled || route.captured !== undefined) continue;
       if (route.handlers.length === 0 && route.profiles.length === 0 && route.internal === undefined) continue;
       pending.push(route.tracepoint);
       byEvent.set(`${route.tracepoint.system}:${route.tracepoint.event}`, route);
@@ -373,6 +443,10 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
       this.started = true;
       this.tracer.start(this.deliver);
       this.event.wallOffsetNs += this.tracer.clockToMonotonicNs;
+    }
+    if (this.capture instanceof CapturedEvents && this.capturePoll === null) {
+      this.capturePoll = setInterval(() => this.drainCaptured(), CAPTURE_POLL_MS);
+      this.capturePoll.unref();
     }
     yield* this.tracer.enable(pending, (tracepoint, error) => {
       const route = byEvent.get(`${tracepoint.system}:${tracepoint.event}`)!;
@@ -409,7 +483,23 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   /** Reads what is buffered now (before a timer handler runs, SPEC §3.10). */
   pump(): void {
     this.tracer.pump(this.deliver);
+    this.drainCaptured();
   }
+
+  /** Delivers what BPF captured so far. */
+  private drainCaptured(): void {
+    if (!(this.capture instanceof CapturedEvents) || !this.delivering || this.tracer.held) return;
+    const base = this.tracer.clockToMonotonicNs + this.tracer.timeBase;
+    this.event.origin = this.tracer.timeBase;
+    this.capture.drain(this.event, this.tasks, (monotonicNs) => Number(monotonicNs - base), this.deliverCaptured);
+  }
+
+  private readonly deliverCaptured = (captured: CapturedRoute, event: TraceEvent, cpu: number): void => {
+    const route = this.capturedRoutes[captured.source];
+    if (route === undefined || !this.delivering) return;
+    route.count++;
+    this.dispatch(route, event, cpu);
+  };
 
   /**
    * Stops recording; with `drain`, what is already recorded is still delivered, for at most
@@ -417,9 +507,12 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
    */
   stop(drain: boolean): void {
     this.tracer.stop();
+    if (this.capturePoll !== null) clearInterval(this.capturePoll);
+    if (this.capture instanceof CapturedEvents) this.capture.detach();
     if (drain) {
       this.delivering = true;
       this.undelivered = this.tracer.drain(this.deliver, DRAIN_DEADLINE_MS);
+      this.drainCaptured();
     }
     this.delivering = false;
   }
@@ -431,6 +524,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
    * number of enabled probes the guardian still removes then (0: everything is gone).
    */
   close(): number {
+    if (this.capture instanceof CapturedEvents) this.capture.close();
     const handOff = this.guardian !== undefined && this.teardownEstimateMs() > TEARDOWN_BUDGET_MS;
     const enabledProbes = this.tracer.enabledEvents.filter((tracepoint) => isProbeGroup(tracepoint.system)).length;
     this.tracer.close(handOff);
@@ -469,12 +563,16 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     event.set(route.type, record, offset, record.length, cpu, time);
     if (this.kernelStacks || this.userStacks) this.findStacks(record, event);
     if (route.internal !== undefined) route.internal(record, offset, record.length, event.tid);
+    this.dispatch(route, event, cpu);
+  };
+
+  private dispatch(route: Route, event: TraceEvent, cpu: number): void {
     if (cpu >= this.eventsPerCpu.length) this.growCpuCounters(cpu);
     // Small-integer array elements and the timing in a function of its own keep this path
     // within about 1.5 ns of what it cost without the counters (bench/events, pages variant).
     if ((++this.eventsPerCpu[cpu]! & (HANDLER_TIME_SAMPLE - 1)) === 0) this.runHandlersTimed(route, event, cpu);
     else this.runHandlers(route, event, cpu);
-  };
+  }
 
   private runHandlers(route: Route, event: TraceEvent, cpu: number): void {
     const handlers = route.handlers;
@@ -504,12 +602,17 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   private findStacks(record: PageCursor, event: TraceEvent): void {
     followingRecords(record, 3, (offset, length) => {
       const id = recordEventId(record, offset);
-      if (id === this.kernelStackId && event.kernelStackAt < 0) {
-        event.kernelStackAt = offset;
-        event.kernelStackLength = length;
-      } else if (id === this.userStackId && event.userStackAt < 0) {
-        event.userStackAt = offset;
-        event.userStackLength = length;
+      // Both records hold their return addresses from byte 16 on.
+      const frames = Math.floor((length - STACK_ENTRIES_OFFSET) / 8);
+      if (id === this.kernelStackId && event.kernelFramesAt < 0) {
+        // kernel_stack: `int size` (entries) at 8.
+        event.kernelFramesAt = offset + STACK_ENTRIES_OFFSET;
+        event.kernelFrameCount = Math.min(frames, record.view.getInt32(offset + 8, true));
+      } else if (id === this.userStackId && event.userFramesAt < 0) {
+        // user_stack: `unsigned int tgid` at 8; up to 8 addresses ending at the first 0.
+        event.userFramesAt = offset + STACK_ENTRIES_OFFSET;
+        event.userFrameCount = frames;
+        event.userStackTgid = record.view.getUint32(offset + 8, true);
       }
     });
   }
@@ -537,7 +640,13 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
 
   /** Events the kernel lost, per CPU. */
   lostPerCpu(): Map<number, number> {
-    return this.tracer.lostPerCpu();
+    const lost = this.tracer.lostPerCpu();
+    if (this.capture instanceof CapturedEvents) {
+      this.capture.lostPerCpu().forEach((count, cpu) => {
+        if (count > 0) lost.set(cpu, (lost.get(cpu) ?? 0) + count);
+      });
+    }
+    return lost;
   }
 }
 

@@ -351,6 +351,8 @@ export class Session {
       entry.events -= this.kernel?.refusedCount(entry.handler) ?? 0;
       if (this.options.verbose && entry.events > 0) process.stderr.write(`ktap: attached ${entry.handler.header} (${entry.events} event${entry.events === 1 ? '' : 's'})\n`);
     }
+    const captureNote = this.options.verbose ? this.kernel?.captureNote() : undefined;
+    if (captureNote !== undefined) process.stderr.write(`ktap: ${captureNote}\n`);
     return attached;
   }
 

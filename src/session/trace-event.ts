@@ -26,9 +26,6 @@ export interface StackSymbolizer {
   userFrame(tgid: number, address: bigint): string;
 }
 
-/** Offset of the first return address in kernel_stack and user_stack records. */
-const STACK_ENTRIES_OFFSET = 16;
-
 export class TraceEvent implements EventContext {
   /** 'timer' for profile-N samples: the interrupted task's identity, no arguments. */
   kind: 'trace' | 'timer' = 'trace';
@@ -42,11 +39,17 @@ export class TraceEvent implements EventContext {
   time = 0;
   /** Trace-clock ns that `time` counts from (the reader's time base). */
   origin = 0n;
-  /** The kernel_stack / user_stack records that came with the event (offset -1: none). */
-  kernelStackAt = -1;
-  kernelStackLength = 0;
-  userStackAt = -1;
-  userStackLength = 0;
+  /**
+   * The stacks that came with the event (from the kernel_stack / user_stack records after
+   * it, or captured with it by BPF): where the return addresses start (-1: no stack) and
+   * how many there are at most (a 0 address ends them early).
+   */
+  kernelFramesAt = -1;
+  kernelFrameCount = 0;
+  userFramesAt = -1;
+  userFrameCount = 0;
+  /** The process the user stack's addresses belong to. */
+  userStackTgid = 0;
 
   constructor(
     private readonly tasks: TaskTable,
@@ -66,32 +69,26 @@ export class TraceEvent implements EventContext {
     this.cpu = cpu;
     this.tid = recordPid(bytes, offset);
     this.time = time;
-    this.kernelStackAt = -1;
-    this.userStackAt = -1;
+    this.kernelFramesAt = -1;
+    this.userFramesAt = -1;
   }
 
   kernelStack(): readonly string[] | undefined {
-    if (this.kernelStackAt < 0) return undefined;
-    // kernel_stack: `int size` (entries), then the return addresses.
-    const declared = this.bytes.view.getInt32(this.kernelStackAt + 8, true);
-    const addresses = this.stackAddresses(this.kernelStackAt, this.kernelStackLength, declared);
-    return addresses.map((address) => this.stacks.kernelFrame(address));
+    if (this.kernelFramesAt < 0) return undefined;
+    return this.frames(this.kernelFramesAt, this.kernelFrameCount).map((address) => this.stacks.kernelFrame(address));
   }
 
   userStack(): readonly string[] | undefined {
-    if (this.userStackAt < 0) return undefined;
-    // user_stack: `unsigned int tgid`, then up to 8 return addresses ending at the first 0.
-    const tgid = this.bytes.view.getUint32(this.userStackAt + 8, true);
-    const addresses = this.stackAddresses(this.userStackAt, this.userStackLength, Infinity);
-    return addresses.map((address) => this.stacks.userFrame(tgid, address));
+    if (this.userFramesAt < 0) return undefined;
+    const tgid = this.userStackTgid;
+    return this.frames(this.userFramesAt, this.userFrameCount).map((address) => this.stacks.userFrame(tgid, address));
   }
 
-  private stackAddresses(offset: number, length: number, declared: number): bigint[] {
+  private frames(offset: number, count: number): bigint[] {
     const addresses: bigint[] = [];
     const view = this.bytes.view;
-    const count = Math.min(declared, Math.floor((length - STACK_ENTRIES_OFFSET) / 8));
     for (let index = 0; index < count; index++) {
-      const address = view.getBigUint64(offset + STACK_ENTRIES_OFFSET + index * 8, true);
+      const address = view.getBigUint64(offset + index * 8, true);
       if (address === 0n) break;
       addresses.push(address);
     }

@@ -52,13 +52,15 @@ const NANOSECONDS_PER_UNIT: Readonly<Record<string, number>> = {
 
 /**
  * THE parser of timer intervals (SPEC §2.4): `250ms` in nanoseconds — decimal digits (value
- * ≥ 1) directly followed by s, sec, ms, msec, us or usec, nothing else. Undefined when
- * malformed, and beyond 2^53 ns (over 104 days), which no timer could honour exactly.
+ * ≥ 1) directly followed by s, sec, ms, msec, us or usec, or a rate in hz (`99hz`: every
+ * 1/99 s, rounded to the ns, as perf's -F and bpftrace's profile:hz), nothing else.
+ * Undefined when malformed, and beyond 2^53 ns (over 104 days), which no timer could honour.
  */
 export function parseInterval(text: string): number | undefined {
-  const match = /^([0-9]+)(s|sec|ms|msec|us|usec)$/.exec(text);
+  const match = /^([0-9]+)(s|sec|ms|msec|us|usec|hz)$/.exec(text);
   if (match === null) return undefined;
-  const nanoseconds = Number(match[1]) * NANOSECONDS_PER_UNIT[match[2]!]!;
+  const count = Number(match[1]);
+  const nanoseconds = match[2] === 'hz' ? (count === 0 ? 0 : Math.round(1e9 / count)) : count * NANOSECONDS_PER_UNIT[match[2]!]!;
   return nanoseconds >= 1 && Number.isSafeInteger(nanoseconds) ? nanoseconds : undefined;
 }
 
