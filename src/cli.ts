@@ -6,13 +6,10 @@ import { closeSync, openSync, readFileSync, statSync, writeFileSync } from 'node
 import { compile } from './compiler';
 import { OPTION_HELP, parseArguments, type CliOptions } from './cli/options';
 import { EXIT_OK, exitOnUncaught, UserError } from './errors';
-import { listFunctions, listMarkers } from './probes/elf';
-import { listEvents } from './probes/resolve';
-import { findTracefs } from './probes/tracefs';
 import { runRepl } from './repl/repl';
+import { listEvents, listFunctions, listMarkers, removeStaleRunsIfPermitted } from './session/catalog';
 import { Session } from './session/session';
 import { writeAll } from './session/output';
-import { removeStaleRunsIfPermitted } from './probes/tracer';
 import { assertTerminal, openDashboard, type Dashboard } from './tui/dashboard';
 import { isBytecodeFile, writeBytecodeFile } from './vm/bytecode-file';
 import { disassemble } from './vm/disasm';
@@ -71,7 +68,7 @@ async function runMode(options: CliOptions): Promise<number> {
       printOut(options.mode === 'list-functions' ? listFunctions(options.listPattern!) : listMarkers(options.listPattern!));
       return EXIT_OK;
     case 'list-events':
-      printOut(listEvents(findTracefs(), options.listPattern));
+      printOut(listEvents(options.listPattern));
       return EXIT_OK;
   }
 }

@@ -2,13 +2,11 @@
 // without writing ktap code.
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { listEvents } from '../probes/resolve';
-import { findTracefs } from '../probes/tracefs';
 import { UserError } from '../errors';
+import { listEvents } from '../session/catalog';
 import type { Session } from '../session/session';
 import { disassemble } from '../vm/disasm';
 import type { Proto } from '../vm/proto';
-import { KTable } from '../vm/table';
 
 /** What the commands need from the REPL. */
 export interface ReplContext {
@@ -55,14 +53,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: '.stop', args: '', doc: 'detach everything and run the trace_end handlers',
-    run: (repl) => {
-      const session = repl.session;
-      for (const handler of [...session.handlers]) session.detach(handler);
-      session.runEndHandlers();
-      session.endHandlers.length = 0;
-      session.rt.phase = 'RUNNING';
-      session.writer.flush();
-    },
+    run: (repl) => repl.session.stopAll(),
   },
   { name: '.tables', args: '', doc: 'session variables holding tables, with their sizes', run: (repl) => repl.message(tablesText(repl.session)) },
   {
@@ -73,7 +64,7 @@ export const COMMANDS: readonly Command[] = [
     name: '.events', args: '[GLOB]', doc: 'list tracepoint events',
     run: (repl, argument) => {
       try {
-        const events = listEvents(findTracefs(), argument === '' ? undefined : argument);
+        const events = listEvents(argument === '' ? undefined : argument);
         repl.message(events.length === 0 ? 'no matching events' : events.join('\n'));
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
@@ -138,26 +129,22 @@ function probesText(session: Session): string {
   const seconds = Number(now - lastSample.at) / 1e9;
   const definition = (handler: Session['handlers'][number]): string => `${handler.kind === 'trace' ? 'trace ' : ''}${handler.header}`;
   // The definition column grows with the longest one (filters make them long).
-  const width = Math.max(41, ...session.handlers.map((handler) => definition(handler).length));
+  const stats = session.stats();
+  const width = Math.max(41, ...stats.probes.map(({ handler }) => definition(handler).length));
   const lines = [`id  ${'definition'.padEnd(width)}   events    events/s`];
-  for (const handler of session.handlers) {
-    const runs = session.handlerRuns[handler.id] ?? 0;
+  for (const { handler, runs } of stats.probes) {
     const rate = seconds > 0 ? (runs - (lastSample.runs[handler.id] ?? 0)) / seconds : 0;
     lines.push(`${String(handler.id).padEnd(3)} ${definition(handler).padEnd(width)} ${String(runs).padStart(8)} ${rate.toFixed(1).padStart(11)}`);
     lastSample.runs[handler.id] = runs;
   }
   lastSample.at = now;
-  if (session.handlers.length === 0) lines.push('(nothing attached)');
-  const lost = session.kernel === null ? 0 : [...session.kernel.lostPerCpu().values()].reduce((sum, count) => sum + count, 0);
+  if (stats.probes.length === 0) lines.push('(nothing attached)');
+  const lost = [...stats.cpus?.lost.values() ?? []].reduce((sum, count) => sum + count, 0);
   lines.push(`events lost: ${lost}`);
   return lines.join('\n');
 }
 
 function tablesText(session: Session): string {
-  const lines: string[] = [];
-  for (const [name, slot] of session.sessionSlots) {
-    const value = session.sessionCells[slot]?.v;
-    if (value instanceof KTable) lines.push(`${name.padEnd(20)} ${value.length} entr${value.length === 1 ? 'y' : 'ies'}`);
-  }
+  const lines = session.stats().tables.map(({ name, table }) => `${name.padEnd(20)} ${table.length} entr${table.length === 1 ? 'y' : 'ies'}`);
   return lines.length === 0 ? 'no tables' : lines.join('\n');
 }

@@ -5,6 +5,7 @@
 import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
 import { Script } from 'node:vm';
 import { UserError } from '../errors';
+import { eventNames } from '../session/catalog';
 import type { Handler, Session } from '../session/session';
 import { ExitSignal, RuntimeError } from '../vm/errors';
 import type { Proto } from '../vm/proto';
@@ -12,9 +13,7 @@ import { toDisplayString } from '../vm/value';
 import { COMMANDS, runCommand, type ReplContext } from './commands';
 import { complete } from './completion';
 import { HISTORY_LIMIT, loadHistory, saveHistory } from './history';
-import { availableTracepoints } from '../probes/resolve';
 import { openDashboard, type Dashboard } from '../tui/dashboard';
-import { findTracefs } from '../probes/tracefs';
 
 const PROMPT = 'ktap> ';
 const CONTINUATION = '....> ';
@@ -265,13 +264,7 @@ class Repl implements ReplContext {
 
   /** Tracepoint names for completion, read once. */
   private events(): string[] {
-    if (this.eventNames === null) {
-      try {
-        this.eventNames = availableTracepoints(findTracefs()).map((tracepoint) => `${tracepoint.system}:${tracepoint.event}`);
-      } catch {
-        this.eventNames = [];
-      }
-    }
+    this.eventNames ??= eventNames();
     return this.eventNames;
   }
 

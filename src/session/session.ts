@@ -17,7 +17,7 @@ import type { Limits } from '../vm/limits';
 import type { HandlerKind } from '../vm/opcodes';
 import type { Proto } from '../vm/proto';
 import { Runtime, type EventContext, type RuntimeHost, type TracerIdentity } from '../vm/runtime';
-import type { KTable } from '../vm/table';
+import { KTable } from '../vm/table';
 import { globalsRead } from '../vm/hints';
 import { Cell, translate } from '../vm/translate';
 import { parseDecimalInteger, type KFunction, type Value } from '../vm/value';
@@ -61,6 +61,25 @@ export interface SessionOptions {
 }
 
 export type { Handler } from './handler';
+
+/** Per-CPU counters of the kernel events: delivered, ms in handlers (sampled), lost. */
+export interface CpuStats {
+  readonly events: readonly number[];
+  readonly handlerMs: readonly number[];
+  readonly lost: ReadonlyMap<number, number>;
+}
+
+/** What the faces show of a session (.probes, .tables, the dashboard); read outside the event path. */
+export interface SessionStats {
+  /** Each attached handler and its runs so far. */
+  readonly probes: ReadonlyArray<{ readonly handler: Handler; readonly runs: number }>;
+  /** Null until a handler needs kernel events (and after the session closed them). */
+  readonly cpus: CpuStats | null;
+  /** Session variables holding tables. */
+  readonly tables: ReadonlyArray<{ readonly name: string; readonly table: KTable }>;
+  /** VM instructions run so far. */
+  readonly instructions: number;
+}
 
 /** How a session ended (SPEC §3.10), which decides draining and trace_end. */
 export type EndReason = 'finished' | 'exit' | 'interrupt' | 'terminate' | 'workload' | 'error';
@@ -232,6 +251,34 @@ export class Session {
     for (const handler of this.endHandlers) {
       if (this.runCode(handler, 'trace_end') !== 'ok') break;
     }
+  }
+
+  /**
+   * `.stop` of the REPL: detaches every handler, runs the trace_end handlers once (they are
+   * then forgotten) and goes on running, ready for new inputs.
+   */
+  stopAll(): void {
+    for (const handler of [...this.handlers]) this.detach(handler);
+    this.runEndHandlers();
+    this.endHandlers.length = 0;
+    this.rt.phase = 'RUNNING';
+    this.writer.flush();
+  }
+
+  /** The counters the faces show; reads each CPU's buffer stats, so once per refresh. */
+  stats(): SessionStats {
+    const kernel = this.kernel;
+    const tables: Array<{ name: string; table: KTable }> = [];
+    for (const [name, slot] of this.sessionSlots) {
+      const value = this.sessionCells[slot]?.v;
+      if (value instanceof KTable) tables.push({ name, table: value });
+    }
+    return {
+      probes: this.handlers.map((handler) => ({ handler, runs: this.handlerRuns[handler.id] ?? 0 })),
+      cpus: kernel === null ? null : { events: kernel.eventsPerCpu, handlerMs: kernel.handlerMsPerCpu, lost: kernel.lostPerCpu() },
+      tables,
+      instructions: this.rt.instructionsDone,
+    };
   }
 
   /** Whether any handler needs events or ticks (so the session keeps running after main). */

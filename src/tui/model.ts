@@ -1,7 +1,7 @@
 // What the dashboard shows, sampled from the stats the session keeps at each refresh:
 // per-CPU counters, handler runs, VM instructions and the session's tables. Never in the event path.
 
-import type { Session } from '../session/session';
+import type { Session, SessionStats } from '../session/session';
 import { KTable } from '../vm/table';
 import { toDisplayString, type Value } from '../vm/value';
 
@@ -87,34 +87,30 @@ export class DashboardModel {
 
   constructor(private readonly session: Session, private readonly startedMs: number, now: number) {
     this.lastSampleMs = now;
-    this.lastInstructions = session.rt.instructionsDone;
+    this.lastInstructions = session.stats().instructions;
     this.sample(now, false);
   }
 
   /** Reads the session's counters at `now` (ms, performance.now()); `rates`: keep the rates. */
   sample(now: number, rates = true): void {
-    const session = this.session;
+    const stats = this.session.stats();
     const seconds = Math.max((now - this.lastSampleMs) / 1000, 1e-3);
     this.elapsedMs = now - this.startedMs;
     this.rssBytes = process.memoryUsage.rss();
-    const instructions = session.rt.instructionsDone;
-    if (rates) this.instructionsPerSecond = (instructions - this.lastInstructions) / seconds;
-    this.lastInstructions = instructions;
-    this.sampleCpus(seconds, rates);
-    this.sampleProbes(now, seconds, rates);
-    this.sampleTables();
+    if (rates) this.instructionsPerSecond = (stats.instructions - this.lastInstructions) / seconds;
+    this.lastInstructions = stats.instructions;
+    this.sampleCpus(stats, seconds, rates);
+    this.sampleProbes(stats, now, seconds, rates);
+    this.sampleTables(stats);
     this.lastSampleMs = now;
   }
 
-  private sampleCpus(seconds: number, rates: boolean): void {
-    const kernel = this.session.kernel;
-    if (kernel === null) {
+  private sampleCpus(stats: SessionStats, seconds: number, rates: boolean): void {
+    if (stats.cpus === null) {
       this.handlerBusy = 0;
       return; // keeps the last figures once the session has closed its kernel side
     }
-    const events = kernel.eventsPerCpu;
-    const handlerMs = kernel.handlerMsPerCpu;
-    const lost = kernel.lostPerCpu();
+    const { events, handlerMs, lost } = stats.cpus;
     const count = Math.max(events.length, ...[...lost.keys()].map((cpu) => cpu + 1));
     let handlerDelta = 0;
     for (let cpu = 0; cpu < handlerMs.length; cpu++) handlerDelta += (handlerMs[cpu] ?? 0) - (this.lastCpuHandlerMs[cpu] ?? 0);
@@ -143,11 +139,9 @@ export class DashboardModel {
     this.lastCpuHandlerMs = Array.from(handlerMs);
   }
 
-  private sampleProbes(now: number, seconds: number, rates: boolean): void {
-    const session = this.session;
+  private sampleProbes(stats: SessionStats, now: number, seconds: number, rates: boolean): void {
     const probes: ProbeRates[] = [];
-    for (const handler of session.handlers) {
-      const runs = session.handlerRuns[handler.id] ?? 0;
+    for (const { handler, runs } of stats.probes) {
       let history = this.rateHistory.get(handler.id);
       if (history === undefined) this.rateHistory.set(handler.id, (history = { times: [], rates: [] }));
       if (rates) {
@@ -176,12 +170,9 @@ export class DashboardModel {
    * Finds the session's tables and scores each by the entries that changed since the last
    * sample (smoothed): the table the script updates most is shown unless the user picked one.
    */
-  private sampleTables(): void {
-    const session = this.session;
+  private sampleTables(stats: SessionStats): void {
     const seen = new Set<string>();
-    for (const [name, slot] of session.sessionSlots) {
-      const value = session.sessionCells[slot]?.v;
-      if (!(value instanceof KTable)) continue;
+    for (const { name, table: value } of stats.tables) {
       seen.add(name);
       let info = this.tables.find((candidate) => candidate.name === name);
       if (info === undefined || info.table !== value) {
