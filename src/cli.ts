@@ -6,6 +6,9 @@ import { closeSync, openSync, readFileSync, statSync, writeFileSync } from 'node
 import { compile } from './compiler';
 import { OPTION_HELP, parseArguments, type CliOptions } from './cli/options';
 import { EXIT_OK, exitOnUncaught, UserError } from './errors';
+import { MetricsCollector } from './metrics/collector';
+import { serveMetrics, type MetricsServer } from './metrics/server';
+import { sessionSource } from './metrics/source';
 import { runRepl } from './repl/repl';
 import { listEvents, listFunctions, listMarkers, removeStaleRunsIfPermitted } from './session/catalog';
 import { Session } from './session/session';
@@ -131,12 +134,19 @@ async function runScript(options: CliOptions): Promise<number> {
   const chunkName = options.mode === 'run' ? options.script! : '(command line)';
   const session = sessionFor(options, outputFd, chunkName);
   let dashboard: Dashboard | null = null;
+  let metrics: MetricsServer | null = null;
   try {
     const main = loadMain(session, options, chunkName);
     const outcome = session.runCode(main);
     if (outcome === 'exit') session.runEndHandlers();
     if (outcome !== 'ok') return EXIT_OK;
     if (session.hasEventHandlers) {
+      // Listening before anything is attached: a bad address ends the run with nothing to undo.
+      if (options.metrics !== undefined && !options.dryRun) {
+        const collector = new MetricsCollector(sessionSource(session), options.metricsMaxKeys);
+        metrics = await serveMetrics(options.metrics, () => collector.scrape());
+        if (!options.quiet) process.stderr.write(`ktap: serving metrics at ${metrics.url}\n`);
+      }
       // --tui: the dashboard is up while events flow; trace_end writes on the normal screen.
       if (options.tui) {
         dashboard = openDashboard(session, {
@@ -151,6 +161,7 @@ async function runScript(options: CliOptions): Promise<number> {
     return EXIT_OK;
   } finally {
     dashboard?.close();
+    metrics?.close();
     session.writer.flush();
     session.close();
     if (outputFd !== 1) closeSync(outputFd);
@@ -158,16 +169,18 @@ async function runScript(options: CliOptions): Promise<number> {
 }
 
 function loadMain(session: Session, options: CliOptions, chunkName: string): KFunction {
-  // --tui: top-level variables become session variables, so the dashboard sees the tables.
-  if (options.mode === 'eval') return session.compileScript(options.script!, chunkName, options.tui).main;
+  // --tui, --metrics: top-level variables become session variables, so the dashboard and
+  // the scrapes see the tables.
+  const shared = options.tui || options.metrics !== undefined;
+  if (options.mode === 'eval') return session.compileScript(options.script!, chunkName, shared).main;
   if (options.mode === 'simple') {
-    return session.compileScript(`trace ${options.script} { print(cpu, tid, execname, argstr) }`, chunkName, options.tui).main;
+    return session.compileScript(`trace ${options.script} { print(cpu, tid, execname, argstr) }`, chunkName, shared).main;
   }
   const bytes = readFile(options.script!);
   if (isBytecodeFile(bytes)) return session.loadBytecode(bytes);
   const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   if (source.length === 0) process.stderr.write(`warning: ${options.script} is empty\n`);
-  return session.compileScript(source, chunkName, options.tui).main;
+  return session.compileScript(source, chunkName, shared).main;
 }
 
 function readScript(path: string): { source: string; chunk: string } {

@@ -2,6 +2,8 @@
 // Nothing here touches files or the kernel.
 
 import { UserError } from '../errors';
+import { DEFAULT_MAX_KEYS } from '../metrics/collector';
+import { parseListenAddress, type ListenAddress } from '../metrics/address';
 import { DEFAULT_LIMITS, LIMIT_OPTIONS, type Limits } from '../vm/limits';
 
 export interface CliOptions {
@@ -28,6 +30,10 @@ export interface CliOptions {
   readonly limits: Limits;
   /** `-- cmd args`: the workload to start and trace. */
   readonly command: readonly string[];
+  /** --metrics: serve /metrics for Prometheus here while tracing. */
+  readonly metrics?: ListenAddress;
+  /** --metrics-max-keys: keys of one table exposed at most (0: no limit). */
+  readonly metricsMaxKeys: number;
 }
 
 /** A bad command line: the message names the problem; exit status 1. */
@@ -62,6 +68,8 @@ export const OPTION_HELP: ReadonlyArray<readonly [string, string]> = [
   ['--json', 'one JSON object per line for every output'],
   ['--buffer-kb KB', 'kernel ring buffer per CPU in KiB (default 4096)'],
   ['--trace-self', "also trace ktap's own process and its guardian (filtered out in the kernel by default)"],
+  ['--metrics [ADDR:]PORT', 'serve tables and stats at /metrics for Prometheus while tracing'],
+  ['--metrics-max-keys N', `keys of one table served at most (default ${DEFAULT_MAX_KEYS}, 0 = unlimited)`],
   ['--save-bytecode OUT', 'compile FILE to a portable bytecode file and exit'],
   ...LIMIT_OPTIONS.map((limit) => [`${limit.option} N`, `${limit.doc} (default ${DEFAULT_LIMITS[limit.key]}, 0 = unlimited)`] as const),
   ['-V', 'print the version'],
@@ -97,6 +105,8 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   let traceSelf = false;
   const limits: Limits = { ...DEFAULT_LIMITS };
   let command: string[] = [];
+  let metrics: ListenAddress | undefined;
+  let metricsMaxKeys = DEFAULT_MAX_KEYS;
 
   const setMode = (next: CliOptions['mode']): void => {
     if (mode !== undefined && mode !== next) throw new UsageError(`conflicting options: cannot combine ${modeName(mode)} and ${modeName(next)}`);
@@ -144,6 +154,13 @@ export function parseArguments(argv: readonly string[]): CliOptions {
       case '--interval': intervalMs = integerArgument(arg, argv[++index], 1); break;
       case '--buffer-kb': bufferSizeKb = integerArgument(arg, argv[++index], 1); break;
       case '--trace-self': traceSelf = true; break;
+      case '--metrics': {
+        const address = parseListenAddress(value(arg));
+        if (typeof address === 'string') throw new UsageError(`option --metrics: ${address}`);
+        metrics = address;
+        break;
+      }
+      case '--metrics-max-keys': metricsMaxKeys = integerArgument(arg, argv[++index], 0); break;
       case '--save-bytecode': setMode('save'); saveTo = value(arg); break;
       case '-V': case '--version': setMode('version'); break;
       case '-h': case '--help': setMode('help'); break;
@@ -168,9 +185,12 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   }
   if (mode === undefined) mode = script === undefined ? 'repl' : 'run';
   if ((mode === 'listing' || mode === 'save') && script === undefined) throw new UsageError(`${modeName(mode)} needs a script file`);
+  if (metrics !== undefined && mode !== 'run' && mode !== 'eval' && mode !== 'simple') {
+    throw new UsageError(mode === 'repl' && !interactive ? '--metrics needs a script to run (FILE, -e or -s)' : `cannot combine --metrics and ${modeName(mode)}`);
+  }
   return {
     mode, script, scriptArgs, outputFile, saveTo, pid, cpu, timestamps, quiet, verbose, dryRun, tui, json,
-    intervalMs, bufferSizeKb, traceSelf, listPattern, limits, command,
+    intervalMs, bufferSizeKb, traceSelf, listPattern, limits, command, metrics, metricsMaxKeys,
   };
 }
 

@@ -45,7 +45,7 @@ interface Route {
   enabled: boolean;
   /** Bookkeeping of the session itself (task creation and renames). */
   internal?: (bytes: PageBytes, offset: number, length: number, tid: number) => void;
-  /** Events delivered, per route, for the `-v` summary and later the dashboard. */
+  /** Records delivered, per route (Prometheus' ktap_probe_events_total). */
   count: number;
   /** The probe of a glob this event is (a refusal skips it), with the header that asked for it. */
   origin?: ProbeBatch;
@@ -636,6 +636,16 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
         return;
       }
     }
+  }
+
+  /** Records delivered so far per kernel event the handlers asked for (`system:event`). */
+  deliveredPerEvent(): Array<{ readonly event: string; readonly count: number }> {
+    const counts: Array<{ event: string; count: number }> = [];
+    for (const route of this.routes) {
+      if (route === undefined || route.internal !== undefined || !route.enabled) continue;
+      counts.push({ event: `${route.tracepoint.system}:${route.tracepoint.event}`, count: route.count });
+    }
+    return counts;
   }
 
   /** Events the kernel lost, per CPU. */
