@@ -9,6 +9,7 @@ import { EXIT_OK, exitOnUncaught, UserError } from './errors';
 import { MetricsCollector } from './metrics/collector';
 import { serveMetrics, type MetricsServer } from './metrics/server';
 import { sessionSource } from './metrics/source';
+import { listingTiers } from './bpf/tier';
 import { runRepl } from './repl/repl';
 import { listEvents, listFunctions, listMarkers, removeStaleRunsIfPermitted } from './session/catalog';
 import { Session } from './session/session';
@@ -47,7 +48,8 @@ async function runMode(options: CliOptions): Promise<number> {
       return EXIT_OK;
     case 'listing': {
       const { source, chunk } = readScript(options.script!);
-      printOut([disassemble(compile(source, chunk, { globals: GLOBAL_NAMES }).main)]);
+      const main = compile(source, chunk, { globals: GLOBAL_NAMES }).main;
+      printOut([disassemble(main) + listingTiers(main)]);
       return EXIT_OK;
     }
     case 'save': {
@@ -105,6 +107,7 @@ function sessionFor(options: CliOptions, outputFd: number, chunkName: string): S
     command: options.command,
     captureWorkloadOutput: options.tui,
     traceSelf: options.traceSelf,
+    tier: options.tier,
     ...(options.pid === undefined ? {} : { pid: options.pid }),
     ...(options.cpu === undefined ? {} : { cpu: options.cpu }),
     ...(options.bufferSizeKb === undefined ? {} : { bufferSizeKb: options.bufferSizeKb }),

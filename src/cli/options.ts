@@ -34,6 +34,8 @@ export interface CliOptions {
   readonly metrics?: ListenAddress;
   /** --metrics-max-keys: keys of one table exposed at most (0: no limit). */
   readonly metricsMaxKeys: number;
+  /** --tier: where trace handlers run (docs/kernel-tier.md). */
+  readonly tier: 'auto' | 'kernel' | 'user';
 }
 
 /** A bad command line: the message names the problem; exit status 1. */
@@ -70,6 +72,7 @@ export const OPTION_HELP: ReadonlyArray<readonly [string, string]> = [
   ['--trace-self', "also trace ktap's own process and its guardian (filtered out in the kernel by default)"],
   ['--metrics [ADDR:]PORT', 'serve tables and stats at /metrics for Prometheus while tracing'],
   ['--metrics-max-keys N', `keys of one table served at most (default ${DEFAULT_MAX_KEYS}, 0 = unlimited)`],
+  ['--tier auto|kernel|user', 'where trace handlers run: in the kernel as eBPF when they can (auto, the default), always (kernel), never (user)'],
   ['--save-bytecode OUT', 'compile FILE to a portable bytecode file and exit'],
   ...LIMIT_OPTIONS.map((limit) => [`${limit.option} N`, `${limit.doc} (default ${DEFAULT_LIMITS[limit.key]}, 0 = unlimited)`] as const),
   ['-V', 'print the version'],
@@ -107,6 +110,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   let command: string[] = [];
   let metrics: ListenAddress | undefined;
   let metricsMaxKeys = DEFAULT_MAX_KEYS;
+  let tier: CliOptions['tier'] = 'auto';
 
   const setMode = (next: CliOptions['mode']): void => {
     if (mode !== undefined && mode !== next) throw new UsageError(`conflicting options: cannot combine ${modeName(mode)} and ${modeName(next)}`);
@@ -162,6 +166,12 @@ export function parseArguments(argv: readonly string[]): CliOptions {
       }
       case '--metrics-max-keys': metricsMaxKeys = integerArgument(arg, argv[++index], 0); break;
       case '--save-bytecode': setMode('save'); saveTo = value(arg); break;
+      case '--tier': {
+        const text = value(arg);
+        if (text !== 'auto' && text !== 'kernel' && text !== 'user') throw new UsageError(`option --tier needs auto, kernel or user, not '${text}'`);
+        tier = text;
+        break;
+      }
       case '-V': case '--version': setMode('version'); break;
       case '-h': case '--help': setMode('help'); break;
       case '-le': {
@@ -190,7 +200,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   }
   return {
     mode, script, scriptArgs, outputFile, saveTo, pid, cpu, timestamps, quiet, verbose, dryRun, tui, json,
-    intervalMs, bufferSizeKb, traceSelf, listPattern, limits, command, metrics, metricsMaxKeys,
+    intervalMs, bufferSizeKb, traceSelf, listPattern, limits, command, metrics, metricsMaxKeys, tier,
   };
 }
 

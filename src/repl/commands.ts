@@ -33,7 +33,7 @@ const lastSample = { at: process.hrtime.bigint(), runs: [] as number[] };
 export const COMMANDS: readonly Command[] = [
   { name: '.help', args: '', doc: 'this list', run: (repl) => repl.message(helpText()) },
   {
-    name: '.probes', args: '', doc: 'attached handlers: id, definition, events, events/s, lost',
+    name: '.probes', args: '', doc: 'attached handlers: id, definition, events, events/s, tier (kernel: eBPF), lost',
     run: (repl) => repl.message(probesText(repl.session)),
   },
   {
@@ -131,10 +131,11 @@ function probesText(session: Session): string {
   // The definition column grows with the longest one (filters make them long).
   const stats = session.stats();
   const width = Math.max(41, ...stats.probes.map(({ handler }) => definition(handler).length));
-  const lines = [`id  ${'definition'.padEnd(width)}   events    events/s`];
+  const lines = [`id  ${'definition'.padEnd(width)}   events    events/s  tier`];
   for (const { handler, runs } of stats.probes) {
     const rate = seconds > 0 ? (runs - (lastSample.runs[handler.id] ?? 0)) / seconds : 0;
-    lines.push(`${String(handler.id).padEnd(3)} ${definition(handler).padEnd(width)} ${String(runs).padStart(8)} ${rate.toFixed(1).padStart(11)}`);
+    const tier = session.kernelTier?.has(handler) === true ? 'kernel' : 'user';
+    lines.push(`${String(handler.id).padEnd(3)} ${definition(handler).padEnd(width)} ${String(runs).padStart(8)} ${rate.toFixed(1).padStart(11)}  ${tier}`);
     lastSample.runs[handler.id] = runs;
   }
   lastSample.at = now;

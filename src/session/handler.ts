@@ -2,6 +2,7 @@
 // the dry run and the faces share.
 
 import type { EventSpec, HeaderKind } from '../syntax/headers';
+import type { HandlerBody } from '../vm/runtime';
 import type { KFunction } from '../vm/value';
 
 export interface Handler {
@@ -15,4 +16,6 @@ export interface Handler {
   readonly fn: KFunction;
   /** N of the user_string(argN) calls in the handler: fetched as strings by uprobes. */
   readonly userStrings: readonly number[];
+  /** Its bytecode and captured variables (when REGISTER made it): what the kernel tier compiles. */
+  readonly body?: HandlerBody;
 }

@@ -16,7 +16,10 @@ import { parseHeader } from '../syntax/headers';
 import type { Limits } from '../vm/limits';
 import type { HandlerKind } from '../vm/opcodes';
 import type { Proto } from '../vm/proto';
-import { Runtime, type EventContext, type RuntimeHost, type TracerIdentity } from '../vm/runtime';
+import { Runtime, type EventContext, type RegistrationHints, type RuntimeHost, type TracerIdentity } from '../vm/runtime';
+import { KernelTier, KernelTierError, type TierMode } from '../bpf/tier';
+import { findTracefs } from '../probes/tracefs';
+import { upvaluesWritten } from '../bpf/analyze';
 import { KTable } from '../vm/table';
 import { globalsRead } from '../vm/hints';
 import { Cell, translate } from '../vm/translate';
@@ -58,6 +61,8 @@ export interface SessionOptions {
    * the dashboard owns the terminal.
    */
   readonly captureWorkloadOutput?: boolean;
+  /** --tier: where trace handlers run (default auto: in the kernel when they can). */
+  readonly tier?: TierMode;
 }
 
 export type { Handler } from './handler';
@@ -80,6 +85,9 @@ export interface SessionStats {
   /** VM instructions run so far. */
   readonly instructions: number;
 }
+
+/** How often kernel-tier run counts and errors are read (ms). */
+const KERNEL_POLL_MS = 100;
 
 /** How a session ended (SPEC §3.10), which decides draining and trace_end. */
 export type EndReason = 'finished' | 'exit' | 'interrupt' | 'terminate' | 'workload' | 'error';
@@ -121,6 +129,9 @@ export class Session {
   kernel: KernelEvents | null = null;
   /** The recording attacher of a dry run (-d), made by the first handler attached. */
   private dryRun: DryRun | null = null;
+  /** The kernel tier (eBPF), once a handler was tried there and BPF is available. */
+  kernelTier: KernelTier | null = null;
+  private kernelWatch: NodeJS.Timeout | null = null;
   private workload: ChildProcess | null = null;
   private kernelSymbols: KernelSymbols | null = null;
   /** Whether any code loaded into the session calls stack() / ustack() (SPEC §5.4). */
@@ -374,6 +385,7 @@ export class Session {
   private *attachSteps(): Generator<void, Array<{ handler: Handler; events: number }>> {
     const pending = this.handlers.filter((handler) => !this.attachedIds.has(handler.id));
     if (this.options.dryRun) {
+      this.placeInKernel(pending); // -v: the tier each handler would run in
       this.dryRun ??= new DryRun(this.options.verbose, (handler, intervalNs) => this.startTimer(handler, intervalNs));
       for (const handler of pending) {
         this.dryRun.attach(handler);
@@ -383,8 +395,12 @@ export class Session {
     }
     const attached: Array<{ handler: Handler; events: number }> = [];
     const refusedBefore = this.kernel?.refused.map((entry) => entry.probes.length) ?? [];
+    const inKernel = this.placeInKernel(pending);
     try {
-      for (const handler of pending) attached.push({ handler, events: attachHandler(handler, handler.spec, this.attacher) });
+      for (const handler of pending) {
+        const events = inKernel.has(handler) ? this.kernelTier!.eventsOf(handler) : attachHandler(handler, handler.spec, this.attacher);
+        attached.push({ handler, events });
+      }
       if (this.kernel !== null) yield* this.kernel.commit();
     } catch (error) {
       this.pendingTimers = [];
@@ -439,8 +455,147 @@ export class Session {
     return 0;
   }
 
+  /**
+   * Chooses the trace handlers of PENDING that run in the kernel (--tier auto: those that
+   * can; --tier kernel: all, or an error) and attaches them there. A global written by a
+   * handler that stays in user space keeps every handler using it in user space too: user
+   * space sees events later than the kernel, so the two would not see the same order.
+   * -v says per handler which tier runs it and, for the user tier, why.
+   */
+  private placeInKernel(pending: readonly Handler[]): Set<Handler> {
+    const mode = this.options.tier ?? 'auto';
+    const placed = new Set<Handler>();
+    const candidates = pending.filter((handler) => handler.kind === 'trace');
+    if (mode === 'user' || candidates.length === 0) return placed;
+    const tier = this.options.dryRun ? null : this.openKernelTier();
+    if (tier === null && !this.options.dryRun) {
+      if (mode === 'kernel') throw new KernelTierError(`--tier kernel: ${this.kernelTierUnavailable}`);
+      return placed;
+    }
+    const reasons = new Map<Handler, string | null>(candidates.map((handler) => [handler, KernelTier.reasonAgainst(handler)]));
+    for (;;) {
+      this.keepSharedInUserSpace(reasons);
+      let failed = false;
+      for (const [handler, reason] of reasons) {
+        if (reason !== null || placed.has(handler) || tier === null) continue;
+        let refusal: string | null;
+        try {
+          refusal = tier.attach(handler);
+        } catch (error) {
+          if (!(error instanceof KernelTierError) || mode === 'kernel') throw error;
+          refusal = error.message;
+          if (this.options.verbose) for (const line of error.details) process.stderr.write(`ktap: verifier: ${line}\n`);
+        }
+        if (refusal === null) placed.add(handler);
+        else {
+          reasons.set(handler, refusal);
+          failed = true;
+        }
+      }
+      if (!failed) break;
+      // A refusal may keep globals in user space that handlers already placed also use.
+      for (const handler of placed) tier!.detach(handler);
+      placed.clear();
+    }
+    for (const [handler, reason] of reasons) {
+      if (reason !== null && mode === 'kernel') {
+        for (const placedHandler of placed) tier?.detach(placedHandler);
+        const located = reason.replace(/^line (\d+): /, `${this.options.scriptName}:$1: `);
+        throw new KernelTierError(`--tier kernel: ${located} (trace ${handler.header})`);
+      }
+      this.tierNote(handler, reason);
+    }
+    if (this.options.dryRun) return new Set();
+    if (placed.size > 0) this.watchKernelTier(tier!);
+    return placed;
+  }
+
+  /** Globals written by trace handlers in user space (`all`: one calls a script function). */
+  private userTierWrites: Set<object> | 'all' = new Set();
+
+  private noteUserTierWrites(handler: Handler): void {
+    if (this.userTierWrites === 'all') return;
+    const body = handler.body;
+    const written = body === undefined ? 'all' : upvaluesWritten(body.proto);
+    if (written === 'all') this.userTierWrites = 'all';
+    else for (const upvalue of written) this.userTierWrites.add(body!.cells[upvalue]!);
+  }
+
+  private keepSharedInUserSpace(reasons: Map<Handler, string | null>): void {
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const [handler, reason] of reasons) if (reason !== null) this.noteUserTierWrites(handler);
+      const written = this.userTierWrites;
+      for (const [handler, reason] of reasons) {
+        if (reason !== null || handler.body === undefined) continue;
+        const shared = handler.body.proto.upvalues.findIndex((_, index) => written === 'all' || written.has(handler.body!.cells[index]!));
+        if (shared < 0) continue;
+        const name = handler.body.proto.upvalues[shared]!.name;
+        reasons.set(handler, `line ${handler.body.proto.lineDefined}: ${name} is also written by a handler that runs in user space`);
+        changed = true;
+      }
+    }
+  }
+
+  private tierNote(handler: Handler, reason: string | null): void {
+    if (!this.options.verbose) return;
+    process.stderr.write(reason === null ? `ktap: ${handler.header}: kernel tier (eBPF)\n` : `ktap: ${handler.header}: user tier (${reason})\n`);
+  }
+
+  /** Why the kernel tier is not available here, once asked. */
+  private kernelTierUnavailable: string | null = null;
+
+  private openKernelTier(): KernelTier | null {
+    if (this.kernelTier !== null) return this.kernelTier;
+    if (this.kernelTierUnavailable !== null) return null;
+    const pids = this.workload?.pid !== undefined ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
+    const opened = KernelTier.open({
+      tracefsRoot: findTracefs(),
+      maxEntries: this.options.limits.maxTableEntries,
+      budget: this.rt.entries,
+      ...(this.options.cpu === undefined ? {} : { cpu: this.options.cpu }),
+      ...(pids === undefined ? {} : { pids }),
+    });
+    if (opened instanceof KernelTier) return (this.kernelTier = opened);
+    this.kernelTierUnavailable = opened.unavailable;
+    if (this.options.verbose) process.stderr.write(`ktap: kernel tier unavailable (${opened.unavailable}); every handler runs in user space\n`);
+    return null;
+  }
+
+  /**
+   * While kernel-tier handlers run: their run counts feed handlerRuns (.probes, the
+   * dashboard), and a runtime error they counted ends the session as the VM's would.
+   */
+  private watchKernelTier(tier: KernelTier): void {
+    if (this.kernelWatch !== null) return;
+    // Not unref'd: with every handler in the kernel, this timer is what keeps the process up.
+    this.kernelWatch = setInterval(() => this.pollKernelTier(tier), KERNEL_POLL_MS);
+  }
+
+  private pollKernelTier(tier: KernelTier): void {
+    for (const handler of this.handlers) {
+      if (tier.has(handler)) this.handlerRuns[handler.id] = tier.hitsPerCpu(handler).reduce((sum, count) => sum + count, 0);
+    }
+    const error = tier.takeError();
+    if (error === null || this.failed) return;
+    const handler = this.handlers.find((candidate) => candidate.id === error.handlerId);
+    const message = new RuntimeError(error.message);
+    // The line is told like the VM's positions tell it (-v, and the REPL's report).
+    this.rt.positions.push({ chunk: handler?.body?.proto.source ?? this.options.scriptName, line: error.line });
+    this.rt.pos = this.rt.positions.length - 1;
+    if (handler !== undefined && this.onHandlerError !== null) {
+      this.detach(handler);
+      this.onHandlerError(handler, message);
+      return;
+    }
+    this.failed = true;
+    this.reportRuntimeError(message, handler?.header);
+    this.end('error');
+  }
+
   /** Detaches one handler (REPL .detach, or a handler that failed there). */
   detach(handler: Handler): void {
+    this.kernelTier?.detach(handler);
     this.timers.get(handler.id)?.stop();
     this.timers.delete(handler.id);
     this.kernel?.remove(handler);
@@ -512,6 +667,14 @@ export class Session {
    * are no longer caught after it.
    */
   close(): void {
+    if (this.kernelWatch !== null) clearInterval(this.kernelWatch);
+    this.kernelWatch = null;
+    const tier = this.kernelTier;
+    this.kernelTier = null;
+    if (tier !== null) {
+      this.pollKernelTier(tier);
+      tier.close();
+    }
     const kernel = this.kernel;
     this.kernel = null;
     if (this.workload !== null && this.workload.exitCode === null) this.workload.kill('SIGTERM');
@@ -560,6 +723,10 @@ export class Session {
     this.timers.clear();
     if (reason === 'interrupt') this.sink.interrupted();
     this.kernel?.stop(reason === 'interrupt' || reason === 'terminate' || reason === 'workload');
+    if (this.kernelTier !== null) {
+      this.kernelTier.stop();
+      this.pollKernelTier(this.kernelTier);
+    }
     this.ending?.(reason);
   }
 
@@ -602,7 +769,7 @@ export class Session {
   private host(): RuntimeHost {
     return {
       tracer: this.tracer,
-      registerHandler: (kind, header, fn, userStrings) => this.registerHandler(kind, header, fn, userStrings),
+      registerHandler: (kind, header, fn, hints) => this.registerHandler(kind, header, fn, hints),
       kernelSymbol: (address) => this.symbols().name(address),
       traceClockNs: () => process.hrtime.bigint(),
     };
@@ -614,14 +781,15 @@ export class Session {
     return this.kernelSymbols;
   }
 
-  private registerHandler(kind: HandlerKind, header: string, fn: KFunction, userStrings: readonly number[]): void {
+  private registerHandler(kind: HandlerKind, header: string, fn: KFunction, hints: RegistrationHints): void {
     if (kind === 'trace_end') {
       this.endHandlers.push(fn);
       return;
     }
     const spec = parseHeader(kind, header);
     if (typeof spec === 'string') throw new RuntimeError(spec);
-    this.handlers.push({ id: this.nextHandlerId++, kind, header, spec, fn, userStrings });
+    const userStrings = hints.userStrings ?? [];
+    this.handlers.push({ id: this.nextHandlerId++, kind, header, spec, fn, userStrings, ...(hints.body === undefined ? {} : { body: hints.body }) });
   }
 
   private argTable(): KTable {

@@ -6,6 +6,7 @@ import { EVENT_VARIABLES, HANDLER_KINDS, type HandlerKind } from './opcodes';
 import { ExitSignal, RuntimeError } from './errors';
 import { EntryBudget, budgetExceeded, effectiveLimit, type Limits } from './limits';
 import { KTable } from './table';
+import type { Proto } from './proto';
 import type { KFunction, Value } from './value';
 
 /** Where script output goes (SPEC-product §7): text or one JSON object per output. */
@@ -58,7 +59,7 @@ export interface RuntimeHost {
    * Registers a handler; the runtime has checked thread and phase. `userStrings` lists the
    * N of user_string(argN) calls in the handler (a hint for kernel-side string fetching).
    */
-  registerHandler(kind: HandlerKind, header: string, handler: KFunction, userStrings: readonly number[]): void;
+  registerHandler(kind: HandlerKind, header: string, handler: KFunction, hints: RegistrationHints): void;
   readonly tracer: TracerIdentity;
   /** Kernel symbol containing `address` (name without offset), or undefined (for %p and ipof). */
   kernelSymbol(address: bigint): string | undefined;
@@ -74,6 +75,14 @@ export interface RegistrationHints {
   readonly registrar?: string;
   /** Arguments the handler passes to user_string (from its bytecode). */
   readonly userStrings?: readonly number[];
+  /** The handler's prototype and the cells of its upvalues, when REGISTER created it. */
+  readonly body?: HandlerBody;
+}
+
+/** A handler as bytecode: what the kernel tier compiles, and the variables it shares. */
+export interface HandlerBody {
+  readonly proto: Proto;
+  readonly cells: readonly { v: Value }[];
 }
 
 /** Names of the registering operations in error messages (SPEC §3.10). */
@@ -186,7 +195,7 @@ export class Runtime {
       throw new RuntimeError(`${registrar} only can be called in mainthread`);
     }
     if (this.phase !== 'RUNNING') throw new RuntimeError(`${registrar} only can be called in RUNNING state`);
-    this.host.registerHandler(handlerKind, header, handler, hints.userStrings ?? []);
+    this.host.registerHandler(handlerKind, header, handler, hints);
   }
 
   /** EVENTVAR: an event variable in the current context (SPEC §4.10). */

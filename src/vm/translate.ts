@@ -34,10 +34,10 @@ export function translate(
   const translator = new Translator(rt, globals, options);
   const mainFactory = translator.factory(main);
   const source = `${translator.prelude.join('\n')}\n${translator.output.join('\n')}\nreturn ${mainFactory};`;
-  const link = new Function('rt', 'ops', 'KTable', 'Cell', 'TAIL', 'globalValues', source) as (
+  const link = new Function('rt', 'ops', 'KTable', 'Cell', 'TAIL', 'globalValues', 'handlerProtos', source) as (
     ...args: unknown[]
   ) => (...cells: Cell[]) => KFunction;
-  const makeMain = link(rt, ops, KTable, Cell, TAIL, translator.globalValues);
+  const makeMain = link(rt, ops, KTable, Cell, TAIL, translator.globalValues, translator.handlerProtos);
   return (sessionCells) => makeMain(...sessionCells);
 }
 
@@ -47,6 +47,8 @@ class Translator {
   readonly prelude: string[] = [];
   readonly output: string[] = [];
   readonly globalValues: Value[] = [];
+  /** Prototypes of the handlers REGISTER hands over with their cells (for the kernel tier). */
+  readonly handlerProtos: Proto[] = [];
   private readonly globalIndex = new Map<string, number>();
   private protoCount = 0;
   private readonly counting: boolean;
@@ -219,15 +221,28 @@ class Translator {
   }
 
   /**
-   * user_string(argN) calls of the handler registered at `pc`, when the instruction before
-   * created it (the compiler's CLOSURE + REGISTER pair); empty otherwise.
+   * The handler registered at `pc` when the instruction before created it (the compiler's
+   * CLOSURE + REGISTER pair): its prototype; undefined otherwise.
    */
-  handlerUserStrings(pc: number, register: number): number[] {
-    if (pc === 0) return [];
+  registeredProto(pc: number, register: number): Proto | undefined {
+    if (pc === 0) return undefined;
     const previous = (pc - 1) * INSTRUCTION_WIDTH;
     const code = this.proto.code;
-    if (code[previous] !== Op.CLOSURE || code[previous + 1] !== register) return [];
-    return [...userStringArguments(this.proto.protos[code[previous + 2]!]!)].sort((a, b) => a - b);
+    if (code[previous] !== Op.CLOSURE || code[previous + 1] !== register) return undefined;
+    return this.proto.protos[code[previous + 2]!]!;
+  }
+
+  /**
+   * REGISTER's hints: user_string(argN) calls of the handler, and its prototype with the
+   * cells it captured, so the kernel tier can compile it and share its globals.
+   */
+  registrationHints(pc: number, register: number): string {
+    const child = this.registeredProto(pc, register);
+    if (child === undefined) return '';
+    const userStrings = [...userStringArguments(child)].sort((a, b) => a - b);
+    const captures = child.upvalues.map((_, index) => this.upvalueSource(child, index)).join(', ');
+    this.handlerProtos.push(child);
+    return `, { userStrings: [${userStrings.join(', ')}], body: { proto: handlerProtos[${this.handlerProtos.length - 1}], cells: [${captures}] } }`;
   }
 
   childProto(index: number): Proto {
@@ -331,8 +346,7 @@ const EMITTERS: Record<OpName, (this: Translator, a: number, b: number, c: numbe
   },
   EVENTVAR(a, b) { return `r${a} = rt.eventVariable(${b});`; },
   REGISTER(a, b, c, pc) {
-    const userStrings = this.handlerUserStrings(pc, a);
-    return `rt.register(${c}, ${this.constant(b)}, r${a}${userStrings.length === 0 ? '' : `, { userStrings: [${userStrings.join(', ')}] }`});`;
+    return `rt.register(${c}, ${this.constant(b)}, r${a}${this.registrationHints(pc, a)});`;
   },
 };
 

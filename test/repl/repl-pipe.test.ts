@@ -144,7 +144,7 @@ if (reason !== undefined) {
 
   t.test('SIGINT or SIGTERM at rest ends the session cleanly, trace_end included', async (t) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      const piped = open(t);
+      const piped = open(t, ['--tier', 'user']); // the tracefs path, whose instance is checked
       await piped.ask('trace syscalls:sys_enter_getppid { } trace_end { print("trace_end ran") }', /^\[1\] /m);
       t.equal(leftovers(piped.pid).length, 1, 'an instance while attached');
       piped.child.kill(signal);
@@ -200,9 +200,9 @@ if (reason !== undefined) {
     t.match(piped.stdout, /^ +\d+ +\[1\] +MUL /m);
     await piped.ask(`${getppidOf(process.pid)} { }`, /^\[1\] /m);
     await piped.ask('tick-1s { }', /^\[2\] /m);
-    const probes = await piped.ask('.probes', /^id +definition +events +events\/s\n(.*)\n(.*)\nevents lost: (\d+)$/m) as RegExpExecArray;
-    t.match(probes[1], /^1 +trace syscalls:sys_enter_getppid \/common_pid == \d+\/ +\d+ +\d+\.\d$/);
-    t.match(probes[2], /^2 +tick-1s +\d+ +\d+\.\d$/);
+    const probes = await piped.ask('.probes', /^id +definition +events +events\/s +tier\n(.*)\n(.*)\nevents lost: (\d+)$/m) as RegExpExecArray;
+    t.match(probes[1], /^1 +trace syscalls:sys_enter_getppid \/common_pid == \d+\/ +\d+ +\d+\.\d +user$/);
+    t.match(probes[2], /^2 +tick-1s +\d+ +\d+\.\d +user$/);
     await piped.ask('.events syscalls:sys_enter_getpp*', /^syscalls:sys_enter_getppid$/m);
     await piped.ask('.events nosuch:*', /^no matching events$/m);
     const help = await piped.ask('.help', /^\.help[\s\S]*\.exit .*$/m) as RegExpExecArray;

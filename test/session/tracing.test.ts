@@ -140,7 +140,8 @@ if (reason !== undefined) {
   });
 
   t.test('a run killed with its guardian is cleaned up by the next run, even one that traces nothing', async (t) => {
-    const run = start(['-e', 'trace sched:sched_switch { }']);
+    // The tracefs path (a kernel-tier handler leaves nothing to clean up: its fds go with it).
+    const run = start(['--tier', 'user', '-e', 'trace sched:sched_switch { }']);
     await run.attached;
     const guardian = guardianOf(run.child.pid!);
     t.ok(guardian !== undefined, 'the run has a guardian');

@@ -9,6 +9,7 @@ import { BASE_BUILTINS } from './base';
 import { HIST_BUILTINS } from './hist';
 import { KDEBUG_BUILTINS } from './kdebug';
 import { NET_BUILTINS } from './net';
+import { NUMERIC_BUILTINS } from './numeric';
 import { LIBRARY_NAMES, type BuiltinDef } from './registry';
 import { TABLE_BUILTINS } from './table';
 import { TIME_BUILTINS } from './time';
@@ -18,6 +19,7 @@ export const BUILTINS: readonly BuiltinDef[] = [
   ...BASE_BUILTINS,
   ...HIST_BUILTINS,
   ...TIME_BUILTINS,
+  ...NUMERIC_BUILTINS,
   ...TABLE_BUILTINS,
   ...ANSI_BUILTINS,
   ...TIMER_BUILTINS,

@@ -1,0 +1,400 @@
+// Which handlers the kernel can run: walks a verified handler Proto with the kind of value
+// each register holds at each instruction, and either refuses (naming the line and the first
+// thing that keeps it in user space) or describes what the handler does with the globals.
+
+import { EVENT_VARIABLES, INSTRUCTION_WIDTH, OPCODES, type OpName } from '../vm/opcodes';
+import type { Constant, Proto } from '../vm/proto';
+
+/** A global (an upvalue of the handler) as the kernel tier sees it. */
+export type GlobalBinding =
+  | { readonly kind: 'table'; readonly id: number; readonly name: string }
+  | { readonly kind: 'scalar'; readonly id: number; readonly name: string }
+  | null;
+
+/** Builtins a kernel-tier handler may call, with their argument count. */
+export const KERNEL_BUILTINS: ReadonlyMap<string, number> = new Map([
+  ['log2', 1],
+  ['min', 2],
+  ['max', 2],
+  ['gettimeofday_s', 0],
+  ['gettimeofday_ms', 0],
+  ['gettimeofday_us', 0],
+  ['gettimeofday_ns', 0],
+]);
+
+/**
+ * What a register holds: nil, an integer, an integer or nil (a table lookup), a boolean,
+ * the task's comm (execname), the probe's name, a global table, a builtin; `conflict` when
+ * paths that meet disagree (fine unless it is read).
+ */
+export type Kind = 'unset' | 'nil' | 'int' | 'maybe' | 'bool' | 'comm' | 'name' | 'conflict' | `table:${number}` | `fn:${string}`;
+
+/** The key of a kernel table: a 64-bit integer, a comm (16 bytes), or a probe-name index. */
+export type KeyKind = 'int' | 'comm' | 'name';
+
+export interface TableUse {
+  key: KeyKind | null;
+  /** Written with `+=` only (a per-CPU map of sums), or also assigned and read (a shared map). */
+  increments: boolean;
+  assigns: boolean;
+  reads: boolean;
+  deletes: boolean;
+}
+
+export interface ScalarUse {
+  increments: boolean;
+  assigns: boolean;
+  reads: boolean;
+}
+
+export interface Analysis {
+  readonly proto: Proto;
+  /** The handler's upvalues as globals of the kernel tier, by upvalue index. */
+  readonly globals: readonly GlobalBinding[];
+  /** Kinds of every register before each instruction (null: unreachable). */
+  readonly kinds: ReadonlyArray<readonly Kind[] | null>;
+  readonly tables: ReadonlyMap<number, TableUse>;
+  readonly scalars: ReadonlyMap<number, ScalarUse>;
+  /** argN the handler reads. */
+  readonly args: ReadonlySet<number>;
+  readonly usesProbename: boolean;
+}
+
+/** Why a handler stays in user space: the ktap line and the first reason. */
+export class NotForKernel extends Error {
+  constructor(
+    readonly line: number,
+    readonly reason: string,
+  ) {
+    super(`line ${line}: ${reason}`);
+    this.name = 'NotForKernel';
+  }
+}
+
+const MAX_REGISTERS = 24;
+
+/** Analyses HANDLER; throws NotForKernel when something in it cannot run in the kernel. */
+export function analyze(proto: Proto, globals: readonly GlobalBinding[]): Analysis {
+  return new Analyzer(proto, globals).run();
+}
+
+class Analyzer {
+  private readonly count: number;
+  private readonly kinds: Array<Kind[] | null>;
+  private readonly tables = new Map<number, TableUse>();
+  private readonly scalars = new Map<number, ScalarUse>();
+  private readonly args = new Set<number>();
+  private usesProbename = false;
+  private pc = 0;
+
+  constructor(
+    private readonly proto: Proto,
+    private readonly globals: readonly GlobalBinding[],
+  ) {
+    this.count = proto.lines.length;
+    this.kinds = new Array(this.count).fill(null);
+  }
+
+  private refuse(reason: string): never {
+    throw new NotForKernel(this.proto.lines[this.pc] ?? this.proto.lineDefined, reason);
+  }
+
+  run(): Analysis {
+    const proto = this.proto;
+    this.pc = 0;
+    if (proto.numParams > 0 || proto.numCells > 0 || proto.protos.length > 0) this.refuse('closures run in user space');
+    if (proto.numRegisters > MAX_REGISTERS) this.refuse(`more than ${MAX_REGISTERS} registers do not fit the kernel's stack`);
+    // Forward jumps only (loops stay in user space), so one pass in instruction order
+    // sees every predecessor of an instruction before the instruction itself.
+    this.kinds[0] = new Array<Kind>(proto.numRegisters).fill('unset');
+    for (let pc = 0; pc < this.count; pc++) {
+      const state = this.kinds[pc];
+      if (state === null || state === undefined) continue;
+      this.pc = pc;
+      this.step(pc, [...state]);
+    }
+    return { proto, globals: this.globals, kinds: this.kinds, tables: this.tables, scalars: this.scalars, args: this.args, usesProbename: this.usesProbename };
+  }
+
+  private flow(target: number, state: readonly Kind[]): void {
+    if (target <= this.pc) this.refuse('loops run in user space');
+    const existing = this.kinds[target];
+    if (existing === null || existing === undefined) {
+      this.kinds[target] = [...state];
+      return;
+    }
+    for (let register = 0; register < state.length; register++) existing[register] = join(existing[register]!, state[register]!);
+  }
+
+  private constant(index: number): Constant {
+    return this.proto.constants[index]!;
+  }
+
+  /** The kind of an RK operand. */
+  private rk(state: readonly Kind[], operand: number): Kind {
+    if (operand >= 0) return state[operand]!;
+    const value = this.constant(-1 - operand);
+    if (typeof value === 'string') this.refuse(`the string "${value}" runs in user space`);
+    return 'int';
+  }
+
+  private readInt(state: readonly Kind[], operand: number, what: string): Kind {
+    const kind = this.rk(state, operand);
+    if (kind === 'int' || kind === 'maybe') return kind;
+    this.refuse(`${what} of ${describe(kind)} runs in user space`);
+  }
+
+  private tableOf(kind: Kind): number {
+    if (!kind.startsWith('table:')) this.refuse(`indexing ${describe(kind)} runs in user space`);
+    return Number(kind.slice('table:'.length));
+  }
+
+  private keyOf(id: number, kind: Kind): void {
+    const key: KeyKind | null = kind === 'int' ? 'int' : kind === 'comm' ? 'comm' : kind === 'name' ? 'name' : null;
+    if (key === null) this.refuse(`a key of ${describe(kind)} runs in user space`);
+    const use = this.tableUse(id);
+    if (use.key !== null && use.key !== key) this.refuse(`table ${this.globalName(id)} has keys of two kinds`);
+    use.key = key;
+  }
+
+  private tableUse(id: number): TableUse {
+    let use = this.tables.get(id);
+    if (use === undefined) this.tables.set(id, (use = { key: null, increments: false, assigns: false, reads: false, deletes: false }));
+    return use;
+  }
+
+  private scalarUse(id: number): ScalarUse {
+    let use = this.scalars.get(id);
+    if (use === undefined) this.scalars.set(id, (use = { increments: false, assigns: false, reads: false }));
+    return use;
+  }
+
+  private globalName(id: number): string {
+    return this.globals.find((binding) => binding?.id === id)?.name ?? `#${id}`;
+  }
+
+  private scalar(upvalue: number): number {
+    const binding = this.globals[upvalue];
+    if (binding === null || binding === undefined) this.refuse(`${this.proto.upvalues[upvalue]?.name ?? 'an upvalue'} runs in user space`);
+    if (binding.kind !== 'scalar') this.refuse(`assigning the table ${binding.name} runs in user space`);
+    return binding.id;
+  }
+
+  private step(pc: number, state: Kind[]): void {
+    const code = this.proto.code;
+    const base = pc * INSTRUCTION_WIDTH;
+    const name = OPCODES[code[base]!]!.name as OpName;
+    const a = code[base + 1]!;
+    const b = code[base + 2]!;
+    const c = code[base + 3]!;
+    let next = true;
+    switch (name) {
+      case 'MOVE':
+        state[a] = state[b]!;
+        break;
+      case 'LOADK':
+        if (typeof this.constant(b) === 'string') this.refuse(`the string "${String(this.constant(b))}" runs in user space`);
+        state[a] = 'int';
+        break;
+      case 'LOADNIL':
+        state[a] = 'nil';
+        break;
+      case 'LOADBOOL':
+        state[a] = 'bool';
+        break;
+      case 'GETUPVAL': {
+        const binding = this.globals[b];
+        if (binding === null || binding === undefined) this.refuse(`${this.proto.upvalues[b]?.name ?? 'an upvalue'} runs in user space`);
+        if (binding.kind === 'table') state[a] = `table:${binding.id}`;
+        else {
+          this.scalarUse(binding.id).reads = true;
+          state[a] = 'maybe';
+        }
+        break;
+      }
+      case 'SETUPVAL': {
+        const kind = this.rk(state, b);
+        if (kind !== 'int' && kind !== 'nil' && kind !== 'maybe') this.refuse(`storing ${describe(kind)} in a global runs in user space`);
+        this.scalarUse(this.scalar(a)).assigns = true;
+        break;
+      }
+      case 'INCRUPVAL':
+        if (this.rk(state, b) !== 'int') this.refuse(`'+=' of ${describe(this.rk(state, b))} runs in user space`);
+        this.scalarUse(this.scalar(a)).increments = true;
+        break;
+      case 'GETGLOBAL': {
+        const global = this.constant(b) as string;
+        if (!KERNEL_BUILTINS.has(global)) this.refuse(`${global} runs in user space`);
+        state[a] = `fn:${global}`;
+        break;
+      }
+      case 'GETTABLE': {
+        const id = this.tableOf(state[b]!);
+        this.keyOf(id, this.rk(state, c));
+        this.tableUse(id).reads = true;
+        state[a] = 'maybe';
+        break;
+      }
+      case 'SETTABLE': {
+        const id = this.tableOf(state[a]!);
+        this.keyOf(id, this.rk(state, b));
+        const value = this.rk(state, c);
+        if (value === 'nil') this.tableUse(id).deletes = true;
+        else if (value === 'int' || value === 'maybe') {
+          this.tableUse(id).assigns = true;
+          if (value === 'maybe') this.tableUse(id).deletes = true;
+        } else this.refuse(`storing ${describe(value)} in a table runs in user space`);
+        break;
+      }
+      case 'INCRTABLE': {
+        const id = this.tableOf(state[a]!);
+        this.keyOf(id, this.rk(state, b));
+        if (this.rk(state, c) !== 'int') this.refuse(`'+=' of ${describe(this.rk(state, c))} runs in user space`);
+        this.tableUse(id).increments = true;
+        break;
+      }
+      case 'ADD': case 'SUB': case 'MUL': case 'DIV': case 'MOD':
+        this.readInt(state, b, 'arithmetic');
+        this.readInt(state, c, 'arithmetic');
+        state[a] = 'int';
+        break;
+      case 'UNM':
+        this.readInt(state, b, 'arithmetic');
+        state[a] = 'int';
+        break;
+      case 'LT': case 'LE':
+        this.readInt(state, b, 'comparison');
+        this.readInt(state, c, 'comparison');
+        state[a] = 'bool';
+        break;
+      case 'EQ': case 'NE': {
+        const left = this.rk(state, b);
+        const right = this.rk(state, c);
+        if (!comparable(left) || !comparable(right)) this.refuse(`comparing ${describe(left)} with ${describe(right)} runs in user space`);
+        state[a] = 'bool';
+        break;
+      }
+      case 'NOT':
+        if (!testable(this.rk(state, b))) this.refuse(`'!' of ${describe(this.rk(state, b))} runs in user space`);
+        state[a] = 'bool';
+        break;
+      case 'INCR':
+        this.readInt(state, a, "'+='");
+        if (this.rk(state, b) !== 'int') this.refuse(`'+=' of ${describe(this.rk(state, b))} runs in user space`);
+        state[a] = 'int';
+        break;
+      case 'JMP':
+        this.flow(pc + 1 + a, state);
+        next = false;
+        break;
+      case 'JMPT': case 'JMPF':
+        if (!testable(state[a]!)) this.refuse(`testing ${describe(state[a]!)} runs in user space`);
+        this.flow(pc + 1 + b, state);
+        break;
+      case 'CALL': {
+        const callee = state[a]!;
+        if (!callee.startsWith('fn:')) this.refuse(`calling ${describe(callee)} runs in user space`);
+        const builtin = callee.slice(3);
+        if (KERNEL_BUILTINS.get(builtin) !== b) this.refuse(`${builtin} with ${b} argument${b === 1 ? '' : 's'} runs in user space`);
+        const kinds = Array.from({ length: b }, (_, index) => this.readInt(state, a + 1 + index, `${builtin}()`));
+        // min and max skip a nil argument, so their result is nil only when both are.
+        state[a] = (builtin === 'min' || builtin === 'max') && kinds.every((kind) => kind === 'maybe') ? 'maybe' : 'int';
+        break;
+      }
+      case 'RETURN': case 'RETNIL':
+        next = false;
+        break;
+      case 'EVENTVAR': {
+        const variable = EVENT_VARIABLES[b]!;
+        if (variable === 'argstr') this.refuse('argstr runs in user space');
+        if (variable === 'execname') state[a] = 'comm';
+        else if (variable === 'probename') {
+          state[a] = 'name';
+          this.usesProbename = true;
+        } else {
+          if (variable.startsWith('arg')) this.args.add(Number(variable.slice(3)));
+          state[a] = 'int';
+        }
+        break;
+      }
+      default:
+        this.refuse(`${describeOp(name)} runs in user space`);
+    }
+    if (next && pc + 1 < this.count) this.flow(pc + 1, state);
+  }
+}
+
+function join(left: Kind, right: Kind): Kind {
+  if (left === right || right === 'unset') return left;
+  if (left === 'unset') return right;
+  const numeric = new Set<Kind>([left, right]);
+  if ([...numeric].every((kind) => kind === 'int' || kind === 'nil' || kind === 'maybe')) return 'maybe';
+  return 'conflict';
+}
+
+function comparable(kind: Kind): boolean {
+  return kind === 'int' || kind === 'nil' || kind === 'maybe' || kind === 'bool';
+}
+
+function testable(kind: Kind): boolean {
+  return kind === 'int' || kind === 'nil' || kind === 'maybe' || kind === 'bool';
+}
+
+function describe(kind: Kind): string {
+  if (kind === 'comm') return 'execname';
+  if (kind === 'name') return 'probename';
+  if (kind.startsWith('table:')) return 'a table';
+  if (kind.startsWith('fn:')) return kind.slice(3);
+  if (kind === 'maybe') return 'a number or nil';
+  if (kind === 'int') return 'a number';
+  if (kind === 'conflict') return 'a value of several types';
+  return kind === 'unset' ? 'nil' : `a ${kind}`;
+}
+
+function describeOp(name: OpName): string {
+  switch (name) {
+    case 'CONCAT': return "'..'";
+    case 'NEWTABLE': return 'creating a table';
+    case 'CLOSURE': return 'a function';
+    case 'TAILCALL': return 'a call';
+    case 'FORPREP': case 'FORLOOP': return 'a for loop';
+    case 'ITERPREP': case 'ITERNEXT': return 'iterating a table';
+    default: return name.toLowerCase();
+  }
+}
+
+/**
+ * The upvalues a handler that stays in user space may write (tables it stores into, scalars
+ * it assigns); `all` when it calls a script function, which could write any of them.
+ */
+export function upvaluesWritten(proto: Proto): Set<number> | 'all' {
+  const written = new Set<number>();
+  const upvalueIn = new Map<number, number>();
+  for (let pc = 0; pc < proto.lines.length; pc++) {
+    const base = pc * INSTRUCTION_WIDTH;
+    const name = OPCODES[proto.code[base]!]!.name as OpName;
+    const a = proto.code[base + 1]!;
+    switch (name) {
+      case 'GETUPVAL':
+        upvalueIn.set(a, proto.code[base + 2]!);
+        continue;
+      case 'SETUPVAL': case 'INCRUPVAL':
+        written.add(a);
+        continue;
+      case 'SETTABLE': case 'INCRTABLE': {
+        const upvalue = upvalueIn.get(a);
+        if (upvalue === undefined) return 'all';
+        written.add(upvalue);
+        continue;
+      }
+      case 'CALL': case 'TAILCALL':
+        if (upvalueIn.has(a)) return 'all';
+        break;
+      default:
+        break;
+    }
+    // Any other instruction writing register A makes it something else.
+    if (OPCODES[proto.code[base]!]!.operands[0] === 'R') upvalueIn.delete(a);
+  }
+  return written;
+}

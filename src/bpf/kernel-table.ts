@@ -1,0 +1,196 @@
+// A global written in the kernel as user space sees it: a ktap table (or a variable's cell)
+// whose entries live in a BPF map, read in one batch when user code reads it (at most once
+// per turn of the event loop) and written through to the map when user code writes it.
+
+import { RuntimeError } from '../vm/errors';
+import type { EntryBudget } from '../vm/limits';
+import { KTable, type TableIterator } from '../vm/table';
+import type { Cell } from '../vm/translate';
+import { fromBigInt, type Value } from '../vm/value';
+import type { BpfMap } from './maps';
+import { sumPerCpu } from './maps';
+
+/** How keys of one kernel table are laid out in its map. */
+export interface KeyCodec {
+  readonly size: number;
+  /** The map key of a ktap key, or undefined when this table cannot hold that key. */
+  encode(key: Value): Buffer | undefined;
+  decode(bytes: Buffer): Value;
+  /** What the keys are, for the error when one cannot be stored. */
+  readonly description: string;
+}
+
+export const INT_KEYS: KeyCodec = {
+  size: 8,
+  description: 'numbers',
+  encode(key) {
+    if (typeof key !== 'number' && typeof key !== 'bigint') return undefined;
+    const bytes = Buffer.alloc(8);
+    bytes.writeBigInt64LE(BigInt(key));
+    return bytes;
+  },
+  decode: (bytes) => fromBigInt(bytes.readBigInt64LE(0)),
+};
+
+export const COMM_KEYS: KeyCodec = {
+  size: 16,
+  description: 'process names of up to 15 bytes',
+  encode(key) {
+    if (typeof key !== 'string' || key.length > 15 || key.includes('\0')) return undefined;
+    const bytes = Buffer.alloc(16);
+    bytes.write(key, 'latin1');
+    return bytes;
+  },
+  decode(bytes) {
+    const end = bytes.indexOf(0);
+    return bytes.toString('latin1', 0, end < 0 ? bytes.length : end);
+  },
+};
+
+/** Keys that are probe names, stored as their index in NAMES (the attachment's cookie). */
+export function nameKeys(names: readonly string[]): KeyCodec {
+  return {
+    size: 8,
+    description: 'names of the traced probes',
+    encode(key) {
+      const index = typeof key === 'string' ? names.indexOf(key) : -1;
+      if (index < 0) return undefined;
+      const bytes = Buffer.alloc(8);
+      bytes.writeBigUInt64LE(BigInt(index));
+      return bytes;
+    },
+    decode: (bytes) => names[Number(bytes.readBigUInt64LE(0))],
+  };
+}
+
+/** The value of a map entry: the sum of the per-CPU copies, or the one shared copy. */
+function readValue(map: BpfMap, bytes: Buffer, offset = 0): Value {
+  return fromBigInt(map.percpu ? sumPerCpu(map, bytes, offset) : bytes.readBigInt64LE(offset));
+}
+
+/** A map value holding V (all of it on the first CPU's copy for a per-CPU map). */
+function valueBytes(map: BpfMap, value: bigint, extra?: bigint): Buffer {
+  const bytes = Buffer.alloc(map.valueBytes);
+  bytes.writeBigInt64LE(BigInt.asIntN(64, value), 0);
+  if (extra !== undefined) bytes.writeBigInt64LE(extra, 8);
+  return bytes;
+}
+
+function numberValue(name: string, value: Value): bigint {
+  if (typeof value === 'number' || typeof value === 'bigint') return BigInt(value);
+  throw new RuntimeError(`table ${name} lives in the kernel: its values are numbers`);
+}
+
+export class KernelTable extends KTable {
+  /** Read from the map in this turn of the event loop. */
+  private fresh = false;
+  /** The map is gone (the session ended): the last entries read stay, as an ordinary table. */
+  private frozen = false;
+
+  constructor(
+    budget: EntryBudget,
+    readonly map: BpfMap,
+    readonly keys: KeyCodec,
+    readonly name: string,
+  ) {
+    super(budget);
+  }
+
+  /** Mirrors the map into the table's own storage, keeping the order keys were first seen in. */
+  refresh(): void {
+    if (this.fresh || this.frozen) return;
+    this.fresh = true;
+    queueMicrotask(() => {
+      this.fresh = false;
+    });
+    const current = new Map<Value, Value>();
+    for (const [key, value] of this.map.entries()) current.set(this.keys.decode(key), readValue(this.map, value));
+    const order: Value[] = [];
+    const walk = super.iterate();
+    while (walk.next()) order.push(walk.key);
+    super.clear();
+    for (const key of order) {
+      const value = current.get(key);
+      if (value === undefined) continue;
+      super.set(key, value);
+      current.delete(key);
+    }
+    for (const [key, value] of current) super.set(key, value);
+  }
+
+  override get length(): number {
+    this.refresh();
+    return super.length;
+  }
+
+  override get(key: Value): Value {
+    this.refresh();
+    return super.get(key);
+  }
+
+  override set(key: Value, value: Value): void {
+    if (this.frozen) return super.set(key, value);
+    if (key === undefined) throw new RuntimeError('table nil index');
+    const encoded = this.keys.encode(key);
+    if (encoded === undefined) {
+      if (value === undefined) return; // such a key cannot be in the map
+      throw new RuntimeError(`table ${this.name} lives in the kernel: its keys are ${this.keys.description}`);
+    }
+    if (value === undefined) this.map.delete(encoded);
+    else this.map.update(encoded, valueBytes(this.map, numberValue(this.name, value)));
+    super.set(key, value);
+  }
+
+  override clear(): void {
+    if (!this.frozen) this.map.clear();
+    super.clear();
+  }
+
+  override iterate(): TableIterator {
+    this.refresh();
+    return super.iterate();
+  }
+
+  /** Reads the map a last time and keeps its entries as an ordinary table from now on. */
+  freeze(): void {
+    this.fresh = false;
+    this.refresh();
+    this.frozen = true;
+  }
+
+  /** Writes the entries the table had before it moved to the kernel into its map. */
+  adopt(entries: Iterable<[Value, Value]>): void {
+    for (const [key, value] of entries) this.set(key, value);
+  }
+}
+
+/**
+ * Makes a variable's cell read and write its kernel map: value {i64 value, u64 set} under
+ * key 0 of an array map (per-CPU copies summed; set in any copy means not nil).
+ */
+export function bindScalarCell(cell: Cell, map: BpfMap, name: string): void {
+  const key = Buffer.alloc(4);
+  const initial = cell.v;
+  const write = (value: Value): void => {
+    if (value === undefined) map.update(key, Buffer.alloc(map.valueBytes));
+    else map.update(key, valueBytes(map, numberValue(name, value), 1n));
+  };
+  write(initial);
+  Object.defineProperty(cell, 'v', {
+    configurable: true,
+    enumerable: true,
+    get(): Value {
+      const bytes = map.lookup(key);
+      if (bytes === undefined) return undefined;
+      const set = map.percpu ? sumPerCpu(map, bytes, 8) : bytes.readBigInt64LE(8);
+      return set === 0n ? undefined : readValue(map, bytes);
+    },
+    set: write,
+  });
+}
+
+/** Gives a cell back its own storage (the map is closing), keeping the last value. */
+export function unbindScalarCell(cell: Cell): void {
+  const last = cell.v;
+  Object.defineProperty(cell, 'v', { configurable: true, enumerable: true, writable: true, value: last });
+}

@@ -1,0 +1,470 @@
+// The kernel tier of a session: decides per handler whether it runs in the kernel (and why
+// not), gives its globals their BPF maps, compiles, loads and attaches its program, and reads
+// back what the programs count: runs per CPU, and runtime errors reported as the VM would.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseHeader, type EventDefinition, type EventSpec } from '../syntax/headers';
+import { parseEventFormat, type FieldLayout } from '../probes/format';
+import { resolveTracepoints, type Tracepoint } from '../probes/resolve';
+import { EntryBudget } from '../vm/limits';
+import { HANDLER_KINDS, INSTRUCTION_WIDTH, OPCODES, Op } from '../vm/opcodes';
+import type { Proto } from '../vm/proto';
+import type { HandlerBody } from '../vm/runtime';
+import { KTable } from '../vm/table';
+import type { Cell } from '../vm/translate';
+import type { Value } from '../vm/value';
+import { NotForKernel, analyze, type Analysis, type GlobalBinding, type KeyKind } from './analyze';
+import { attachRawTracepoint, attachTracepoint, type Attachment } from './attach';
+import { bpfAvailability } from './available';
+import { KERNEL_ERRORS, generate, type EventAccess, type MapBinding, type TableBinding } from './codegen';
+import { COMM_KEYS, INT_KEYS, KernelTable, bindScalarCell, nameKeys, unbindScalarCell, type KeyCodec } from './kernel-table';
+import { BpfMap, possibleCpus } from './maps';
+import { BpfProgram, VerifierError } from './program';
+import { Assembler, FP, Helper } from './asm';
+import { SyscallError } from './sys';
+import { UserError } from '../errors';
+
+export type TierMode = 'auto' | 'kernel' | 'user';
+
+/** A handler as the tier sees it. */
+export interface TierHandler {
+  readonly id: number;
+  readonly kind: 'trace' | 'tick' | 'profile';
+  readonly header: string;
+  readonly spec: EventSpec;
+  readonly body?: HandlerBody;
+}
+
+export interface TierOptions {
+  readonly tracefsRoot: string;
+  /** --max-table-entries (0: unlimited, maps then get a large default). */
+  readonly maxEntries: number;
+  readonly budget: EntryBudget;
+  readonly cpu?: number;
+  /** -p / -- cmd: threads traced (their children followed). */
+  readonly pids?: readonly number[];
+}
+
+/** A handler that cannot run in the kernel under --tier kernel, or a program the kernel refused. */
+export class KernelTierError extends UserError {
+  constructor(message: string, readonly details: readonly string[] = []) {
+    super(message, 'tracing');
+  }
+}
+
+interface GlobalState {
+  readonly id: number;
+  readonly name: string;
+  readonly cell: Cell;
+  readonly kind: 'table' | 'scalar';
+  map: BpfMap | null;
+  percpu: boolean;
+  key: KeyKind | null;
+  table: KernelTable | null;
+}
+
+interface Loaded {
+  readonly programs: BpfProgram[];
+  readonly attachments: Attachment[];
+  readonly hits: BpfMap;
+}
+
+/** Entries of a table's map under --max-table-entries 0 (maps are allocated as they fill). */
+const DEFAULT_MAP_ENTRIES = 1_000_000;
+/** BPF_F_NO_PREALLOC: a hash map takes memory per entry inserted, not all of it up front. */
+const NO_PREALLOC = 1;
+/** Raw system call tracepoints see every id; those above this have no tracepoint (x32, invalid). */
+const SYSCALL_LIMIT = 1024;
+const WHOLE_SYSCALL_GLOBS = new Map([
+  ['syscalls:sys_enter_*', { raw: 'sys_enter', access: 'rawSysEnter' as const }],
+  ['syscalls:sys_exit_*', { raw: 'sys_exit', access: 'rawSysExit' as const }],
+]);
+
+export class KernelTier {
+  private readonly globals = new Map<Cell, GlobalState>();
+  private readonly loaded = new Map<number, Loaded>();
+  private readonly errors: BpfMap;
+  private tids: { map: BpfMap; follower: Loaded } | null = null;
+  /** Wall clock minus CLOCK_MONOTONIC, as the user tier's event times are made. */
+  private readonly wallOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+  private errorSeen = 0n;
+
+  private constructor(private readonly options: TierOptions) {
+    this.errors = BpfMap.create({ type: 'array', keySize: 4, valueSize: 16, maxEntries: 1, name: 'ktap_errors' });
+  }
+
+  /** The tier, or the reason BPF cannot be used on this machine. */
+  static open(options: TierOptions): KernelTier | { readonly unavailable: string } {
+    const availability = bpfAvailability();
+    if (!availability.ok) return { unavailable: availability.reason };
+    return new KernelTier(options);
+  }
+
+  /**
+   * Whether HANDLER can run in the kernel: null when it can, else the first reason (with
+   * its line) it cannot. Needs no BPF: -b and -d ask it too.
+   */
+  static reasonAgainst(handler: TierHandler): string | null {
+    try {
+      planFor(handler, null, (cell) => bindingKind(cell.v), (_cell, index) => index);
+      return null;
+    } catch (error) {
+      if (error instanceof NotForKernel) return error.message;
+      throw error;
+    }
+  }
+
+  /** Tries HANDLER in the kernel; returns null when attached there, else why it was not. */
+  attach(handler: TierHandler): string | null {
+    let plan: Plan;
+    try {
+      plan = planFor(handler, this.options.tracefsRoot, (cell) => this.globals.get(cell)?.kind ?? bindingKind(cell.v), (cell) => this.globalId(cell));
+      this.checkSharing(plan);
+    } catch (error) {
+      if (error instanceof NotForKernel) return error.message;
+      throw error;
+    }
+    try {
+      this.loaded.set(handler.id, this.load(handler, plan));
+    } catch (error) {
+      if (error instanceof SyscallError) throw new KernelTierError(`the kernel refused the handler's program: ${error.message}`);
+      throw error;
+    }
+    return null;
+  }
+
+  private readonly ids = new Map<Cell, number>();
+  private globalId(cell: Cell): number {
+    let id = this.ids.get(cell);
+    if (id === undefined) this.ids.set(cell, (id = this.ids.size));
+    return id;
+  }
+
+  /** A global already in a map must be used the way its map was made for. */
+  private checkSharing(plan: Plan): void {
+    for (const [id, use] of plan.analysis.tables) {
+      const state = [...this.globals.values()].find((global) => global.id === id);
+      if (state?.map == null) continue;
+      if (use.key !== null && state.key !== null && use.key !== state.key) {
+        throw new NotForKernel(plan.analysis.proto.lineDefined, `table ${state.name} already has keys of another kind in the kernel`);
+      }
+      if (state.percpu && (use.reads || use.assigns)) {
+        throw new NotForKernel(plan.analysis.proto.lineDefined, `table ${state.name} is a per-CPU sum in the kernel; reading or assigning it runs in user space`);
+      }
+    }
+  }
+
+  private load(handler: TierHandler, plan: Plan): Loaded {
+    const analysis = plan.analysis;
+    const tables = new Map<number, TableBinding>();
+    const scalars = new Map<number, MapBinding>();
+    for (const [upvalue, binding] of analysis.globals.entries()) {
+      if (binding === null) continue;
+      const cell = handler.body!.cells[upvalue] as Cell;
+      const state = this.globalFor(cell, binding, analysis, plan.names);
+      if (state.kind === 'table') tables.set(state.id, { fd: state.map!.fd, percpu: state.percpu, key: state.key ?? 'int' });
+      else scalars.set(state.id, { fd: state.map!.fd, percpu: state.percpu });
+    }
+    const hits = BpfMap.create({ type: 'percpuArray', keySize: 4, valueSize: 8, maxEntries: 1, name: 'ktap_hits' });
+    const programs: BpfProgram[] = [];
+    const attachments: Attachment[] = [];
+    const loaded: Loaded = { programs, attachments, hits };
+    const tids = this.options.pids === undefined ? undefined : this.threadFilter().map.fd;
+    try {
+      const compile = (access: EventAccess, syscallLimit?: number): BpfProgram => {
+        const generated = generate({
+          analysis,
+          tables,
+          scalars,
+          access,
+          hitsFd: hits.fd,
+          errorsFd: this.errors.fd,
+          handlerId: handler.id,
+          wallOffsetNs: this.wallOffsetNs,
+          ...(this.options.cpu === undefined ? {} : { cpu: this.options.cpu }),
+          ...(tids === undefined ? {} : { tidsFd: tids }),
+          ...(syscallLimit === undefined ? {} : { syscallLimit }),
+        });
+        try {
+          const program = BpfProgram.load({ type: access.kind === 'record' ? 'tracepoint' : 'rawTracepoint', code: generated.code, name: 'ktap_handler' });
+          programs.push(program);
+          return program;
+        } catch (error) {
+          if (!(error instanceof VerifierError)) throw error;
+          const line = error.slot >= 0 ? generated.lines[error.slot] : undefined;
+          throw new KernelTierError(`${line === undefined ? '' : `line ${line}: `}the kernel's verifier refused the handler (${error.errno})`, error.lastLines());
+        }
+      };
+      if (plan.raw !== null) {
+        attachments.push(attachRawTracepoint(compile({ kind: plan.raw.access }, SYSCALL_LIMIT), plan.raw.name));
+      } else {
+        // One program per distinct field layout; the probe name travels as the attach cookie.
+        const byLayout = new Map<string, BpfProgram>();
+        plan.events.forEach((event, index) => {
+          const signature = JSON.stringify(event.fields.map((field) => [field.offset, field.size, field.signed, field.kind]));
+          let program = byLayout.get(signature);
+          if (program === undefined) byLayout.set(signature, (program = compile({ kind: 'record', fields: event.fields })));
+          attachments.push(attachTracepoint(program, this.options.tracefsRoot, event.tracepoint.system, event.tracepoint.event, BigInt(index)));
+        });
+      }
+    } catch (error) {
+      this.unload(loaded);
+      throw error;
+    }
+    return loaded;
+  }
+
+  /** The map of a global, created on first use, its table or cell now reading the map. */
+  private globalFor(cell: Cell, binding: NonNullable<GlobalBinding>, analysis: Analysis, names: readonly string[]): GlobalState {
+    let state = this.globals.get(cell);
+    if (state === undefined) {
+      state = { id: binding.id, name: binding.name, cell, kind: binding.kind, map: null, percpu: false, key: null, table: null };
+      this.globals.set(cell, state);
+    }
+    if (state.map !== null) return state;
+    const maxEntries = this.options.maxEntries > 0 ? this.options.maxEntries : DEFAULT_MAP_ENTRIES;
+    if (state.kind === 'scalar') {
+      const use = analysis.scalars.get(state.id);
+      state.percpu = use !== undefined && !use.reads && !use.assigns;
+      state.map = BpfMap.create({ type: state.percpu ? 'percpuArray' : 'array', keySize: 4, valueSize: 16, maxEntries: 1, name: `ktap_${state.name}` });
+      bindScalarCell(cell, state.map, state.name);
+      return state;
+    }
+    const use = analysis.tables.get(state.id);
+    state.key = use?.key ?? 'int';
+    state.percpu = use !== undefined && !use.reads && !use.assigns;
+    const codec: KeyCodec = state.key === 'comm' ? COMM_KEYS : state.key === 'name' ? nameKeys(names) : INT_KEYS;
+    state.map = BpfMap.create({ type: state.percpu ? 'percpuHash' : 'hash', keySize: codec.size, valueSize: 8, maxEntries, flags: NO_PREALLOC, name: `ktap_${state.name}` });
+    const previous = cell.v as KTable;
+    const table = new KernelTable(this.options.budget, state.map, codec, state.name);
+    table.adopt(previous.entries());
+    state.table = table;
+    cell.v = table;
+    return state;
+  }
+
+  /**
+   * -p / -- cmd: the threads traced, in a hash map the programs check; a program on
+   * sched_process_fork adds the children of traced threads, as tracefs's event-fork does.
+   */
+  private threadFilter(): { map: BpfMap; follower: Loaded } {
+    if (this.tids !== null) return this.tids;
+    const map = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 1, maxEntries: 65536, name: 'ktap_tids' });
+    for (const pid of this.options.pids ?? []) {
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(pid);
+      map.update(key, Buffer.from([1]));
+    }
+    const format = readEventFormat(this.options.tracefsRoot, { system: 'sched', event: 'sched_process_fork' });
+    const field = (name: string): FieldLayout => {
+      const found = format.find((candidate) => candidate.name === name);
+      if (found === undefined) throw new KernelTierError(`sched:sched_process_fork has no ${name} field`);
+      return found;
+    };
+    const a = new Assembler();
+    const done = a.label('done');
+    a.mov(6, 1);
+    a.load('W', 1, 6, field('parent_pid').offset);
+    a.store('W', FP, -8, 1);
+    a.loadMap(1, map.fd);
+    a.mov(2, FP);
+    a.aluImm('add', 2, -8);
+    a.call(Helper.mapLookupElem);
+    a.jumpImm('jeq', 0, 0, done);
+    a.load('W', 1, 6, field('child_pid').offset);
+    a.store('W', FP, -8, 1);
+    a.storeImm('B', FP, -16, 1);
+    a.loadMap(1, map.fd);
+    a.mov(2, FP);
+    a.aluImm('add', 2, -8);
+    a.mov(3, FP);
+    a.aluImm('add', 3, -16);
+    a.movImm(4, 0);
+    a.call(Helper.mapUpdateElem);
+    a.place(done);
+    a.movImm(0, 0);
+    a.exit();
+    const program = BpfProgram.load({ type: 'tracepoint', code: a.finish().code, name: 'ktap_follow' });
+    const hits = BpfMap.create({ type: 'percpuArray', keySize: 4, valueSize: 8, maxEntries: 1 });
+    const follower: Loaded = {
+      programs: [program],
+      attachments: [attachTracepoint(program, this.options.tracefsRoot, 'sched', 'sched_process_fork')],
+      hits,
+    };
+    this.tids = { map, follower };
+    return this.tids;
+  }
+
+  has(handler: TierHandler): boolean {
+    return this.loaded.has(handler.id);
+  }
+
+  /** Kernel events HANDLER's programs are attached to (a raw tracepoint counts as one). */
+  eventsOf(handler: TierHandler): number {
+    return this.loaded.get(handler.id)?.attachments.length ?? 0;
+  }
+
+  /** Runs of HANDLER's program per CPU. */
+  hitsPerCpu(handler: TierHandler): number[] {
+    const loaded = this.loaded.get(handler.id);
+    if (loaded === undefined) return [];
+    const value = loaded.hits.lookup(Buffer.alloc(4));
+    if (value === undefined) return [];
+    return Array.from({ length: possibleCpus() }, (_, cpu) => Number(value.readBigUInt64LE(cpu * loaded.hits.cpuStride)));
+  }
+
+  /** The first runtime error the programs counted since the last call, as the VM words it. */
+  takeError(): { message: string; handlerId: number; line: number; count: bigint } | null {
+    const value = this.errors.lookup(Buffer.alloc(4));
+    if (value === undefined) return null;
+    const count = value.readBigUInt64LE(0);
+    if (count === this.errorSeen) return null;
+    this.errorSeen = count;
+    const first = value.readBigUInt64LE(8);
+    // Cleared, so that a later error (in the REPL, of another handler) is seen first again.
+    this.errors.update(Buffer.alloc(4), Buffer.alloc(16));
+    this.errorSeen = 0n;
+    return {
+      message: KERNEL_ERRORS[Number(first >> 56n)] ?? 'error in the kernel tier',
+      handlerId: Number((first >> 32n) & 0xffffffn),
+      line: Number(first & 0xffffffffn),
+      count,
+    };
+  }
+
+  detach(handler: TierHandler): void {
+    const loaded = this.loaded.get(handler.id);
+    if (loaded === undefined) return;
+    this.loaded.delete(handler.id);
+    this.unload(loaded);
+  }
+
+  /** Stops every program (the maps stay readable until close()). */
+  stop(): void {
+    for (const loaded of this.loaded.values()) for (const attachment of loaded.attachments) attachment.detach();
+  }
+
+  private unload(loaded: Loaded): void {
+    for (const attachment of loaded.attachments) attachment.detach();
+    for (const program of loaded.programs) program.close();
+    loaded.hits.close();
+  }
+
+  /** Detaches everything; tables keep their last entries as ordinary tables. */
+  close(): void {
+    for (const loaded of this.loaded.values()) this.unload(loaded);
+    this.loaded.clear();
+    if (this.tids !== null) {
+      this.unload(this.tids.follower);
+      this.tids.map.close();
+      this.tids = null;
+    }
+    for (const state of this.globals.values()) {
+      if (state.map === null) continue;
+      if (state.table !== null) state.table.freeze();
+      else unbindScalarCell(state.cell);
+      state.map.close();
+      state.map = null;
+    }
+    this.errors.close();
+  }
+}
+
+interface PlannedEvent {
+  readonly tracepoint: Tracepoint;
+  readonly fields: readonly FieldLayout[];
+}
+
+interface Plan {
+  readonly analysis: Analysis;
+  /** One raw tracepoint for every system call, or null for one perf event per tracepoint. */
+  readonly raw: { readonly name: string; readonly access: 'rawSysEnter' | 'rawSysExit' } | null;
+  readonly events: readonly PlannedEvent[];
+  /** Probe names by attach cookie. */
+  readonly names: readonly string[];
+}
+
+function bindingKind(value: Value): 'table' | 'scalar' | null {
+  if (value instanceof KTable) return 'table';
+  if (value === undefined || typeof value === 'number' || typeof value === 'bigint') return 'scalar';
+  return null;
+}
+
+/** Analyses a handler and resolves its events; throws NotForKernel with the first reason. */
+function planFor(
+  handler: TierHandler,
+  tracefsRoot: string | null,
+  kindOf: (cell: Cell) => 'table' | 'scalar' | null,
+  idOf: (cell: Cell, upvalue: number) => number,
+): Plan {
+  const body = handler.body;
+  if (handler.kind !== 'trace') throw new NotForKernel(0, `${handler.kind} handlers run in user space`);
+  if (body === undefined) throw new NotForKernel(0, 'a handler registered by a function call runs in user space');
+  const line = body.proto.lineDefined;
+  const spec = handler.spec;
+  if (spec.filter !== undefined) throw new NotForKernel(line, 'a /filter/ runs in the tracefs path');
+  const nonTracepoint = spec.definitions.find((definition) => definition.kind !== 'tracepoint' && definition.kind !== 'syscall');
+  if (nonTracepoint !== undefined) throw new NotForKernel(line, `${nonTracepoint.kind} probes run in user space`);
+  const globals: GlobalBinding[] = body.proto.upvalues.map((upvalue, index) => {
+    const cell = body.cells[index] as Cell;
+    const kind = kindOf(cell);
+    return kind === null ? null : { kind, id: idOf(cell, index), name: upvalue.name };
+  });
+  const analysis = analyze(body.proto, globals);
+  const whole = spec.definitions.length === 1 ? WHOLE_SYSCALL_GLOBS.get(spec.definitions[0]!.text) : undefined;
+  const rawArgs = whole?.access === 'rawSysEnter' ? [0] : [0, 1];
+  if (whole !== undefined && !analysis.usesProbename && [...analysis.args].every((index) => rawArgs.includes(index))) {
+    return { analysis, raw: { name: whole.raw, access: whole.access }, events: [], names: [] };
+  }
+  if (tracefsRoot === null) return { analysis, raw: null, events: [], names: [] };
+  return { analysis, raw: null, ...resolveEvents(tracefsRoot, spec.definitions, line) };
+}
+
+function resolveEvents(root: string, definitions: readonly EventDefinition[], line: number): { events: PlannedEvent[]; names: string[] } {
+  let tracepoints: Tracepoint[];
+  try {
+    tracepoints = resolveTracepoints(root, definitions.flatMap((definition) => (definition.kind === 'tracepoint' || definition.kind === 'syscall' ? [definition] : [])));
+  } catch (error) {
+    throw new NotForKernel(line, (error as Error).message);
+  }
+  const events = tracepoints.map((tracepoint) => ({ tracepoint, fields: readEventFormat(root, tracepoint) }));
+  return { events, names: tracepoints.map((tracepoint) => tracepoint.event) };
+}
+
+function readEventFormat(root: string, tracepoint: Tracepoint): readonly FieldLayout[] {
+  return parseEventFormat(readFileSync(join(root, 'events', tracepoint.system, tracepoint.event, 'format'), 'utf8'), tracepoint.system).fields;
+}
+
+/**
+ * For -b: which tier each trace handler of a script would run in, judged from the bytecode
+ * alone (a global that main fills with a new table is a table, any other a number).
+ */
+export function listingTiers(main: Proto): string {
+  const code = main.code;
+  const tableCells = new Set<number>();
+  const handlers: TierHandler[] = [];
+  const newTables = new Set<number>();
+  for (let pc = 0; pc < main.lines.length; pc++) {
+    const base = pc * INSTRUCTION_WIDTH;
+    const op = code[base]!;
+    const a = code[base + 1]!;
+    if (op === Op.NEWTABLE) newTables.add(a);
+    else if (op === Op.SETCELL && newTables.has(code[base + 2]!)) tableCells.add(a);
+    else if (op === Op.REGISTER && code[base + 3] === HANDLER_KINDS.indexOf('trace') && pc > 0 && code[base - INSTRUCTION_WIDTH] === Op.CLOSURE) {
+      const proto = main.protos[code[base - INSTRUCTION_WIDTH + 2]!]!;
+      const cells = proto.upvalues.map((upvalue) => ({
+        v: upvalue.from === 'cell' && tableCells.has(upvalue.index) ? new KTable(new EntryBudget(0)) : undefined,
+      }));
+      const header = main.constants[code[base + 2]!] as string;
+      const spec = parseHeader('trace', header);
+      if (typeof spec !== 'string') handlers.push({ id: handlers.length, kind: 'trace', header, spec, body: { proto, cells } });
+    } else if (OPCODES[op]!.operands[0] === 'R') newTables.delete(a);
+  }
+  if (handlers.length === 0) return '';
+  const lines = handlers.map((handler) => {
+    const reason = KernelTier.reasonAgainst(handler);
+    return `  trace ${handler.header}: ${reason === null ? 'kernel tier (eBPF)' : `user tier (${reason})`}`;
+  });
+  return `\ntiers (--tier auto):\n${lines.join('\n')}\n`;
+}

@@ -1,0 +1,99 @@
+// The kernel tier's code generator: which handlers qualify (and the line and reason of those
+// that do not), and handlers compiled to eBPF that the real kernel's verifier accepts.
+
+import t from 'tap';
+import { compile } from '../../src/compiler';
+import { analyze, upvaluesWritten, type GlobalBinding } from '../../src/bpf/analyze';
+import { generate, type TableBinding } from '../../src/bpf/codegen';
+import { BpfMap } from '../../src/bpf/maps';
+import { BpfProgram } from '../../src/bpf/program';
+import { GLOBAL_NAMES } from '../../src/vm/lib/index';
+import type { Proto } from '../../src/vm/proto';
+import { bpfUnavailable } from './support';
+
+/** The first handler of SOURCE, its upvalues bound as tables (names starting with t) or scalars. */
+function handlerOf(source: string): { proto: Proto; globals: GlobalBinding[] } {
+  const { main } = compile(source, 'test.kp', { globals: GLOBAL_NAMES });
+  const proto = main.protos[0]!;
+  const globals = proto.upvalues.map((upvalue, id): GlobalBinding => ({ kind: upvalue.name.startsWith('t') ? 'table' : 'scalar', id, name: upvalue.name }));
+  return { proto, globals };
+}
+
+function reason(source: string): string | null {
+  const { proto, globals } = handlerOf(source);
+  try {
+    analyze(proto, globals);
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+const QUALIFYING = {
+  'count by comm': 'var t = {}\ntrace syscalls:sys_enter_getppid { t[execname] += 1 }',
+  'count by pid, a scalar sum': 'var t = {}\nvar n = 0\ntrace syscalls:sys_enter_getppid { t[pid] += 1 n += 1 }',
+  'latency': `var ts = {}
+var th = {}
+var worst = 0
+trace syscalls:sys_exit_read {
+  if (ts[tid] != nil) {
+    var d = gettimeofday_us() - ts[tid]
+    th[log2(d)] += 1
+    if (d > worst) { worst = d }
+    ts[tid] = nil
+  }
+}`,
+  'arithmetic and a filter': 'var t = {}\ntrace syscalls:sys_enter_write { if (arg1 == 2 && uid >= 0) { t[arg3 / 2 % 7 - cpu * tid] = -arg3 } }',
+};
+
+t.test('handlers that qualify', async (t) => {
+  for (const [name, source] of Object.entries(QUALIFYING)) t.equal(reason(source), null, name);
+});
+
+t.test('handlers that stay in user space say the line and the first reason', async (t) => {
+  t.equal(reason('var t = {}\ntrace syscalls:sys_enter_read {\n  t[pid] += 1\n  printf("%d", pid)\n}'), 'line 4: printf runs in user space');
+  t.equal(reason('var t = {}\ntrace sched:sched_switch { t[argstr] += 1 }'), 'line 2: argstr runs in user space');
+  t.equal(reason('var t = {}\ntrace sched:sched_switch {\n var i = 0\n while (i < 3) { i += 1 }\n}'), 'line 4: loops run in user space');
+  t.equal(reason('var t = {}\ntrace sched:sched_switch { t["x"] = 1 }'), 'line 2: the string "x" runs in user space');
+  t.equal(reason('var t = {}\ntrace sched:sched_switch { t[pid] = execname }'), 'line 2: storing execname in a table runs in user space');
+  t.equal(reason('var t = {}\ntrace sched:sched_switch { t[pid] += 1 t[execname] += 1 }'), 'line 2: table t has keys of two kinds');
+});
+
+t.test('what a user-space handler writes', async (t) => {
+  const { proto } = handlerOf('var t = {}\nvar n = 0\nvar u = {}\ntrace x:y { t[1] = 2 n = 3 print(u[1]) }');
+  t.same([...(upvaluesWritten(proto) as Set<number>)].sort(), [0, 1], 't and n, not u (only read)');
+  t.equal(upvaluesWritten(handlerOf('var f = nil\ntrace x:y { f() }').proto), 'all', 'a script function could write anything');
+});
+
+const unavailable = bpfUnavailable();
+if (unavailable !== undefined) {
+  t.comment(`SKIP verifier tests: BPF unavailable: ${unavailable}`);
+} else {
+  t.test('generated programs pass the verifier, with a line for every slot', async (t) => {
+    const maps: BpfMap[] = [];
+    t.teardown(() => maps.forEach((map) => map.close()));
+    const make = (spec: Parameters<typeof BpfMap.create>[0]): BpfMap => {
+      const map = BpfMap.create(spec);
+      maps.push(map);
+      return map;
+    };
+    const hits = make({ type: 'percpuArray', keySize: 4, valueSize: 8, maxEntries: 1 });
+    const errors = make({ type: 'array', keySize: 4, valueSize: 16, maxEntries: 1 });
+    const fields = [0, 1, 2, 3].map((index) => ({ name: `f${index}`, type: 'long', offset: 8 + index * 8, size: 8, signed: true, kind: 'int' as const }));
+    for (const [name, source] of Object.entries(QUALIFYING)) {
+      const { proto, globals } = handlerOf(source);
+      const analysis = analyze(proto, globals);
+      const tables = new Map<number, TableBinding>();
+      for (const [id, use] of analysis.tables) {
+        const key = use.key ?? 'int';
+        const percpu = !use.reads && !use.assigns;
+        tables.set(id, { fd: make({ type: percpu ? 'percpuHash' : 'hash', keySize: key === 'comm' ? 16 : 8, valueSize: 8, maxEntries: 64 }).fd, percpu, key });
+      }
+      const scalars = new Map([...analysis.scalars].map(([id, use]) => [id, { fd: make({ type: 'array', keySize: 4, valueSize: 16, maxEntries: 1 }).fd, percpu: !use.reads && !use.assigns }]));
+      const generated = generate({ analysis, tables, scalars, access: { kind: 'record', fields }, hitsFd: hits.fd, errorsFd: errors.fd, handlerId: 1, wallOffsetNs: 0n });
+      t.equal(generated.lines.length, generated.code.length / 8, `${name}: a line per slot`);
+      t.ok([...generated.lines].every((line) => line >= proto.lineDefined && line <= proto.lastLine), `${name}: lines within the handler`);
+      t.doesNotThrow(() => BpfProgram.load({ type: 'tracepoint', code: generated.code }).close(), `${name}: accepted by the verifier`);
+    }
+  });
+}

@@ -1,0 +1,157 @@
+// The kernel tier end to end: the same scripts under --tier kernel and --tier user give the
+// same tables on workloads with exact system call counts; -v names the tier; the fallback
+// without BPF; --tier kernel's error naming the line; nothing left attached after SIGKILL.
+
+import t from 'tap';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bpfUnavailable } from './support';
+import { PipedKtap, Workload, buildWorkload, valueBecomes } from '../repl/harness';
+
+const root = join(__dirname, '..', '..');
+const ktap = join(root, 'bin', 'ktap');
+const unavailable = process.getuid?.() !== 0 ? 'not running as root' : bpfUnavailable();
+
+if (unavailable !== undefined) {
+  t.comment(`SKIP kernel tier end to end: ${unavailable}`);
+} else {
+  const directory = mkdtempSync(join(tmpdir(), 'ktap-tiers-'));
+  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+  const workload = join(directory, 'workload');
+  execFileSync('cc', ['-O1', '-o', workload, join(root, 'test', 'session', 'workload.c')]);
+
+  /** ktap -q -v --tier TIER SCRIPT -- workload ARGS (or -- ARGS when COMMAND). */
+  const run = (tier: string, script: string, args: string[], env: NodeJS.ProcessEnv = {}, command = false) => {
+    const file = join(directory, 'script.kp');
+    writeFileSync(file, script);
+    return spawnSync(process.execPath, [ktap, '-q', '-v', '--tier', tier, file, '--', ...(command ? [] : [workload]), ...args], {
+      encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000,
+    });
+  };
+
+  // One script for every kind of handler the tier compiles, so each tier costs one run: counts
+  // by pid, by execname and a scalar; a write-size histogram and a condition on an argument;
+  // a per-tid latency table with a max; entries removed from user space. `-- sh -c` runs two
+  // workloads, so the program also follows the traced shell's children (the shell itself
+  // calls getppid once).
+  const TABLES = `var c = {}
+var byname = {}
+var n = 0
+var h = {}
+var e = {}
+var ts = {}
+var lat = {}
+var worst = 0
+var m = 0
+var d = {}
+trace syscalls:sys_enter_getppid { c[pid] += 1 n += 1 byname[execname] += 1 ts[tid] = gettimeofday_ns() d[tid] = 7 }
+trace syscalls:sys_exit_getppid {
+  if (ts[tid] != nil) {
+    var x = gettimeofday_ns() - ts[tid]
+    lat[log2(x)] += 1
+    m += 1
+    if (x > worst) { worst = x }
+    ts[tid] = nil
+  }
+}
+trace syscalls:sys_enter_write { h[log2(arg3)] += 1 if (arg1 == 2) { e[pid] += 1 } }
+trace_end {
+  for (k, v in pairs(c)) { if (v > 1) { print("by pid", v) } }
+  print("scalar and by name", n, byname["workload"], byname["sh"])
+  print("sizes", h[1], len(h))
+  for (k, v in pairs(e)) { print("stderr", v) }
+  var total = 0
+  for (k, v in pairs(lat)) { total += v }
+  print("latency", m, total, worst > 0, len(ts))
+  for (k, v in pairs(d)) { d[k] = nil }
+  delete(c)
+  print("removed", len(c), len(d))
+}
+`;
+  const EXPECTED = 'ooooo' + // the write workload's own output
+    'by pid\t2000\nscalar and by name\t2001\t2000\t1\nsizes\t8\t1\nstderr\t3\nlatency\t2001\t2001\ttrue\t0\nremoved\t0\t0\n';
+
+  t.test('the same tables under --tier kernel and --tier user', async (t) => {
+    const args = ['/bin/sh', '-c', `${workload} getppid 2000; ${workload} write 5 3`];
+    const kernel = run('kernel', TABLES, args, {}, true);
+    const user = run('user', TABLES, args, {}, true);
+    t.equal(kernel.stdout, EXPECTED, `kernel tier (stderr: ${kernel.stderr.trim()})`);
+    t.equal(user.stdout, EXPECTED, 'user tier');
+    t.equal(kernel.stderr.split('\n').filter((line) => /: kernel tier \(eBPF\)$/.test(line)).length, 3, '-v: each handler in the kernel');
+    t.notMatch(user.stderr, /kernel tier/, 'nothing in the kernel under --tier user');
+  });
+
+  t.test('auto: a handler that cannot go to the kernel says why, the rest go', async (t) => {
+    const result = run('auto', 'var c = {}\nvar x = 0\ntrace syscalls:sys_enter_getppid { c[pid] += 1 }\ntrace syscalls:sys_enter_write {\n  x += 1\n  printf("")\n}\ntrace_end { for (k, v in pairs(c)) { print(v) } }', ['getppid', '10']);
+    t.equal(result.stdout, '10\n');
+    t.match(result.stderr, /syscalls:sys_enter_getppid: kernel tier/);
+    t.match(result.stderr, /syscalls:sys_enter_write: user tier \(line 6: printf runs in user space\)/);
+  });
+
+  t.test('--tier kernel: a handler that cannot go there is an error naming its line', async (t) => {
+    const result = run('kernel', 'trace syscalls:sys_enter_getppid {\n  print(pid)\n}', ['getppid', '1']);
+    t.equal(result.status, 1);
+    t.match(result.stderr, /^error: --tier kernel: .*script\.kp:2: print runs in user space/m);
+  });
+
+  t.test('without BPF (koffi refused) everything runs in user space, with one -v line', async (t) => {
+    const result = run('auto', 'var c = {}\ntrace syscalls:sys_enter_getppid { c[pid] += 1 }\ntrace_end { for (k, v in pairs(c)) { print(v) } }', ['getppid', '50'], { KTAP_NO_BPF: '1' });
+    t.equal(result.stdout, '50\n');
+    t.equal(result.stderr.split('\n').filter((line) => /kernel tier unavailable/.test(line)).length, 1);
+  });
+
+  t.test('runtime errors counted in the kernel are reported as the VM reports them', async (t) => {
+    const result = run('kernel', 'var c = {}\ntrace syscalls:sys_enter_getppid {\n  c[pid] = 1 / (tid - tid)\n}', ['getppid', '5']);
+    t.match(result.stdout, /^error: divide 0 arith operation$/m);
+  });
+
+  t.test('after SIGKILL no program of ours stays loaded', async (t) => {
+    const file = join(directory, 'forever.kp');
+    writeFileSync(file, 'var c = {}\ntrace syscalls:sys_enter_* { c[execname] += 1 }\n');
+    const child = spawn(process.execPath, [ktap, '-v', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise<void>((resolve, reject) => {
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        if (text.includes('Tracing...')) resolve();
+      });
+      child.on('exit', () => reject(new Error('ktap ended early')));
+    });
+    // The programs it holds, by id, from its file descriptors.
+    const ids: number[] = []; // a program's link names it too: each id once
+    for (const fd of readdirSync(`/proc/${child.pid}/fdinfo`)) {
+      const match = /^prog_id:\s*(\d+)$/m.exec(readFileSync(`/proc/${child.pid}/fdinfo/${fd}`, 'utf8'));
+      if (match !== null && !ids.includes(Number(match[1]))) ids.push(Number(match[1]));
+    }
+    const loaded = (): number[] => {
+      const programs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as Array<{ id: number }>;
+      return programs.map((program) => program.id).filter((id) => ids.includes(id));
+    };
+    t.ok(ids.length > 0 && loaded().length === ids.length, 'its programs are loaded while it runs');
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.on('exit', resolve));
+    // The kernel frees them once their last reference is gone (after an RCU grace period).
+    for (let wait = 0; wait < 50 && loaded().length > 0; wait++) await new Promise((resolve) => setTimeout(resolve, 100));
+    t.same(loaded(), [], 'none is left once it is killed');
+  });
+
+  t.test('REPL: a kernel-tier handler attaches live, counts, shows its tier, detaches', async (t) => {
+    const home = mkdtempSync(join(directory, 'home-'));
+    const piped = new PipedKtap(['-v'], home);
+    t.teardown(() => piped.close());
+    const calls = Workload.for(t, buildWorkload(directory));
+    piped.line('var c = {}');
+    await piped.ask('trace syscalls:sys_enter_getppid { c[pid] += 1 }', /^\[1\] trace syscalls:sys_enter_getppid \(1 event\)$/m);
+    t.match(piped.stderr, /syscalls:sys_enter_getppid: kernel tier \(eBPF\)/);
+    await piped.ask('.probes', /^1 +trace syscalls:sys_enter_getppid +\d+ +\d+\.\d +kernel$/m);
+    await calls.calls(500);
+    t.equal(await valueBecomes(piped, `c[${calls.pid}]`, 500), 500, 'the table reads the map');
+    await piped.ask('.detach 1', /^\[1\] detached$/m);
+    await calls.calls(100);
+    t.equal(await valueBecomes(piped, `c[${calls.pid}]`, 500), 500, 'nothing counts once detached');
+    piped.line('.exit');
+    t.equal(await piped.exited, 0);
+  });
+}
