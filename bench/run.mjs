@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatEventPath, measureEventPath, TARGET_EVENTS_PER_SECOND } from './events/event-path.mjs';
 import {
-  COUNT_SCRIPT, ensureBpftrace, liveUnavailable, measureAttach, measureOverhead, measureRss, TARGETS,
+  COUNT_SCRIPT, ensureBpftrace, liveUnavailable, measureAttach, measureOverhead, measureRss, measureSaturation, TARGETS,
 } from './e2e/live.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -50,8 +50,8 @@ const PROGRAMS = [
 ];
 
 /** Sections besides the single programs; `vm` is every program, `live` the kernel ones. */
-const SECTIONS = ['vm', 'startup', 'events', 'overhead', 'attach', 'rss', 'live'];
-const LIVE_SECTIONS = ['overhead', 'attach', 'rss'];
+const SECTIONS = ['vm', 'startup', 'events', 'overhead', 'attach', 'rss', 'saturate', 'live'];
+const LIVE_SECTIONS = ['overhead', 'attach', 'rss', 'saturate'];
 
 // ---------------------------------------------------------------------------------------
 // Options
@@ -60,7 +60,7 @@ function usage(code) {
   const text = `usage: node bench/run.mjs [options]
   --runs N           timed runs per measurement, best one kept (default 3; start/attach: at least 5)
   --only NAME[,..]   run only these sections or programs: vm (all programs), startup, events,
-                     overhead, attach, rss, live (= overhead,attach,rss), or a program
+                     overhead, attach, rss, saturate, live (= overhead,attach,rss,saturate), or a program
                      (${PROGRAMS.map((p) => p.name).join(', ')})
   --timeout SEC      give up on a single run after SEC seconds (default 300)
   --no-startup       skip the start-up measurement
@@ -493,6 +493,7 @@ async function tracingBenchmarks(opts, wanted) {
     if (live.includes('overhead')) rows.push(...await overheadSection(opts, bpftrace !== null));
     if (live.includes('attach')) rows.push(...await attachSection(opts, bpftrace !== null));
     if (live.includes('rss')) rows.push(...await rssSection(opts));
+    if (live.includes('saturate')) rows.push(...await saturateSection());
   }
   return finishTracing(rows);
 }
@@ -520,7 +521,8 @@ async function overheadSection(opts, bpftrace) {
     bare: 'bare loop',
     floor: 'event enabled in an instance, no reader (floor)',
     floorReader: 'same + native reader of trace_pipe_raw (raw-reader.c)',
-    ktap: 'ktap, counting by execname',
+    ktap: 'ktap --tier kernel (eBPF), counting by execname',
+    ktapUser: 'ktap --tier user (tracefs + VM), counting by execname',
     bpftrace: 'bpftrace, @[comm] = count()',
   };
   const head = `${pad('configuration', 56)} ${pad('ns/call', 8, true)} ${pad('worst', 8, true)} ${pad('added', 8, true)}  counted / lost`;
@@ -544,21 +546,22 @@ async function overheadSection(opts, bpftrace) {
   console.log('');
   const rows = [];
   const exact = (config) => config.counts.length > 0 && config.counts.every((n) => n === opts.calls) && config.lost.every((n) => n === 0);
-  if (c.ktap.added !== null) {
-    const against = bpftrace && c.bpftrace.added !== null ? c.bpftrace.added : null;
+  const against = bpftrace && c.bpftrace.added !== null ? c.bpftrace.added : null;
+  for (const [name, tier, ratio] of [['ktap', 'kernel', TARGETS.kernelOverheadRatio], ['ktapUser', 'user', TARGETS.overheadRatio]]) {
+    if (c[name].added === null) continue;
     rows.push({
-      figure: 'ns added per getppid call, ktap counting by execname',
-      measured: c.ktap.added.toFixed(1),
+      figure: `ns added per getppid call, --tier ${tier}, counting by execname`,
+      measured: against === null ? c[name].added.toFixed(1) : `${c[name].added.toFixed(1)} ${(c[name].added / against).toFixed(2)}×`,
       baseline: against === null ? 'bpftrace: n/a' : `bpftrace ${against.toFixed(1)}`,
-      target: '≤ bpftrace',
-      verdict: against === null ? 'n/a' : verdictOf(c.ktap.added <= against * TARGETS.overheadRatio),
+      target: `≤ ${ratio}× bpftrace`,
+      verdict: against === null ? 'n/a' : verdictOf(c[name].added <= against * ratio),
     });
     rows.push({
-      figure: `ktap's count = calls, nothing lost (${c.ktap.counts.length} runs)`,
-      measured: exact(c.ktap) ? 'exact' : 'NOT EXACT',
+      figure: `--tier ${tier}: count = calls, nothing lost (${c[name].counts.length} runs)`,
+      measured: exact(c[name]) ? 'exact' : 'NOT EXACT',
       baseline: bpftrace && c.bpftrace.counts.length ? `bpftrace ${exact(c.bpftrace) ? 'exact' : 'NOT EXACT'}` : '—',
       target: 'exact',
-      verdict: verdictOf(exact(c.ktap)),
+      verdict: verdictOf(exact(c[name])),
     });
   }
   return rows;
@@ -574,8 +577,12 @@ async function attachSection(opts, bpftrace) {
     else console.log(`${pad(label, 62)} ${pad(ms(entry.best), 7, true)} ${pad(ms(entry.median), 7, true)} ${pad(ms(entry.worst), 7, true)}`);
   };
   console.log(`${pad('', 62)} ${pad('best', 7, true)} ${pad('median', 7, true)} ${pad('worst', 7, true)}`);
-  show('ktap syscalls:sys_enter_getppid: spawn → banner', result.ktapOne?.start ?? result.ktapOne);
+  show('ktap syscalls:sys_enter_getppid (kernel tier): spawn → banner', result.ktapOne?.start ?? result.ktapOne);
   show('  SIGINT → exit', result.ktapOne?.stop);
+  show('ktap syscalls:sys_enter_getppid (user tier): spawn → banner', result.ktapOneUser?.start ?? result.ktapOneUser);
+  show('ktap tick-1s (no probe): spawn → banner', result.ktapTick?.start ?? result.ktapTick);
+  show('ktap syscalls:sys_enter_* count, kernel tier: spawn → banner', result.ktapKernelSysEnter?.start ?? result.ktapKernelSysEnter);
+  show('  SIGINT → exit', result.ktapKernelSysEnter?.stop);
   show("bpftrace -e 'BEGIN { exit() }': spawn → exit", result.bpftraceBegin);
   show('ktap syscalls:*: spawn → banner', result.ktapAll?.start ?? result.ktapAll);
   show('  SIGINT → exit', result.ktapAll?.stop);
@@ -601,6 +608,29 @@ async function attachSection(opts, bpftrace) {
       verdict: ratio === null ? 'n/a' : verdictOf(ratio <= TARGETS.startRatio),
     });
   }
+  const user = result.ktapOneUser?.start;
+  if (one && user) {
+    rows.push({
+      figure: 'start → banner growth, kernel tier over user tier (median)',
+      measured: ms(one.median - user.median),
+      baseline: `user tier ${ms(user.median)}`,
+      target: `≤ ${ms(TARGETS.kernelStartGrowthMs)}`,
+      verdict: verdictOf(one.median - user.median <= TARGETS.kernelStartGrowthMs),
+    });
+  }
+  const sysEnter = result.ktapKernelSysEnter;
+  const tick = result.ktapTick?.start;
+  if (sysEnter?.start && tick) {
+    // Start to banner beyond a run that attaches nothing, plus SIGINT to exit (medians).
+    const attach = sysEnter.start.median - tick.median + sysEnter.stop.median;
+    rows.push({
+      figure: 'attach + teardown of a syscalls:sys_enter_* count, kernel tier',
+      measured: ms(attach),
+      baseline: `tick-only start ${ms(tick.median)}`,
+      target: `≤ ${ms(TARGETS.kernelAttachMs)}`,
+      verdict: verdictOf(attach <= TARGETS.kernelAttachMs),
+    });
+  }
   const all = result.ktapAll?.total;
   if (all) {
     rows.push({
@@ -612,6 +642,30 @@ async function attachSection(opts, bpftrace) {
     });
   }
   return rows;
+}
+
+async function saturateSection() {
+  console.log('== two getppid loops on both CPUs, ~10 s, counted by pid in the kernel tier ==');
+  const result = await measureSaturation({ seconds: 10, log: say });
+  console.log(`each loop ${result.calls} calls; ktap counted ${result.counts.join(', ')}; lost ${result.lost}; ` +
+    `ktap CPU ${result.ktapTicks} ticks, loops ${result.workloadTicks} ticks`);
+  console.log('');
+  return [
+    {
+      figure: 'two saturating loops: counts exact, nothing lost',
+      measured: result.exact && result.lost === 0 ? 'exact' : 'NOT EXACT',
+      baseline: `${result.calls} calls each`,
+      target: 'exact, 0 lost',
+      verdict: verdictOf(result.exact && result.lost === 0),
+    },
+    {
+      figure: "two saturating loops: ktap's CPU time / the loops'",
+      measured: result.share === null ? '?' : `${(result.share * 100).toFixed(2)} %`,
+      baseline: `${result.workloadTicks} ticks`,
+      target: `≤ ${TARGETS.saturationCpuShare * 100} %`,
+      verdict: result.share === null ? 'n/a' : verdictOf(result.share <= TARGETS.saturationCpuShare),
+    },
+  ];
 }
 
 async function rssSection(opts) {

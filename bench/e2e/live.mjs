@@ -33,6 +33,14 @@ export const TARGETS = {
   startRatio: 0.4,
   /** syscalls:* start → banner plus SIGINT → exit. */
   attachAllSeconds: 0.2,
+  /** Kernel tier: ns added per call ≤ 0.6 × bpftrace's. */
+  kernelOverheadRatio: 0.6,
+  /** Kernel tier: attach + teardown of a syscalls:sys_enter_* count (ms). */
+  kernelAttachMs: 50,
+  /** Kernel tier: start → banner grows by at most this over the user tier (ms). */
+  kernelStartGrowthMs: 15,
+  /** Two saturating workloads: ktap's CPU time ≤ this share of theirs. */
+  saturationCpuShare: 0.02,
   rssMB: 72,
 };
 
@@ -398,8 +406,8 @@ async function floorReaderRun(plan, binary, reader, calls) {
   }
 }
 
-async function ktapRun(plan, binary, calls) {
-  const [command, ...args] = [...plan.tracer, process.execPath, KTAP_BIN, '-e', COUNT_SCRIPT];
+async function ktapRun(plan, binary, calls, tier) {
+  const [command, ...args] = [...plan.tracer, process.execPath, KTAP_BIN, '--tier', tier, '-e', COUNT_SCRIPT];
   const run = await startUntil(command, args, /Tracing\.\.\. Hit Ctrl-C to end\./);
   ktapPids.add(run.child.pid); // taskset execs node: the same pid
   if (run.readyMs === null) throw new Error(`ktap exited before its banner: ${firstError(run.stderr())}`);
@@ -439,7 +447,7 @@ export async function measureOverhead({ rounds = 3, calls = 5_000_000, bpftrace 
   installSignalCleanup();
   const plan = cpuPlan();
   const directory = mkdtempSync(join(tmpdir(), 'ktap-bench-e2e-'));
-  const configs = { bare: [], floor: [], floorReader: [], ktap: [], bpftrace: [] };
+  const configs = { bare: [], floor: [], floorReader: [], ktap: [], ktapUser: [], bpftrace: [] };
   const errors = {};
   const spoiled = [];
   try {
@@ -471,7 +479,8 @@ export async function measureOverhead({ rounds = 3, calls = 5_000_000, bpftrace 
       await step('bare', () => runLoop(plan, binary, calls));
       await step('floor', () => floorRun(plan, binary, calls));
       await step('floorReader', () => floorReaderRun(plan, binary, reader, calls));
-      await step('ktap', () => ktapRun(plan, binary, calls));
+      await step('ktap', () => ktapRun(plan, binary, calls, 'kernel'));
+      await step('ktapUser', () => ktapRun(plan, binary, calls, 'user'));
       if (bpftrace) await step('bpftrace', () => bpftraceRun(plan, binary, calls));
       log(' ns/call\n');
     }
@@ -504,8 +513,8 @@ export async function measureOverhead({ rounds = 3, calls = 5_000_000, bpftrace 
 // Start and attach
 
 /** One ktap run of `script`: ms to the banner, ms from SIGINT to exit. */
-async function ktapStartStop(plan, script) {
-  const [command, ...args] = [...plan.tracer, process.execPath, KTAP_BIN, '-e', script];
+async function ktapStartStop(plan, script, options = []) {
+  const [command, ...args] = [...plan.tracer, process.execPath, KTAP_BIN, ...options, '-e', script];
   const run = await startUntil(command, args, /Tracing\.\.\. Hit Ctrl-C to end\./);
   ktapPids.add(run.child.pid); // taskset execs node: the same pid
   if (run.readyMs === null) throw new Error(`ktap exited before its banner: ${firstError(run.stderr())}`);
@@ -576,8 +585,14 @@ export async function measureAttach({ runs = 5, bpftrace = true, bpftraceAllSysc
   };
   // Warm-up: the file cache for node, the bundle and the tracefs format files.
   await ktapStartStop(plan, 'trace syscalls:* {}').catch(() => {});
-  await attempt('ktapOne', 'ktap start → banner, syscalls:sys_enter_getppid', runs,
+  await attempt('ktapOne', 'ktap start → banner, syscalls:sys_enter_getppid (kernel tier)', runs,
     () => ktapStartStop(plan, 'trace syscalls:sys_enter_getppid {}'));
+  await attempt('ktapOneUser', 'ktap start → banner, syscalls:sys_enter_getppid (user tier)', runs,
+    () => ktapStartStop(plan, 'trace syscalls:sys_enter_getppid {}', ['--tier', 'user']));
+  await attempt('ktapTick', 'ktap start → banner, tick-1s (nothing attached in the kernel)', runs,
+    () => ktapStartStop(plan, 'tick-1s {}'));
+  await attempt('ktapKernelSysEnter', 'ktap syscalls:sys_enter_* count in the kernel', runs,
+    () => ktapStartStop(plan, 'var s = {} trace syscalls:sys_enter_* { s[execname] += 1 }', ['--tier', 'kernel']));
   if (bpftrace) {
     await attempt('bpftraceBegin', "bpftrace -e 'BEGIN { exit() }' wall", runs, () => wallMs('bpftrace', ['-e', 'BEGIN { exit() }']));
   }
@@ -658,4 +673,61 @@ export async function measureRss({ runs = 3, calls = 5_000_000, log }) {
     lost: samples.map((sample) => sample.lost),
     leftovers: leftovers(),
   };
+}
+
+// ---------------------------------------------------------------------------------------
+// Saturation: the kernel tier under two workloads making getppid as fast as they can
+
+/** utime + stime of a process in clock ticks (/proc/PID/stat fields 14 and 15). */
+function cpuTicks(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/**
+ * ktap counting getppid by pid in the kernel tier while two loops (one per CPU) run for
+ * about SECONDS: their counts against ktap's, events lost, and ktap's CPU time against the
+ * loops' (both from /proc: ktap's own ticks, the loops' through their shell's rusage).
+ */
+export async function measureSaturation({ seconds = 10, log }) {
+  installSignalCleanup();
+  const directory = mkdtempSync(join(tmpdir(), 'ktap-bench-saturate-'));
+  try {
+    const binary = buildWorkload(directory);
+    const script = 'var s = {} trace syscalls:sys_enter_getppid { s[pid] += 1 } trace_end { for (k, v in pairs(s)) { printf("count %d\\n", v) } }';
+    const run = await startUntil(process.execPath, [KTAP_BIN, '--tier', 'kernel', '-e', script], /Tracing\.\.\. Hit Ctrl-C to end\./);
+    ktapPids.add(run.child.pid);
+    if (run.readyMs === null) throw new Error(`ktap exited before its banner: ${firstError(run.stderr())}`);
+    let calls;
+    let workloadTicks;
+    let ktapTicks;
+    try {
+      const probe = runLoop({ workload: [] }, binary, 200_000);
+      calls = Math.round((seconds * 1e9) / probe);
+      log(`  two loops of ${calls} getppid calls (~${seconds} s at ${probe.toFixed(0)} ns/call) ...`);
+      const before = cpuTicks(run.child.pid);
+      const shell = spawnSync('/bin/sh', ['-c', `"$0" ${calls} & "$0" ${calls} & wait; cat /proc/$$/stat`, binary], { encoding: 'utf8', timeout: seconds * 20_000 });
+      ktapTicks = cpuTicks(run.child.pid) - before;
+      // The shell's cutime + cstime (fields 16, 17): the loops it waited for.
+      const stat = shell.stdout.slice(shell.stdout.lastIndexOf(')') + 2).split(' ');
+      workloadTicks = Number(stat[13]) + Number(stat[14]);
+      log(' done\n');
+    } finally {
+      await interrupt(run);
+    }
+    const counts = [...run.stdout().matchAll(/^count (\d+)$/gm)].map((match) => Number(match[1]));
+    const lost = /ktap: (\d+) events lost/.exec(run.stderr());
+    return {
+      calls,
+      exact: counts.filter((count) => count === calls).length === 2,
+      counts: counts.filter((count) => count >= calls / 2),
+      lost: lost === null ? 0 : Number(lost[1]),
+      ktapTicks,
+      workloadTicks,
+      share: workloadTicks > 0 ? ktapTicks / workloadTicks : null,
+    };
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
 }

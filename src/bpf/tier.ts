@@ -74,6 +74,11 @@ interface Loaded {
 const DEFAULT_MAP_ENTRIES = 1_000_000;
 /** BPF_F_NO_PREALLOC: a hash map takes memory per entry inserted, not all of it up front. */
 const NO_PREALLOC = 1;
+/**
+ * Most tracepoints a handler attaches as perf events (~1 ms each here); beyond, tracefs
+ * enables a whole glob faster (~155 ms for every system call).
+ */
+const MAX_PERF_EVENTS = 128;
 /** Raw system call tracepoints see every id; those above this have no tracepoint (x32, invalid). */
 const SYSCALL_LIMIT = 1024;
 const WHOLE_SYSCALL_GLOBS = new Map([
@@ -418,7 +423,11 @@ function planFor(
     return { analysis, raw: { name: whole.raw, access: whole.access }, events: [], names: [] };
   }
   if (tracefsRoot === null) return { analysis, raw: null, events: [], names: [] };
-  return { analysis, raw: null, ...resolveEvents(tracefsRoot, spec.definitions, line) };
+  const resolved = resolveEvents(tracefsRoot, spec.definitions, line);
+  if (resolved.events.length > MAX_PERF_EVENTS) {
+    throw new NotForKernel(line, `${resolved.events.length} events attach faster through tracefs than as ${resolved.events.length} perf events`);
+  }
+  return { analysis, raw: null, ...resolved };
 }
 
 function resolveEvents(root: string, definitions: readonly EventDefinition[], line: number): { events: PlannedEvent[]; names: string[] } {

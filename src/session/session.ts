@@ -87,7 +87,7 @@ export interface SessionStats {
 }
 
 /** How often kernel-tier run counts and errors are read (ms). */
-const KERNEL_POLL_MS = 100;
+const KERNEL_POLL_MS = 250;
 
 /** How a session ended (SPEC §3.10), which decides draining and trace_end. */
 export type EndReason = 'finished' | 'exit' | 'interrupt' | 'terminate' | 'workload' | 'error';
