@@ -54,6 +54,8 @@ export interface CodegenInput {
   readonly tidsFd?: number;
   /** Raw system call tracepoints fire for every call: keep ids below this (those with tracepoints). */
   readonly syscallLimit?: number;
+  /** …or only these system call numbers. */
+  readonly syscallIds?: readonly number[];
   /** Added to CLOCK_MONOTONIC (bpf_ktime_get_ns) to give wall-clock time, as the user tier does. */
   readonly wallOffsetNs: bigint;
   /** A /filter/ compiled to a condition on the record (jumps to `skip` when false). */
@@ -131,8 +133,15 @@ class Generator {
   private prologue(): void {
     const { asm, input } = this;
     if (input.syscallLimit !== undefined) {
-      asm.load('DW', 1, CTX, 8);
+      this.syscallId(1);
       asm.jumpImm('jge', 1, input.syscallLimit, this.exitLabel); // unsigned: -1 and x32 ids too
+    }
+    if (input.syscallIds !== undefined) {
+      const traced = asm.label('traced');
+      this.syscallId(1);
+      for (const id of input.syscallIds) asm.jumpImm('jeq', 1, id, traced);
+      asm.goto(this.exitLabel);
+      asm.place(traced);
     }
     if (input.cpu !== undefined) {
       asm.call(Helper.getSmpProcessorId);
@@ -148,6 +157,24 @@ class Generator {
       asm.jumpImm('jeq', 0, 0, this.exitLabel);
     }
     input.filter?.(asm, CTX, this.exitLabel);
+  }
+
+  /**
+   * REG = the system call number on a raw system call tracepoint: sys_enter's second
+   * argument; on sys_exit (whose second argument is the return value) regs->orig_ax.
+   */
+  private syscallId(reg: Reg): void {
+    const { asm } = this;
+    if (this.input.access.kind === 'rawSysEnter') {
+      asm.load('DW', reg, CTX, 8);
+      return;
+    }
+    asm.load('DW', 3, CTX, 0);
+    asm.aluImm('add', 3, PT_REGS_ORIG_AX);
+    this.valuePointer(1);
+    asm.movImm(2, 8);
+    asm.call(Helper.probeReadKernel);
+    asm.load('DW', reg, FP, this.valueOffset);
   }
 
   private countHit(): void {
@@ -663,15 +690,8 @@ class Generator {
     if (access.kind === 'rawSysEnter' || access.kind === 'rawSysExit') {
       if (index === 0 && access.kind === 'rawSysEnter') asm.load('DW', 1, CTX, 8);
       else if (index === 1 && access.kind === 'rawSysExit') asm.load('DW', 1, CTX, 8);
-      else if (index === 0) {
-        // The number from regs->orig_ax, read with probe_read_kernel.
-        asm.load('DW', 3, CTX, 0);
-        asm.aluImm('add', 3, PT_REGS_ORIG_AX);
-        this.valuePointer(1);
-        asm.movImm(2, 8);
-        asm.call(Helper.probeReadKernel);
-        asm.load('DW', 1, FP, this.valueOffset);
-      } else {
+      else if (index === 0) this.syscallId(1);
+      else {
         this.setNil(a);
         return;
       }

@@ -24,6 +24,7 @@ import { BpfProgram, VerifierError } from './program';
 import { Assembler, FP, Helper } from './asm';
 import { SyscallError } from './sys';
 import { UserError } from '../errors';
+import { syscallNumbers } from './syscalls';
 
 export type TierMode = 'auto' | 'kernel' | 'user';
 
@@ -177,7 +178,7 @@ export class KernelTier {
     const loaded: Loaded = { programs, attachments, hits };
     const tids = this.options.pids === undefined ? undefined : this.threadFilter().map.fd;
     try {
-      const compile = (access: EventAccess, syscallLimit?: number): BpfProgram => {
+      const compile = (access: EventAccess, syscallLimit?: number, syscallIds?: readonly number[]): BpfProgram => {
         const generated = generate({
           analysis,
           tables,
@@ -190,6 +191,7 @@ export class KernelTier {
           ...(this.options.cpu === undefined ? {} : { cpu: this.options.cpu }),
           ...(tids === undefined ? {} : { tidsFd: tids }),
           ...(syscallLimit === undefined ? {} : { syscallLimit }),
+          ...(syscallIds === undefined ? {} : { syscallIds }),
         });
         try {
           const program = BpfProgram.load({ type: access.kind === 'record' ? 'tracepoint' : 'rawTracepoint', code: generated.code, name: 'ktap_handler' });
@@ -202,7 +204,8 @@ export class KernelTier {
         }
       };
       if (plan.raw !== null) {
-        attachments.push(attachRawTracepoint(compile({ kind: plan.raw.access }, SYSCALL_LIMIT), plan.raw.name));
+        const program = plan.raw.ids === undefined ? compile({ kind: plan.raw.access }, SYSCALL_LIMIT) : compile({ kind: plan.raw.access }, undefined, plan.raw.ids);
+        attachments.push(attachRawTracepoint(program, plan.raw.name));
       } else {
         // One program per distinct field layout; the probe name travels as the attach cookie.
         const byLayout = new Map<string, BpfProgram>();
@@ -383,8 +386,11 @@ interface PlannedEvent {
 
 interface Plan {
   readonly analysis: Analysis;
-  /** One raw tracepoint for every system call, or null for one perf event per tracepoint. */
-  readonly raw: { readonly name: string; readonly access: 'rawSysEnter' | 'rawSysExit' } | null;
+  /**
+   * One raw tracepoint for every system call (ids: those of the handler's system calls, or
+   * undefined for all), or null for one perf event per tracepoint.
+   */
+  readonly raw: { readonly name: string; readonly access: 'rawSysEnter' | 'rawSysExit'; readonly ids?: readonly number[] } | null;
   readonly events: readonly PlannedEvent[];
   /** Probe names by attach cookie. */
   readonly names: readonly string[];
@@ -424,10 +430,33 @@ function planFor(
   }
   if (tracefsRoot === null) return { analysis, raw: null, events: [], names: [] };
   const resolved = resolveEvents(tracefsRoot, spec.definitions, line);
+  const raw = rawSyscalls(resolved.events.map((event) => event.tracepoint), analysis);
+  if (raw !== null) return { analysis, raw, events: [], names: [] };
   if (resolved.events.length > MAX_PERF_EVENTS) {
     throw new NotForKernel(line, `${resolved.events.length} events attach faster through tracefs than as ${resolved.events.length} perf events`);
   }
   return { analysis, raw: null, ...resolved };
+}
+
+/** Most system calls one raw-tracepoint program checks the id of. */
+const MAX_RAW_SYSCALLS = 16;
+
+/**
+ * System call events of one direction, named in the headers, without probename and with
+ * arguments the raw tracepoint has (the number; on exit the return value): one raw
+ * tracepoint program checking the ids. Null when not.
+ */
+function rawSyscalls(events: readonly Tracepoint[], analysis: Analysis): Plan['raw'] {
+  if (events.length === 0 || events.length > MAX_RAW_SYSCALLS || analysis.usesProbename) return null;
+  const numbers = syscallNumbers();
+  for (const [prefix, name, access, args] of [['sys_enter_', 'sys_enter', 'rawSysEnter', [0]], ['sys_exit_', 'sys_exit', 'rawSysExit', [0, 1]]] as const) {
+    if (!events.every((event) => event.system === 'syscalls' && event.event.startsWith(prefix))) continue;
+    if (![...analysis.args].every((index) => (args as readonly number[]).includes(index))) return null;
+    const ids = events.map((event) => numbers.get(event.event.slice(prefix.length)));
+    if (ids.some((id) => id === undefined)) return null;
+    return { name, access, ids: ids as number[] };
+  }
+  return null;
 }
 
 function resolveEvents(root: string, definitions: readonly EventDefinition[], line: number): { events: PlannedEvent[]; names: string[] } {
