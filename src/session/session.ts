@@ -286,10 +286,21 @@ export class Session {
     }
     return {
       probes: this.handlers.map((handler) => ({ handler, runs: this.handlerRuns[handler.id] ?? 0 })),
-      cpus: kernel === null ? null : { events: kernel.eventsPerCpu, handlerMs: kernel.handlerMsPerCpu, lost: kernel.lostPerCpu() },
+      cpus: this.cpuStats(),
       tables,
       instructions: this.rt.instructionsDone,
     };
+  }
+
+  /** Events per CPU: those read from tracefs plus the kernel tier's runs (counted in the kernel). */
+  private cpuStats(): CpuStats | null {
+    const kernel = this.kernel;
+    const inKernelTier = this.kernelTierRunsPerCpu();
+    if (kernel === null && inKernelTier === null) return null;
+    const tracefsEvents = kernel?.eventsPerCpu ?? [];
+    const events = Array.from({ length: Math.max(tracefsEvents.length, inKernelTier?.length ?? 0) },
+      (_, cpu) => (tracefsEvents[cpu] ?? 0) + (inKernelTier?.[cpu] ?? 0));
+    return { events, handlerMs: kernel?.handlerMsPerCpu ?? [], lost: kernel?.lostPerCpu() ?? new Map<number, number>() };
   }
 
   /** Whether any handler needs events or ticks (so the session keeps running after main). */
@@ -591,6 +602,18 @@ export class Session {
     this.failed = true;
     this.reportRuntimeError(message, handler?.header);
     this.end('error');
+  }
+
+  /** Runs of the kernel-tier handlers per CPU (the dashboard's per-CPU rows); null when none runs there. */
+  kernelTierRunsPerCpu(): number[] | null {
+    const tier = this.kernelTier;
+    if (tier === null) return null;
+    const totals: number[] = [];
+    for (const handler of this.handlers) {
+      if (!tier.has(handler)) continue;
+      tier.hitsPerCpu(handler).forEach((runs, cpu) => (totals[cpu] = (totals[cpu] ?? 0) + runs));
+    }
+    return totals.length === 0 ? null : totals;
   }
 
   /** Detaches one handler (REPL .detach, or a handler that failed there). */

@@ -108,7 +108,7 @@ if (reason !== undefined) {
     t.equal(await valueBecomes(piped, 'good', 300), 300, 'and keeps running');
     t.equal(piped.stdout.split('\n').filter((line) => line.includes('error')).length, 1, 'reported once');
     await piped.ask('.probes', /events lost: \d+/);
-    t.match(piped.stdout, /^1 +trace syscalls:sys_exit_getppid \/common_pid == \d+\/ +300 +[\d.]+$/m, 'the good one, with its count');
+    t.match(piped.stdout, /^1 +trace syscalls:sys_exit_getppid \/common_pid == \d+\/ +300 +[\d.]+ +user$/m, 'the good one, with its count');
     t.notMatch(piped.stdout, /^2 +trace/m, 'the failed handler is gone');
     await endOfInput(t, piped, { othersTraced: true });
   });

@@ -222,7 +222,7 @@ if (reason !== undefined) {
     await child.calls(40);
     t.equal(await valueBecomes(term, 'n', 40), 40, 'the probe still counts');
     term.line('.probes');
-    await term.expect(/^1 +trace syscalls:sys_enter_getppid \/common_pid == \d+\/ +40 +[\d.]+$/m, '.probes still lists it, with its count');
+    await term.expect(/^1 +trace syscalls:sys_enter_getppid \/common_pid == \d+\/ +40 +[\d.]+ +user$/m, '.probes still lists it, with its count');
     await quit(t, term);
   });
 
@@ -243,7 +243,7 @@ if (reason !== undefined) {
     t.equal(await valueBecomes(term, 'good', 300), 300, 'and keeps running');
     t.equal(term.screen().split('\n').filter((line) => line.includes('error:')).length, 1, 'reported once');
     term.line('.probes');
-    await term.expect(/^1 +trace syscalls:sys_exit_getppid \/common_pid == \d+\/ +300 +[\d.]+$/m, '.probes lists the good one');
+    await term.expect(/^1 +trace syscalls:sys_exit_getppid \/common_pid == \d+\/ +300 +[\d.]+ +user$/m, '.probes lists the good one');
     t.notMatch(term.screen(), /^2 +trace/m, 'the failed handler is gone from .probes');
     await quit(t, term);
   });
