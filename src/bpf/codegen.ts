@@ -50,6 +50,8 @@ export interface CodegenInput {
   readonly handlerId: number;
   /** -C: run only on this CPU. */
   readonly cpu?: number;
+  /** ktap's own process: its events are not counted (unless --trace-self). */
+  readonly excludeTgid?: number;
   /** -p / -- cmd: hash of traced thread ids (u32 → u8); the program runs for them only. */
   readonly tidsFd?: number;
   /** Raw system call tracepoints fire for every call: keep ids below this (those with tracepoints). */
@@ -146,6 +148,11 @@ class Generator {
     if (input.cpu !== undefined) {
       asm.call(Helper.getSmpProcessorId);
       asm.jumpImm('jne', 0, input.cpu, this.exitLabel);
+    }
+    if (input.excludeTgid !== undefined) {
+      asm.call(Helper.getCurrentPidTgid);
+      asm.aluImm('rsh', 0, 32);
+      asm.jumpImm('jeq', 0, input.excludeTgid, this.exitLabel);
     }
     if (input.tidsFd !== undefined) {
       asm.call(Helper.getCurrentPidTgid);

@@ -45,6 +45,8 @@ export interface TierOptions {
   readonly cpu?: number;
   /** -p / -- cmd: threads traced (their children followed). */
   readonly pids?: readonly number[];
+  /** --trace-self: count ktap's own events too (by default its process is left out). */
+  readonly traceSelf?: boolean;
 }
 
 /** A handler that cannot run in the kernel under --tier kernel, or a program the kernel refused. */
@@ -190,6 +192,7 @@ export class KernelTier {
           wallOffsetNs: this.wallOffsetNs,
           ...(this.options.cpu === undefined ? {} : { cpu: this.options.cpu }),
           ...(tids === undefined ? {} : { tidsFd: tids }),
+          ...(tids !== undefined || this.options.traceSelf === true ? {} : { excludeTgid: process.pid }),
           ...(syscallLimit === undefined ? {} : { syscallLimit }),
           ...(syscallIds === undefined ? {} : { syscallIds }),
         });

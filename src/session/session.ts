@@ -564,6 +564,7 @@ export class Session {
       tracefsRoot: findTracefs(),
       maxEntries: this.options.limits.maxTableEntries,
       budget: this.rt.entries,
+      traceSelf: this.options.traceSelf === true,
       ...(this.options.cpu === undefined ? {} : { cpu: this.options.cpu }),
       ...(pids === undefined ? {} : { pids }),
     });
