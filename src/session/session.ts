@@ -278,7 +278,6 @@ export class Session {
 
   /** The counters the faces show; reads each CPU's buffer stats, so once per refresh. */
   stats(): SessionStats {
-    const kernel = this.kernel;
     const tables: Array<{ name: string; table: KTable }> = [];
     for (const [name, slot] of this.sessionSlots) {
       const value = this.sessionCells[slot]?.v;
