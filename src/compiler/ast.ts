@@ -4,7 +4,8 @@
 import type { EventVariable, HandlerKind } from '../vm/opcodes';
 
 export type BinaryOperator =
-  | '||' | '&&' | '==' | '!=' | '<' | '<=' | '>' | '>=' | '..' | '+' | '-' | '*' | '/' | '%';
+  | '||' | '&&' | '==' | '!=' | '<' | '<=' | '>' | '>=' | '..' | '+' | '-' | '*' | '/' | '%'
+  | '&' | '|' | '~' | '<<' | '>>' | '>>>';
 
 export type Expression =
   | { kind: 'nil'; line: number }
@@ -19,7 +20,9 @@ export type Expression =
   | { kind: 'function'; func: FunctionBody; line: number }
   | { kind: 'table'; fields: TableField[]; line: number }
   | { kind: 'binary'; operator: BinaryOperator; left: Expression; right: Expression; line: number }
-  | { kind: 'unary'; operator: '-' | '!'; operand: Expression; line: number }
+  | { kind: 'unary'; operator: '-' | '!' | '~'; operand: Expression; line: number }
+  /** `t[a, b]`: a key of several values (a tuple), compared by value. */
+  | { kind: 'tuple'; parts: Expression[]; line: number }
   | { kind: 'paren'; inner: Expression; line: number };
 
 export type TableField =

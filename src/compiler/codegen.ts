@@ -4,7 +4,7 @@
 import type { AssignTarget, Block, Chunk, Expression, FunctionBody, Statement } from './ast';
 import { CompileError } from './errors';
 import type { Binding, Resolution, Variable } from './scope';
-import { EVENT_VARIABLES, HANDLER_KINDS, INSTRUCTION_WIDTH, MAX_CALL_ARGS, MAX_REGISTERS, OPCODES, Op } from '../vm/opcodes';
+import { EVENT_VARIABLES, HANDLER_KINDS, INSTRUCTION_WIDTH, MAX_CALL_ARGS, MAX_REGISTERS, MAX_TUPLE_PARTS, OPCODES, Op } from '../vm/opcodes';
 import type { Constant, LocalInfo, Proto, UpvalueDesc } from '../vm/proto';
 import { addExact, divExact, modExact, mulExact, negExact, subExact } from '../vm/value';
 
@@ -18,7 +18,11 @@ interface Loop {
   breaks: number[];
 }
 
-const ARITHMETIC_OPCODES = { '+': Op.ADD, '-': Op.SUB, '*': Op.MUL, '/': Op.DIV, '%': Op.MOD } as const;
+const ARITHMETIC_OPCODES = {
+  '+': Op.ADD, '-': Op.SUB, '*': Op.MUL, '/': Op.DIV, '%': Op.MOD,
+  '&': Op.BAND, '|': Op.BOR, '~': Op.BXOR, '<<': Op.SHL, '>>': Op.SHR, '>>>': Op.USHR,
+} as const;
+const UNARY_OPCODES = { '-': Op.UNM, '!': Op.NOT, '~': Op.BNOT } as const;
 const FOLDERS = { '+': addExact, '-': subExact, '*': mulExact, '/': divExact, '%': modExact } as const;
 
 /** Per-function code generation state. */
@@ -651,11 +655,14 @@ class CodeGenerator {
         return;
       case 'unary': {
         const operand = this.operand(expression.operand);
-        this.emit(expression.operator === '-' ? Op.UNM : Op.NOT, target, operand, 0);
+        this.emit(UNARY_OPCODES[expression.operator], target, operand, 0);
         return;
       }
       case 'binary':
         this.binary(expression, target);
+        return;
+      case 'tuple':
+        this.tuple(expression, target);
         return;
       default:
         throw new Error(`internal: unexpected expression ${expression.kind}`);
@@ -677,6 +684,7 @@ class CodeGenerator {
     this.line = expression.line;
     switch (operator) {
       case '+': case '-': case '*': case '/': case '%':
+      case '&': case '|': case '~': case '<<': case '>>': case '>>>':
         this.emit(ARITHMETIC_OPCODES[operator], target, left, right);
         return;
       case '..':
@@ -717,6 +725,19 @@ class CodeGenerator {
       this.emit(Op.SETTABLE, target, key, value);
       fs.freeRegister = saved;
     }
+  }
+
+  /** `a, b, …` of `t[a, b, …]`: the parts in consecutive registers above the result's, then TUPLE. */
+  private tuple(expression: Extract<Expression, { kind: 'tuple' }>, target: number): void {
+    const fs = this.fs;
+    if (expression.parts.length > MAX_TUPLE_PARTS) this.fail(expression.line, `a tuple key has at most ${MAX_TUPLE_PARTS} parts`);
+    const base = target === fs.freeRegister - 1 ? target : this.allocateRegister();
+    fs.freeRegister = base + 1;
+    for (const part of expression.parts) this.expressionTo(part, this.allocateRegister());
+    this.line = expression.line;
+    this.emit(Op.TUPLE, base, expression.parts.length, 0);
+    fs.freeRegister = base + 1;
+    if (base !== target) this.emit(Op.MOVE, target, base, 0);
   }
 
   /** A call whose single result lands in `target`. */

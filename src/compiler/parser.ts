@@ -7,15 +7,19 @@ import { Lexer } from './lexer';
 import { RESERVED_WORDS, type Token, type TokenKind } from './token';
 import { EVENT_VARIABLES, type EventVariable, type HandlerKind } from '../vm/opcodes';
 
-/** Binding power of binary operators: [left, right]; right < left makes an operator right-associative. */
+/**
+ * Binding power of binary operators: [left, right]; right < left makes an operator
+ * right-associative. The bit operators sit between comparison and `..` as in Lua 5.4.
+ */
 const BINARY_PRIORITY: Partial<Record<TokenKind, readonly [number, number]>> = {
   '||': [1, 1], '&&': [2, 2],
   '==': [3, 3], '!=': [3, 3], '<': [3, 3], '<=': [3, 3], '>': [3, 3], '>=': [3, 3],
-  '..': [5, 4],
-  '+': [6, 6], '-': [6, 6],
-  '*': [7, 7], '/': [7, 7], '%': [7, 7],
+  '|': [4, 4], '~': [5, 5], '&': [6, 6], '<<': [7, 7], '>>': [7, 7], '>>>': [7, 7],
+  '..': [9, 8],
+  '+': [10, 10], '-': [10, 10],
+  '*': [11, 11], '/': [11, 11], '%': [11, 11],
 };
-const UNARY_PRIORITY = 8;
+const UNARY_PRIORITY = 12;
 
 /** Nesting beyond this is the † error `chunk has too many syntax levels` (SPEC §6.1). */
 const MAX_SYNTAX_LEVELS = 200;
@@ -406,7 +410,7 @@ class Parser {
     this.enterLevel();
     let left: Expression;
     const kind = this.token.kind;
-    if (kind === '!' || kind === '-') {
+    if (kind === '!' || kind === '-' || kind === '~') {
       const line = this.token.line;
       this.next();
       const operand = this.subExpression(UNARY_PRIORITY);
@@ -490,8 +494,9 @@ class Parser {
         }
         case '[': {
           this.next();
-          const key = this.expression();
+          const parts = this.expressionList();
           this.checkNext(']');
+          const key: Expression = parts.length === 1 ? parts[0]! : { kind: 'tuple', parts, line };
           expression = { kind: 'index', object: expression, key, line };
           break;
         }

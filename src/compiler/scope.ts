@@ -293,6 +293,9 @@ class Resolver {
       case 'paren':
         this.expression(expression.inner);
         return;
+      case 'tuple':
+        expression.parts.forEach((part) => this.expression(part));
+        return;
       default:
         return;
     }

@@ -11,10 +11,11 @@ const KEYWORDS = [
 /** Reserved words (SPEC §1.2): keywords, event variables (EVENT_VARIABLES) and handler kinds (HANDLER_KINDS). */
 export const RESERVED_WORDS = [...KEYWORDS, ...EVENT_VARIABLES, ...HANDLER_KINDS] as const;
 
-/** Operators and punctuation (SPEC §1.5), plus the lone symbols the parser rejects. */
+/** Operators and punctuation (SPEC §1.5, and the bit operators of docs/language.md). */
 export const SYMBOLS = [
   '+', '-', '*', '/', '%', '^', '..', '==', '!=', '<', '<=', '>', '>=', '=', '+=', '&&', '||', '!',
   '(', ')', '{', '}', '[', ']', ';', ':', '::', ',', '.', '...',
+  '&', '|', '~', '<<', '>>', '>>>',
 ] as const;
 
 export type ReservedWord = (typeof RESERVED_WORDS)[number];
@@ -22,7 +23,7 @@ export type SymbolToken = (typeof SYMBOLS)[number];
 
 /**
  * `kind` is 'name', 'number', 'string', 'eof', a reserved word, a symbol from SYMBOLS, or
- * 'other' for a byte that starts no token (`&`, `|`, `~`, `@`, `$`, `?`, backquote, control
+ * 'other' for a byte that starts no token (`@`, `$`, `?`, backquote, control
  * bytes …), which the parser reports as `unexpected symbol`.
  */
 export type TokenKind = 'name' | 'number' | 'string' | 'eof' | 'other' | ReservedWord | SymbolToken;

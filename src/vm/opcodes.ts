@@ -42,6 +42,9 @@ export type EventVariable = (typeof EVENT_VARIABLES)[number];
 export const HANDLER_KINDS = ['trace', 'tick', 'profile', 'trace_end'] as const;
 export type HandlerKind = (typeof HANDLER_KINDS)[number];
 
+/** Most parts of a tuple key `t[a, b, …]` (fixed-size keys, so the kernel tier can hold them). */
+export const MAX_TUPLE_PARTS = 8;
+
 /** Most arguments a call instruction may pass (and most parameters a function may have). */
 export const MAX_CALL_ARGS = 250;
 
@@ -101,6 +104,15 @@ const table = {
   ITERNEXT: { operands: ['I', 'R', 'J'], span: 1, doc: 'if Iterator(A) has a next entry then R(B), R(B+1) = key, value else pc += C' },
   EVENTVAR: { operands: ['R', 'N', '_'], max: EVENT_VARIABLES.length - 1, doc: 'R(A) = the event variable named by B' },
   REGISTER: { operands: ['R', 'KS', 'N'], max: HANDLER_KINDS.length - 1, doc: 'register handler R(A) of kind C (trace, tick, profile, trace_end) with header K(B)' },
+  // Appended after version 1's set (append only: the numbers are the file format).
+  BAND: { operands: ['R', 'RK', 'RK'], doc: 'R(A) = RK(B) & RK(C) (64-bit)' },
+  BOR: { operands: ['R', 'RK', 'RK'], doc: 'R(A) = RK(B) | RK(C) (64-bit)' },
+  BXOR: { operands: ['R', 'RK', 'RK'], doc: 'R(A) = RK(B) ~ RK(C) (64-bit exclusive or)' },
+  SHL: { operands: ['R', 'RK', 'RK'], doc: 'R(A) = RK(B) << RK(C) (0 from 64 on; a negative count shifts right)' },
+  SHR: { operands: ['R', 'RK', 'RK'], doc: 'R(A) = RK(B) >> RK(C), arithmetic (sign-filling)' },
+  USHR: { operands: ['R', 'RK', 'RK'], doc: 'R(A) = RK(B) >>> RK(C), logical (zero-filling)' },
+  BNOT: { operands: ['R', 'RK', '_'], doc: 'R(A) = ~RK(B) (64-bit complement)' },
+  TUPLE: { operands: ['R', 'N', '_'], max: MAX_TUPLE_PARTS, span: 'B', doc: 'R(A) = the tuple (R(A+1), … R(A+B)), a key compared by value' },
 } as const satisfies Record<string, Omit<OpcodeInfo, 'name'>>;
 
 export type OpName = keyof typeof table;

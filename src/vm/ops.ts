@@ -40,13 +40,16 @@ export function unm(a: Value): Value {
   throw new RuntimeError("use '-' operator on non-number");
 }
 
-/** `<` and `<=` on anything but two numbers. */
+/**
+ * `<` and `<=` beyond two safe numbers: exact numbers, or two strings compared bytewise
+ * (byte strings hold one byte per char code, so JS's code-unit order is byte order).
+ */
 export function lessThan(a: Value, b: Value): boolean {
-  if (isNumber(a) && isNumber(b)) return a < b;
+  if ((isNumber(a) && isNumber(b)) || (typeof a === 'string' && typeof b === 'string')) return a < b;
   throw new RuntimeError('compare with non-number');
 }
 export function lessEqual(a: Value, b: Value): boolean {
-  if (isNumber(a) && isNumber(b)) return a <= b;
+  if ((isNumber(a) && isNumber(b)) || (typeof a === 'string' && typeof b === 'string')) return a <= b;
   throw new RuntimeError('compare with non-number');
 }
 
@@ -111,3 +114,60 @@ export function iterate(table: Value): TableIterator {
 
 /** A for-in state slot before its ITERPREP ran (only reachable in hand-made bytecode). */
 export const FINISHED_ITERATOR = { next: (): boolean => false, key: undefined as Value, value: undefined as Value };
+
+// ---- bit operators (docs/language.md): two's-complement int64, as in Lua 5.4 ----------
+
+function bitOperand(value: Value): bigint {
+  if (!isNumber(value)) throw new RuntimeError(`attempt to perform bitwise operation on a ${typeName(value)} value`);
+  return toBigInt(value);
+}
+
+/** Whether both are numbers that JS's 32-bit operators handle exactly (sign-extended int32). */
+function bothInt32(a: Value, b: Value): a is number {
+  return typeof a === 'number' && typeof b === 'number' && (a | 0) === a && (b | 0) === b;
+}
+
+export function band(a: Value, b: Value): Value {
+  if (bothInt32(a, b)) return a & (b as number);
+  return fromBigInt(bitOperand(a) & bitOperand(b));
+}
+export function bor(a: Value, b: Value): Value {
+  if (bothInt32(a, b)) return a | (b as number);
+  return fromBigInt(bitOperand(a) | bitOperand(b));
+}
+export function bxor(a: Value, b: Value): Value {
+  if (bothInt32(a, b)) return a ^ (b as number);
+  return fromBigInt(bitOperand(a) ^ bitOperand(b));
+}
+export function bnot(a: Value): Value {
+  if (typeof a === 'number' && (a | 0) === a) return ~a;
+  return fromBigInt(~bitOperand(a));
+}
+
+/**
+ * Shifts by `count` bits: left for a positive count, right for a negative one (Lua's
+ * rule); 64 or more bits shift everything out. `fill` is the right shift's kind.
+ */
+function shift(a: Value, b: Value, left: boolean, fill: 'sign' | 'zero'): Value {
+  const value = bitOperand(a);
+  let count = bitOperand(b);
+  if (count < 0n) {
+    left = !left;
+    count = -count;
+  }
+  if (left) return count >= 64n ? 0 : fromBigInt(value << count);
+  if (fill === 'zero') return count >= 64n ? 0 : fromBigInt(BigInt.asUintN(64, value) >> count);
+  return fromBigInt(value >> (count >= 64n ? 63n : count));
+}
+export function shl(a: Value, b: Value): Value {
+  return shift(a, b, true, 'zero');
+}
+export function shr(a: Value, b: Value): Value {
+  // A safe integer shifted right by less than 53 is a floor division: no bigints needed.
+  if (typeof a === 'number' && typeof b === 'number' && b >= 0 && b < 53) return Math.floor(a / 2 ** b) + 0;
+  return shift(a, b, false, 'sign');
+}
+export function ushr(a: Value, b: Value): Value {
+  if (typeof a === 'number' && a >= 0 && typeof b === 'number' && b >= 0 && b < 53) return Math.floor(a / 2 ** b);
+  return shift(a, b, false, 'zero');
+}

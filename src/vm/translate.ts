@@ -9,6 +9,7 @@ import { structure, type Region } from './structure';
 import type { Constant, Proto } from './proto';
 import { Runtime, TAIL } from './runtime';
 import { KTable } from './table';
+import { tuple } from './tuple';
 import { MAX_SAFE, type KFunction, type Value } from './value';
 
 /** A captured variable shared between a function and its closures. */
@@ -34,10 +35,10 @@ export function translate(
   const translator = new Translator(rt, globals, options);
   const mainFactory = translator.factory(main);
   const source = `${translator.prelude.join('\n')}\n${translator.output.join('\n')}\nreturn ${mainFactory};`;
-  const link = new Function('rt', 'ops', 'KTable', 'Cell', 'TAIL', 'globalValues', 'handlerProtos', source) as (
+  const link = new Function('rt', 'ops', 'KTable', 'Cell', 'TAIL', 'globalValues', 'handlerProtos', 'tuple', source) as (
     ...args: unknown[]
   ) => (...cells: Cell[]) => KFunction;
-  const makeMain = link(rt, ops, KTable, Cell, TAIL, translator.globalValues, translator.handlerProtos);
+  const makeMain = link(rt, ops, KTable, Cell, TAIL, translator.globalValues, translator.handlerProtos, tuple);
   return (sessionCells) => makeMain(...sessionCells);
 }
 
@@ -265,6 +266,19 @@ function comparison(operator: '<' | '<=', slow: 'lessThan' | 'lessEqual'): Emitt
   };
 }
 
+/** & | ~ on two int32 inline (JS's operators are exact there); all else through ops. */
+function bitwise(operator: '&' | '|' | '^', slow: 'band' | 'bor' | 'bxor'): Emitter {
+  return function (this: Translator, a, b, c) {
+    return `${this.operands(b, c)} r${a} = typeof x === 'number' && typeof y === 'number' && (x | 0) === x && (y | 0) === y ? x ${operator} y : ops.${slow}(x, y);`;
+  };
+}
+
+function callOps(name: 'shl' | 'shr' | 'ushr'): Emitter {
+  return function (this: Translator, a, b, c) {
+    return `r${a} = ops.${name}(${this.rk(b)}, ${this.rk(c)});`;
+  };
+}
+
 /** `+=` on a place read by `get` and written by `set`. */
 function incrementOf(get: string, set: (value: string) => string, delta: string): string {
   return `x = ${get}; y = ${delta}; if (typeof x === 'number' && typeof y === 'number' && (t = x + y) ${SAFE}) ${set('t')}; else ${set('ops.increment(x, y)')};`;
@@ -345,6 +359,14 @@ const EMITTERS: Record<OpName, (this: Translator, a: number, b: number, c: numbe
     return `if (i${a}.next()) { r${b} = i${a}.key; r${b + 1} = i${a}.value; } else ${this.jump(pc, pc + 1 + c)}`;
   },
   EVENTVAR(a, b) { return `r${a} = rt.eventVariable(${b});`; },
+  BAND: bitwise('&', 'band'),
+  BOR: bitwise('|', 'bor'),
+  BXOR: bitwise('^', 'bxor'),
+  SHL: callOps('shl'),
+  SHR: callOps('shr'),
+  USHR: callOps('ushr'),
+  BNOT(a, b) { return `r${a} = ops.bnot(${this.rk(b)});`; },
+  TUPLE(a, b) { return `r${a} = tuple(${this.callArguments(a, b)});`; },
   REGISTER(a, b, c, pc) {
     return `rt.register(${c}, ${this.constant(b)}, r${a}${this.registrationHints(pc, a)});`;
   },

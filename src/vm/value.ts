@@ -3,6 +3,7 @@
 // in that canonical form, so `===` and Map keys compare numbers correctly.
 
 import type { KTable } from './table';
+import { KTuple } from './tuple';
 
 /**
  * Representation:
@@ -11,9 +12,10 @@ import type { KTable } from './table';
  *  number    number (a safe integer) | bigint (an int64 outside the safe range)
  *  string    string whose char codes are bytes (0…255): a "byte string"
  *  table     KTable
+ *  tuple     KTuple: an interned multi-part key (tuple.ts)
  *  function  KFunction: a JS function (script closures and builtins alike)
  */
-export type Value = undefined | boolean | number | bigint | string | KTable | KFunction;
+export type Value = undefined | boolean | number | bigint | string | KTable | KTuple | KFunction;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type KFunction = (...args: any[]) => Value;
 
@@ -30,7 +32,7 @@ export function isBuiltin(fn: KFunction): boolean {
   return builtinFunctions.has(fn);
 }
 
-export type TypeName = 'nil' | 'boolean' | 'number' | 'string' | 'table' | 'function';
+export type TypeName = 'nil' | 'boolean' | 'number' | 'string' | 'table' | 'tuple' | 'function';
 
 export function typeName(value: Value): TypeName {
   switch (typeof value) {
@@ -39,7 +41,7 @@ export function typeName(value: Value): TypeName {
     case 'number': case 'bigint': return 'number';
     case 'string': return 'string';
     case 'function': return 'function';
-    default: return 'table';
+    default: return value instanceof KTuple ? 'tuple' : 'table';
   }
 }
 
@@ -70,8 +72,13 @@ export function toDisplayString(value: Value): string {
     case 'undefined': return 'nil';
     case 'boolean': return value ? 'true' : 'false';
     case 'function': return (isBuiltin(value) ? 'cfunction 0x' : 'function 0x') + objectId(value);
-    default: return 'table 0x' + objectId(value);
+    default: return value instanceof KTuple ? `(${tupleText(value)})` : 'table 0x' + objectId(value);
   }
+}
+
+/** A tuple's parts as print shows them, joined by `, ` (print_hist's key column). */
+export function tupleText(value: KTuple): string {
+  return value.parts.map(toDisplayString).join(', ');
 }
 
 // ---- int64 arithmetic -------------------------------------------------------------

@@ -39,6 +39,7 @@ function sexp(node: Expression): string {
     case 'binary': return `(${node.operator} ${sexp(node.left)} ${sexp(node.right)})`;
     case 'unary': return `(${node.operator} ${sexp(node.operand)})`;
     case 'paren': return `(paren ${sexp(node.inner)})`;
+    case 'tuple': return `(tuple ${node.parts.map(sexp).join(' ')})`;
   }
 }
 
@@ -237,6 +238,16 @@ t.test('precedence and associativity', async (t) => {
     ['(a + b) * c', '(* (paren (+ a b)) c)'],
     ['-f(x).y', '(- (index (call f x) "y"))'],
     ['o:m(1) + 2', '(+ (method o m 1) 2)'],
+    // Bit operators between comparison and `..`, as in Lua 5.4: | < ~ < & < shifts.
+    ['a | b ~ c & d << e', '(| a (~ b (& c (<< d e))))'],
+    ['a == b & c', '(== a (& b c))'],
+    ['a & b + c', '(& a (+ b c))'],
+    ['a >> b .. c', '(>> a (.. b c))'],
+    ['a << b >> c >>> d', '(>>> (>> (<< a b) c) d)'],
+    ['~a & ~-b', '(& (~ a) (~ (- b)))'],
+    ['a ~ b ~ c', '(~ (~ a b) c)'],
+    ['t[a, b + 1]', '(index t (tuple a (+ b 1)))'],
+    ['t[a][b, c]', '(index (index t a) (tuple b c))'],
   ];
   for (const [source, expected] of cases) t.equal(shape(source), expected, source);
 });
@@ -301,7 +312,8 @@ t.test('other syntax errors', async (t) => {
   t.equal(errorOf('1 = 2'), "syntax error: test.kp:1: unexpected symbol near '1'");
   t.equal(errorOf('f() = 1'), "syntax error: test.kp:1: unexpected symbol near '='");
   t.equal(errorOf('"abc" .. x'), 'syntax error: test.kp:1: unexpected symbol near \'"abc"\'');
-  t.equal(errorOf('x = a & b'), "syntax error: test.kp:1: unexpected symbol near '&'");
+  t.equal(errorOf('x = & b'), "syntax error: test.kp:1: unexpected symbol near '&'");
+  t.equal(errorOf('x = a @ b'), "syntax error: test.kp:1: unexpected symbol near '@'");
   t.equal(errorOf('x += 1, 2'), "syntax error: test.kp:1: unexpected symbol near ','");
   t.equal(errorOf('print(pid())'), "syntax error: test.kp:1: ')' expected near '('");
   t.equal(errorOf('print(execname[1])'), "syntax error: test.kp:1: ')' expected near '['");

@@ -7,6 +7,7 @@ import { RuntimeError } from '../errors';
 import type { Runtime } from '../runtime';
 import { toDisplayString, toUint64, typeName, type Value } from '../value';
 import { KTable } from '../table';
+import { KTuple } from '../tuple';
 import { clampInteger, numberArgument, optionalNumberArgument, stringArgument, tableArgument } from './arguments';
 import { formatString, symbolOrHex } from './format';
 import type { BuiltinDef } from './registry';
@@ -101,10 +102,11 @@ export const BASE_BUILTINS: readonly BuiltinDef[] = [
   {
     name: 'len',
     params: '(x)',
-    doc: 'entries of a table or bytes of a string',
+    doc: 'entries of a table, bytes of a string or parts of a tuple',
     make: () => (value: Value) => {
       if (typeof value === 'string') return value.length;
       if (value instanceof KTable) return value.length;
+      if (value instanceof KTuple) return value.parts.length;
       throw new RuntimeError(`cannot get length of type ${typeName(value)}`);
     },
   },

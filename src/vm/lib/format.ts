@@ -4,7 +4,7 @@
 import { RuntimeError } from '../errors';
 import type { Runtime } from '../runtime';
 import { toDisplayString, toUint64, type Value } from '../value';
-import { low32, numberArgument } from './arguments';
+import { clampInteger, low32, numberArgument } from './arguments';
 
 const FLAG_CHARACTERS = '-+ #0';
 /** Longer modifiers first so `hh` and `ll` are not read as `h` and `l` plus a conversion. */
@@ -25,6 +25,9 @@ function isDigit(text: string, index: number): boolean {
   const code = text.charCodeAt(index);
   return code >= 48 && code <= 57;
 }
+
+/** Largest `*` width or precision: what two digits could write. */
+const MAX_STAR = 99;
 
 const CONVERSIONS = ['d', 'i', 'u', 'x', 'X', 'o', 'c', 'p', 's'];
 
@@ -49,7 +52,6 @@ export function formatString(rt: Runtime, format: string, args: readonly Value[]
       index++;
       continue;
     }
-    const position = used + 2;
     const conversion: Conversion = {
       left: false, plus: false, space: false, alternate: false, zero: false, width: 0, precision: -1,
     };
@@ -64,15 +66,35 @@ export function formatString(rt: Runtime, format: string, args: readonly Value[]
       }
     }
     if (index - flagsStart > FLAG_CHARACTERS.length) throw new RuntimeError('invalid format (repeated flags)');
-    const widthStart = index;
-    if (isDigit(format, index)) index++;
-    if (isDigit(format, index)) index++;
-    conversion.width = Number(format.slice(widthStart, index));
+    // A `*` width or precision takes the next argument (C's rule: a negative width means
+    // `-`, a negative precision none), capped at what two digits could write.
+    const starArgument = (): number => {
+      if (used >= args.length) throw new RuntimeError(`bad argument #${used + 2}: (no value)`);
+      const value = clampInteger(numberArgument(args[used], used + 2), -MAX_STAR, MAX_STAR);
+      used++;
+      return value;
+    };
+    if (format[index] === '*') {
+      index++;
+      const width = starArgument();
+      if (width < 0) conversion.left = true;
+      conversion.width = Math.abs(width);
+    } else {
+      const widthStart = index;
+      if (isDigit(format, index)) index++;
+      if (isDigit(format, index)) index++;
+      conversion.width = Number(format.slice(widthStart, index));
+    }
     if (format[index] === '.') {
       const precisionStart = ++index;
-      if (isDigit(format, index)) index++;
-      if (isDigit(format, index)) index++;
-      conversion.precision = Number(format.slice(precisionStart, index));
+      if (format[index] === '*') {
+        index++;
+        conversion.precision = Math.max(-1, starArgument());
+      } else {
+        if (isDigit(format, index)) index++;
+        if (isDigit(format, index)) index++;
+        conversion.precision = Number(format.slice(precisionStart, index));
+      }
     }
     if (isDigit(format, index)) throw new RuntimeError('invalid format (width or precision too long)');
     const modifier = LENGTH_MODIFIERS.find((candidate) => format.startsWith(candidate, index));
@@ -82,6 +104,7 @@ export function formatString(rt: Runtime, format: string, args: readonly Value[]
     // The conversion is checked before its argument, so a format ending in `%` (SPEC §5.1:
     // "C is empty") is reported as such even when no value follows.
     if (!CONVERSIONS.includes(character)) throw new RuntimeError(`invalid option '%${character}' to 'format'`);
+    const position = used + 2;
     if (used >= args.length) throw new RuntimeError(`bad argument #${position}: (no value)`);
     const argument = args[used++];
     switch (character) {

@@ -10,6 +10,7 @@ import { HIST_BUILTINS } from './hist';
 import { KDEBUG_BUILTINS } from './kdebug';
 import { NET_BUILTINS } from './net';
 import { NUMERIC_BUILTINS } from './numeric';
+import { STRING_BUILTINS } from './string';
 import { LIBRARY_NAMES, type BuiltinDef } from './registry';
 import { TABLE_BUILTINS } from './table';
 import { TIME_BUILTINS } from './time';
@@ -18,8 +19,9 @@ import { TIMER_BUILTINS } from './timer';
 export const BUILTINS: readonly BuiltinDef[] = [
   ...BASE_BUILTINS,
   ...HIST_BUILTINS,
-  ...TIME_BUILTINS,
   ...NUMERIC_BUILTINS,
+  ...STRING_BUILTINS,
+  ...TIME_BUILTINS,
   ...TABLE_BUILTINS,
   ...ANSI_BUILTINS,
   ...TIMER_BUILTINS,

@@ -17,5 +17,5 @@ export interface BuiltinDef {
   make(rt: Runtime): KFunction;
 }
 
-export const LIBRARY_NAMES = ['table', 'ansi', 'timer', 'kdebug', 'net'] as const;
+export const LIBRARY_NAMES = ['table', 'ansi', 'timer', 'kdebug', 'net', 'string'] as const;
 export type LibraryName = (typeof LIBRARY_NAMES)[number];

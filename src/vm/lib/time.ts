@@ -1,10 +1,10 @@
-// gettimeofday_s/ms/us/ns (SPEC §5.3): wall-clock time since the epoch, the event's own
-// time inside handlers so that latency scripts measure kernel time.
+// gettimeofday_s/ms/us/ns (SPEC §5.3) and strftime: wall-clock time since the epoch, the
+// event's own time inside handlers so that latency scripts measure kernel time.
 
 import { performance } from 'node:perf_hooks';
-import type { Runtime } from '../runtime';
 import { fromBigInt } from '../value';
 import type { BuiltinDef } from './registry';
+import { eventOrNowNs, strftimeBuiltins } from './strftime';
 
 /**
  * Now in nanoseconds since the epoch. Node offers no clock_gettime(CLOCK_REALTIME); the
@@ -15,16 +15,13 @@ function nowNs(): bigint {
   return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
 }
 
-function wallTimeNs(rt: Runtime): bigint {
-  return rt.event === null ? nowNs() : rt.event.wallTimeNs();
-}
 
 function clock(suffix: string, unit: string, nanosecondsPerUnit: bigint): BuiltinDef {
   return {
     name: `gettimeofday_${suffix}`,
     params: '()',
     doc: `wall-clock time since the epoch in ${unit} (the event's time in a handler)`,
-    make: (rt) => () => fromBigInt(wallTimeNs(rt) / nanosecondsPerUnit),
+    make: (rt) => () => fromBigInt(eventOrNowNs(rt, nowNs) / nanosecondsPerUnit),
   };
 }
 
@@ -33,4 +30,5 @@ export const TIME_BUILTINS: readonly BuiltinDef[] = [
   clock('ms', 'milliseconds', 1_000_000n),
   clock('us', 'microseconds', 1000n),
   clock('ns', 'nanoseconds', 1n),
+  ...strftimeBuiltins(nowNs),
 ];
