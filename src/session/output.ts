@@ -4,6 +4,8 @@
 import { writeSync } from 'node:fs';
 import type { OutputSink } from '../vm/runtime';
 import { MAX_SAFE, toDisplayString, type Value } from '../vm/value';
+import { KTuple } from '../vm/tuple';
+import type { Bucket, BucketKind } from '../vm/lib/buckets';
 
 const FLUSH_INTERVAL_MS = 100;
 const FLUSH_BYTES = 64 * 1024;
@@ -88,6 +90,9 @@ export class TextSink implements OutputSink {
   hist(_rows: ReadonlyArray<{ key: Value; count: number | bigint }>, _more: number, text: string): void {
     this.writer.write(this.prefix + text);
   }
+  buckets(_kind: BucketKind, _buckets: readonly Bucket[], text: string): void {
+    this.writer.write(this.prefix + text);
+  }
   error(message: string): void {
     this.writer.write(`error: ${message}\n`);
   }
@@ -118,6 +123,12 @@ export class JsonSink implements OutputSink {
     const rendered = rows.map((row) => `{"key":${jsonValue(row.key)},"count":${jsonValue(row.count)}}`);
     this.line(`{"type":"hist","rows":[${rendered.join(',')}],"more":${more}}`);
   }
+  /** Each bucket as {"from","to","count"}: `from` inclusive, `to` exclusive, null for an open end. */
+  buckets(kind: BucketKind, buckets: readonly Bucket[]): void {
+    const bound = (value: number | bigint | null): string => (value === null ? 'null' : jsonValue(value));
+    const rendered = buckets.map((bucket) => `{"from":${bound(bucket.from)},"to":${bound(bucket.to)},"count":${jsonValue(bucket.count)}}`);
+    this.line(`{"type":"${kind}","buckets":[${rendered.join(',')}]}`);
+  }
   error(message: string): void {
     this.line(`{"type":"error","message":${jsonString(message)}}`);
   }
@@ -138,7 +149,9 @@ export function jsonValue(value: Value): string {
     case 'number': return Math.abs(value) <= MAX_SAFE ? String(value) : `"${value}"`;
     case 'bigint': return `"${value}"`;
     case 'string': return jsonString(value);
-    default: return `{"ref":${jsonString(toDisplayString(value))}}`;
+    default:
+      if (value instanceof KTuple) return `[${value.parts.map(jsonValue).join(',')}]`;
+      return `{"ref":${jsonString(toDisplayString(value))}}`;
   }
 }
 

@@ -211,7 +211,7 @@ export class Dashboard {
       const tables = this.model.tables;
       const index = tables.findIndex((info) => info.name === this.model.selectedName);
       setLabel(this.panes.histogram, histogram === null ? ' Histogram ' :
-        ` ${histogram.name}${tables.length > 1 ? ` (${index + 1}/${tables.length}${this.model.pickedByUser ? '' : ', auto'})` : ''}${histogram.powerOfTwo ? ' log2' : ''} `);
+        ` ${histogram.name}${tables.length > 1 ? ` (${index + 1}/${tables.length}${this.model.pickedByUser ? '' : ', auto'})` : ''}${histogram.powerOfTwo ? ' log2' : histogram.bucketed ? ' linear' : ''} `);
       setContent(this.panes.histogram, histogramLines(histogram, histogramBox.width, histogramBox.height, glyphs).join('\n'));
       const cpuBox = Dashboard.inner(this.panes.cpus);
       setContent(this.panes.cpus, cpuLines(this.model, cpuBox.width, cpuBox.height, glyphs).join('\n'));

@@ -3,7 +3,9 @@
 
 import type { Session, SessionStats } from '../session/session';
 import { KTable } from '../vm/table';
-import { toDisplayString, type Value } from '../vm/value';
+import { KTuple } from '../vm/tuple';
+import { isNumber, toBigInt, toDisplayString, tupleText, type Value } from '../vm/value';
+import { bucketLabel, linearBucketsFrom, linearRangeOf, log2BucketIndex, log2BucketsFrom, type Bucket, type BucketKind } from '../vm/lib/buckets';
 
 /** Rates are kept for this long (the event-rates pane shows the last minute). */
 export const RATE_WINDOW_MS = 60_000;
@@ -57,8 +59,10 @@ export interface Histogram {
   readonly rows: readonly HistogramRow[];
   /** Keys not shown. */
   readonly more: number;
-  /** Keys are power-of-two buckets, shown in key order with empty buckets filled in. */
+  /** Keys are log2() buckets, shown in bucket order with empty buckets filled in. */
   readonly powerOfTwo: boolean;
+  /** Keys are log2() or linear() buckets, shown in bucket order (labels are ranges). */
+  readonly bucketed: boolean;
   /** Entries whose value is not a number (not shown). */
   readonly skipped: number;
 }
@@ -283,8 +287,9 @@ function changeSince(info: TableInfo): number {
 }
 
 /**
- * Rows of a table of numbers: the `limit` largest, or, when every key is a power-of-two
- * bucket (0, 1, 2, 4, …), the buckets in key order with empty ones filled in.
+ * Rows of a table of numbers: the `limit` largest or, for a table of buckets (every key a
+ * log2() bucket, or a linear() one of the range print_linear last printed it with), the
+ * buckets in order with empty ones filled in.
  */
 export function histogramOf(name: string, table: KTable, limit: number): Histogram {
   const entries: Array<{ key: Value; count: number }> = [];
@@ -297,57 +302,49 @@ export function histogramOf(name: string, table: KTable, limit: number): Histogr
     else skipped++;
   }
   const rows = Math.max(1, limit);
-  if (entries.length >= 2 && entries.every((entry) => isPowerOfTwoBucket(entry.key))) {
-    return { name, ...powerOfTwoRows(entries, rows), powerOfTwo: true, skipped };
-  }
+  const buckets = entries.length >= 2 ? bucketsOf(table, entries) : undefined;
+  if (buckets !== undefined) return { name, ...bucketRows(buckets.list, buckets.kind, rows, entries.length), powerOfTwo: buckets.kind === 'log2', bucketed: true, skipped };
   // Array.prototype.sort is stable: ties keep the table's iteration order.
   entries.sort((a, b) => b.count - a.count);
   const shownCount = entries.length > rows ? rows - 1 : entries.length; // one row says how many more
   return {
     name,
-    rows: entries.slice(0, shownCount).map((entry) => ({ label: toDisplayString(entry.key), count: entry.count })),
+    rows: entries.slice(0, shownCount).map((entry) => ({ label: histogramLabel(entry.key), count: entry.count })),
     more: entries.length - shownCount,
     powerOfTwo: false,
+    bucketed: false,
     skipped,
   };
 }
 
-function isPowerOfTwoBucket(key: Value): boolean {
-  if (typeof key === 'number') return key === 0 || (Number.isInteger(key) && key > 0 && 2 ** Math.round(Math.log2(key)) === key);
-  if (typeof key === 'bigint') return key >= 0n && (key & (key - 1n)) === 0n;
-  return false;
+/** A key as a row label: tuple keys as `a, b`, like print_hist. */
+function histogramLabel(key: Value): string {
+  return key instanceof KTuple ? tupleText(key) : toDisplayString(key);
 }
 
-/** Buckets from the lowest to the highest key; when they do not fit, the busiest window. */
-function powerOfTwoRows(entries: ReadonlyArray<{ key: Value; count: number }>, limit: number): { rows: HistogramRow[]; more: number } {
-  const byExponent = new Map<number, number>();
-  for (const { key, count } of entries) {
-    const exponent = bucketExponent(key);
-    byExponent.set(exponent, (byExponent.get(exponent) ?? 0) + count);
-  }
-  const exponents = [...byExponent.keys()];
-  const low = Math.min(...exponents);
-  const high = Math.max(...exponents);
-  const all: Array<{ exponent: number; count: number }> = [];
-  for (let exponent = low; exponent <= high; exponent++) all.push({ exponent, count: byExponent.get(exponent) ?? 0 });
+/** The table's buckets in order when its keys are all log2() or (known) linear() buckets. */
+function bucketsOf(table: KTable, entries: ReadonlyArray<{ key: Value; count: number }>): { list: Bucket[]; kind: BucketKind } | undefined {
+  if (!entries.every((entry) => isNumber(entry.key))) return undefined;
+  const counts = new Map(entries.map((entry) => [toBigInt(entry.key as number | bigint), entry.count]));
+  if ([...counts.keys()].every((key) => log2BucketIndex(key) !== undefined)) return { list: log2BucketsFrom(counts), kind: 'log2' };
+  const range = linearRangeOf(table, counts.keys());
+  return range === undefined ? undefined : { list: linearBucketsFrom(counts, range), kind: 'linear' };
+}
+
+/** All buckets when they fit; otherwise the `limit` consecutive buckets holding most. */
+function bucketRows(all: readonly Bucket[], kind: BucketKind, limit: number, keys: number): { rows: HistogramRow[]; more: number } {
   let start = 0;
   if (all.length > limit) {
     let best = -1;
     for (let first = 0; first + limit <= all.length; first++) {
-      const sum = all.slice(first, first + limit).reduce((total, bucket) => total + bucket.count, 0);
+      const sum = all.slice(first, first + limit).reduce((total, bucket) => total + Number(bucket.count), 0);
       if (sum > best) [best, start] = [sum, first];
     }
   }
   const shown = all.slice(start, start + limit);
-  const shownKeys = shown.filter((bucket) => byExponent.has(bucket.exponent)).length;
+  const shownKeys = shown.filter((bucket) => Number(bucket.count) !== 0).length;
   return {
-    rows: shown.map((bucket) => ({ label: bucket.exponent < 0 ? '0' : (2n ** BigInt(bucket.exponent)).toString(), count: bucket.count })),
-    more: entries.length - shownKeys,
+    rows: shown.map((bucket) => ({ label: bucketLabel(bucket, kind), count: Number(bucket.count) })),
+    more: keys - shownKeys,
   };
-}
-
-/** -1 for the bucket 0, else log2 of the key. */
-function bucketExponent(key: Value): number {
-  if (typeof key === 'bigint') return key === 0n ? -1 : key.toString(2).length - 1;
-  return key === 0 ? -1 : Math.round(Math.log2(key as number));
 }

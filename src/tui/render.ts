@@ -75,7 +75,7 @@ export function histogramLines(histogram: Histogram | null, width: number, heigh
   const max = Math.max(0, ...histogram.rows.map((row) => row.count));
   histogram.rows.forEach((row, index) => {
     const length = max <= 0 || row.count <= 0 ? 0 : Math.max(1, Math.round((row.count / max) * barWidth));
-    const label = histogram.powerOfTwo ? fit(row.label, labelWidth, glyphs, 'right') : fit(row.label, labelWidth, glyphs);
+    const label = fit(row.label, labelWidth, glyphs);
     lines.push(fit(`${label} |${glyphs.bar.repeat(length).padEnd(barWidth)} ${counts[index]!.padStart(countWidth)}`, width, glyphs));
   });
   if (histogram.more > 0) lines.push(fit(`${glyphs.ellipsis} ${histogram.more} more key${histogram.more === 1 ? '' : 's'}`, width, glyphs));

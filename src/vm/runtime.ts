@@ -8,6 +8,7 @@ import { EntryBudget, budgetExceeded, effectiveLimit, type Limits } from './limi
 import { KTable } from './table';
 import type { Proto } from './proto';
 import type { KFunction, Value } from './value';
+import type { Bucket, BucketKind } from './lib/buckets';
 
 /** Where script output goes (SPEC-product §7): text or one JSON object per output. */
 export interface OutputSink {
@@ -17,6 +18,8 @@ export interface OutputSink {
   printf(text: string): void;
   /** print_hist: the rows shown, how many entries were left out, and the text rendering. */
   hist(rows: ReadonlyArray<{ key: Value; count: number | bigint }>, more: number, text: string): void;
+  /** print_log2/print_linear: the buckets in order and the text rendering. */
+  buckets(kind: BucketKind, buckets: readonly Bucket[], text: string): void;
   /** A runtime error ending the session. */
   error(message: string): void;
 }

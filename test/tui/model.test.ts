@@ -48,13 +48,29 @@ t.test('histogram rows: the largest first, ties in table order, one row for the 
 t.test('power-of-two buckets: in key order, empty buckets filled in, the busiest window when too many', async (t) => {
   const buckets = histogramOf('lat', tableOf([[64, 3], [8, 10], [0, 1], [16, 4]]), 20);
   t.ok(buckets.powerOfTwo);
-  t.same(buckets.rows.map((row) => [row.label, row.count]), [['0', 1], ['1', 0], ['2', 0], ['4', 0], ['8', 10], ['16', 4], ['32', 0], ['64', 3]]);
+  t.same(buckets.rows.map((row) => [row.label, row.count]), [['[0]', 1], ['[1]', 0], ['[2, 4)', 0], ['[4, 8)', 0], ['[8, 16)', 10], ['[16, 32)', 4], ['[32, 64)', 0], ['[64, 128)', 3]]);
   t.equal(buckets.more, 0);
   const window = histogramOf('lat', tableOf([[1, 1], [1024, 50], [2048, 60], [4096, 5], [2n ** 40n, 1]]), 3);
-  t.same(window.rows.map((row) => row.label), ['1024', '2048', '4096'], 'the 3 consecutive buckets holding most');
+  t.same(window.rows.map((row) => row.label), ['[1K, 2K)', '[2K, 4K)', '[4K, 8K)'], 'the 3 consecutive buckets holding most');
   t.equal(window.more, 2, 'keys outside the window');
   t.notOk(histogramOf('t', tableOf([[1, 1], [3, 1]]), 5).powerOfTwo, '3 is no power of two');
   t.notOk(histogramOf('t', tableOf([[1, 1]]), 5).powerOfTwo, 'one key is not a histogram of buckets');
+  const negative = histogramOf('t', tableOf([[4, 2], [-1, 1]]), 10);
+  t.same(negative.rows.map((row) => row.label), ['(..., 0)', '[0]', '[1]', '[2, 4)', '[4, 8)'], 'log2 of negatives comes first');
+});
+
+t.test('a table printed by print_linear is drawn in bucket order; tuple keys as a, b', async (t) => {
+  const session = newSession();
+  run(session, 'var lat = {} for (i = 0, 40, 7) { lat[linear(i, 0, 30, 10)] += 1 } var pairs2 = {} pairs2["a", 1] += 2');
+  const model = new DashboardModel(session, 0, 0);
+  const lat = () => model.tables.find((info) => info.name === 'lat')!.table;
+  t.notOk(histogramOf('lat', lat(), 10).bucketed, 'unknown range before print_linear');
+  run(session, 'print_linear(lat, 0, 30, 10)');
+  const drawn = histogramOf('lat', lat(), 10);
+  t.ok(drawn.bucketed);
+  t.same(drawn.rows.map((row) => [row.label, row.count]), [['[0, 10)', 2], ['[10, 20)', 1], ['[20, 30)', 2], ['[30, ...)', 1]]);
+  const tuples = histogramOf('pairs2', model.tables.find((info) => info.name === 'pairs2')!.table, 10);
+  t.same(tuples.rows.map((row) => row.label), ['a, 1']);
 });
 
 t.test('the table shown: the one updated most, Tab and number keys pick, 0 goes back to automatic', async (t) => {

@@ -4,7 +4,8 @@
 import { RuntimeError } from '../errors';
 import type { Runtime } from '../runtime';
 import type { KTable } from '../table';
-import { addExact, fromBigInt, isNumber, toBigInt, toDisplayString, type Value } from '../value';
+import { addExact, fromBigInt, isNumber, toBigInt, toDisplayString, tupleText, type Value } from '../value';
+import { KTuple } from '../tuple';
 import { clampInteger, optionalNumberArgument, tableArgument } from './arguments';
 import { formatString } from './format';
 import type { BuiltinDef } from './registry';
@@ -58,7 +59,9 @@ export function printHist(rt: Runtime, table: KTable, rowLimit: number): void {
   let text = HEADER;
   for (const { key, count } of shown) {
     const long = typeof key === 'string' && key.length > LONG_KEY_BYTES;
-    text += formatString(rt, long ? '%s%s\n%d\n\n' : '%31s |%s%-7d\n', [key, bar(count, sum), count]);
+    // A tuple key shows its parts as `a, b` (print's parentheses would only add noise here).
+    const shownKey = key instanceof KTuple ? tupleText(key) : key;
+    text += formatString(rt, long ? '%s%s\n%d\n\n' : '%31s |%s%-7d\n', [shownKey, bar(count, sum), count]);
   }
   if (rows.length > shown.length) text += MORE_ROW;
   rt.out.hist(shown, rows.length - shown.length, text);

@@ -6,6 +6,7 @@ import type { KTable } from '../table';
 import { markBuiltin, type Value } from '../value';
 import { ANSI_BUILTINS } from './ansi';
 import { BASE_BUILTINS } from './base';
+import { BUCKET_BUILTINS } from './buckets';
 import { HIST_BUILTINS } from './hist';
 import { KDEBUG_BUILTINS } from './kdebug';
 import { NET_BUILTINS } from './net';
@@ -20,6 +21,7 @@ export const BUILTINS: readonly BuiltinDef[] = [
   ...BASE_BUILTINS,
   ...HIST_BUILTINS,
   ...NUMERIC_BUILTINS,
+  ...BUCKET_BUILTINS,
   ...STRING_BUILTINS,
   ...TIME_BUILTINS,
   ...TABLE_BUILTINS,

@@ -36,6 +36,9 @@ export function fakeRuntime(options: FakeOptions = {}) {
       recorded.hists.push({ rows, more, text });
       recorded.text += text;
     },
+    buckets(_kind, _buckets, text) {
+      recorded.text += text;
+    },
     error(message) {
       recorded.text += `error: ${message}\n`;
     },
