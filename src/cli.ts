@@ -11,7 +11,7 @@ import { serveMetrics, type MetricsServer } from './metrics/server';
 import { sessionSource } from './metrics/source';
 import { listingTiers } from './bpf/tier';
 import { runRepl } from './repl/repl';
-import { listEvents, listFunctions, listMarkers, removeStaleRunsIfPermitted } from './session/catalog';
+import { listEventFields, listEvents, listFunctions, listMarkers, removeStaleRunsIfPermitted } from './session/catalog';
 import { Session } from './session/session';
 import { writeAll } from './session/output';
 import { assertTerminal, openDashboard, type Dashboard } from './tui/dashboard';
@@ -19,6 +19,7 @@ import { isBytecodeFile, writeBytecodeFile } from './vm/bytecode-file';
 import { disassemble } from './vm/disasm';
 import { BUILTINS, GLOBAL_NAMES } from './vm/lib/index';
 import type { KFunction } from './vm/value';
+import type { EventVariable } from './vm/opcodes';
 
 declare const KTAP_VERSION: string | undefined;
 const VERSION = typeof KTAP_VERSION === 'string' ? KTAP_VERSION : '0.5.0';
@@ -73,7 +74,7 @@ async function runMode(options: CliOptions): Promise<number> {
       printOut(options.mode === 'list-functions' ? listFunctions(options.listPattern!) : listMarkers(options.listPattern!));
       return EXIT_OK;
     case 'list-events':
-      printOut(listEvents(options.listPattern));
+      printOut((options.listFields ? listEventFields : listEvents)(options.listPattern));
       return EXIT_OK;
   }
 }
@@ -223,6 +224,24 @@ function systemMessage(error: unknown): string {
   return (code !== undefined && known[code]) || (error as Error).message;
 }
 
+/** The event variables other than arg0…arg9, for -h (the type makes a new one need a line). */
+const EVENT_VARIABLE_DOCS: Record<Exclude<EventVariable, `arg${number}`>, string> = {
+  argstr: 'the event as text, like the kernel\'s trace file',
+  probename: 'the event name without its system (sys_enter_read)',
+  cpu: 'the CPU that recorded the event',
+  pid: 'process id of the task',
+  tid: 'thread id of the task',
+  uid: 'real user id of the task (-1 if unknown)',
+  execname: 'command name of the task (comm)',
+};
+
+/** The event variables for -h: arg0…arg9 on one line, then the others, then args.NAME. */
+const EVENT_VARIABLE_HELP: ReadonlyArray<readonly [string, string]> = [
+  ['arg0 … arg9', 'the event\'s own fields in format order (arg0 of a syscall is its number)'],
+  ...Object.entries(EVENT_VARIABLE_DOCS),
+  ['args.NAME', 'the event field NAME (args.fd, args.count, args.ret); `ktap -lv GLOB` lists them'],
+];
+
 function helpText(): string {
   const lines = [
     `ktap ${VERSION}: a script-based dynamic tracer for Linux`,
@@ -235,6 +254,9 @@ function helpText(): string {
     '',
     'Options:',
     ...OPTION_HELP.map(([option, doc]) => `  ${option.padEnd(30)} ${doc}`),
+    '',
+    'Event variables (in trace handlers; SPEC §4.10, docs/language.md):',
+    ...EVENT_VARIABLE_HELP.map(([name, doc]) => `  ${name.padEnd(30)} ${doc}`),
     '',
     'Builtins:',
     ...BUILTINS.map((def) => {

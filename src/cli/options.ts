@@ -27,6 +27,8 @@ export interface CliOptions {
   /** --trace-self: keep ktap's own events (its process and guardian are filtered out by default). */
   readonly traceSelf: boolean;
   readonly listPattern?: string;
+  /** -lv: list the events' fields too. */
+  readonly listFields: boolean;
   readonly limits: Limits;
   /** `-- cmd args`: the workload to start and trace. */
   readonly command: readonly string[];
@@ -62,6 +64,7 @@ export const OPTION_HELP: ReadonlyArray<readonly [string, string]> = [
   ['-s EVENTDEF', 'simple tracing: print cpu, tid, execname, argstr of each event'],
   ['-b', 'print the bytecode listing and exit'],
   ['-le [GLOB]', 'list tracepoint events'],
+  ['-lv [GLOB]', 'list tracepoint events with their fields: argN, type, args.NAME'],
   ['-lf DSO', 'list functions of an ELF file usable as uprobes'],
   ['-lm DSO', 'list SDT markers of an ELF file'],
   ['-i [FILE]', 'interactive session (REPL), optionally after running FILE'],
@@ -96,6 +99,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   let pid: number | undefined;
   let cpu: number | undefined;
   let listPattern: string | undefined;
+  let listFields = false;
   let timestamps = false;
   let quiet = false;
   let verbose = false;
@@ -174,8 +178,10 @@ export function parseArguments(argv: readonly string[]): CliOptions {
       }
       case '-V': case '--version': setMode('version'); break;
       case '-h': case '--help': setMode('help'); break;
-      case '-le': {
+      case '-le':
+      case '-lv': {
         setMode('list-events');
+        listFields = arg === '-lv';
         const next = argv[index + 1];
         if (next !== undefined && !next.startsWith('-')) listPattern = argv[++index];
         break;
@@ -200,7 +206,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   }
   return {
     mode, script, scriptArgs, outputFile, saveTo, pid, cpu, timestamps, quiet, verbose, dryRun, tui, json,
-    intervalMs, bufferSizeKb, traceSelf, listPattern, limits, command, metrics, metricsMaxKeys, tier,
+    intervalMs, bufferSizeKb, traceSelf, listPattern, listFields, limits, command, metrics, metricsMaxKeys, tier,
   };
 }
 

@@ -636,6 +636,11 @@ class CodeGenerator {
         this.emit(Op.EVENTVAR, target, EVENT_VARIABLES.indexOf(expression.name), 0);
         return;
       case 'index': {
+        const field = this.resolution.eventFields.get(expression);
+        if (field !== undefined) {
+          this.emit(Op.EVENTFIELD, target, fs.constant(field), 0);
+          return;
+        }
         const table = this.anyRegister(expression.object);
         this.emit(Op.GETTABLE, target, table, this.operand(expression.key));
         return;

@@ -31,6 +31,8 @@ export interface Resolution {
   readonly declarations: Map<Statement | FunctionBody, Variable[]>;
   /** Session variables the chunk declares at top level, in slot order. */
   readonly newSessionVariables: Variable[];
+  /** `args.NAME` expressions (where no variable `args` is in scope): the event field each reads. */
+  readonly eventFields: Map<Expression, string>;
 }
 
 export interface ResolveOptions {
@@ -41,6 +43,9 @@ export interface ResolveOptions {
 
 type Scope = Map<string, Variable>;
 
+/** The name whose fields are the event's fields: `args.filename`. */
+export const EVENT_FIELDS_NAME = 'args';
+
 export function resolve(chunk: Chunk, chunkName: string, options: ResolveOptions): Resolution {
   return new Resolver(chunkName, options).run(chunk);
 }
@@ -49,6 +54,7 @@ class Resolver {
   private readonly references = new Map<Expression | AssignTarget, Binding>();
   private readonly declarations = new Map<Statement | FunctionBody, Variable[]>();
   private readonly newSessionVariables: Variable[] = [];
+  private readonly eventFields = new Map<Expression, string>();
   private readonly sessionVariables = new Map<string, Variable>();
   /** Innermost last; each function's scopes are delimited by `functionStarts`. */
   private readonly scopes: Scope[] = [];
@@ -69,7 +75,10 @@ class Resolver {
     this.enterFunction(null);
     this.block(chunk.body, true);
     this.leaveFunction();
-    return { references: this.references, declarations: this.declarations, newSessionVariables: this.newSessionVariables };
+    return {
+      references: this.references, declarations: this.declarations, newSessionVariables: this.newSessionVariables,
+      eventFields: this.eventFields,
+    };
   }
 
   private fail(line: number, detail: string): never {
@@ -262,10 +271,17 @@ class Resolver {
         this.references.set(expression, binding);
         return;
       }
-      case 'index':
-        this.expression(expression.object);
-        this.expression(expression.key);
+      case 'index': {
+        // `args.NAME` is the event field NAME unless the script has its own `args`.
+        const { object, key } = expression;
+        if (object.kind === 'name' && object.name === EVENT_FIELDS_NAME && key.kind === 'string' && this.lookup(EVENT_FIELDS_NAME) === undefined) {
+          this.eventFields.set(expression, key.value);
+          return;
+        }
+        this.expression(object);
+        this.expression(key);
         return;
+      }
       case 'call':
         this.expression(expression.callee);
         expression.args.forEach((arg) => this.expression(arg));

@@ -14,6 +14,8 @@ export interface ProbeHandler {
   readonly header: string;
   /** N of the user_string(argN) calls in the handler: fetched as strings by uprobes. */
   readonly userStrings: readonly number[];
+  /** Fields the handler reads as args.NAME. */
+  readonly fields: readonly string[];
 }
 
 /**
@@ -95,6 +97,24 @@ export function checkSharedFilter(header: string, event: Tracepoint, current: st
   if (!shared || current === filter) return;
   throw new TracefsError(`'${header}': ${event.system}:${event.event} is already traced ` +
     `${current === null ? 'without a filter' : `with filter '${current}'`}; an event has one kernel filter`);
+}
+
+/** Most field names an unknown-field error lists. */
+const LISTED_FIELDS = 40;
+
+/**
+ * Each args.NAME the handler reads must be a field of at least one of its events (an
+ * event lacking it reads nil); otherwise the error names the field and the real ones.
+ */
+export function checkEventFields(handler: ProbeHandler, events: ReadonlyArray<{ name: string; fields: readonly string[] }>): void {
+  for (const name of handler.fields) {
+    if (events.length === 0 || events.some((event) => event.fields.includes(name))) continue;
+    const real = [...new Set(events.flatMap((event) => event.fields))];
+    const listed = real.length > LISTED_FIELDS ? `${real.slice(0, LISTED_FIELDS).join(', ')}, …` : real.join(', ');
+    const which = events.length === 1 ? `${events[0]!.name} has no` : `none of its ${events.length} events has a`;
+    throw new TracefsError(`args.${name} in '${handler.header}': ${which} field '${name}'; ` +
+      (real.length === 0 ? 'there are no fields' : `the fields are: ${listed}`));
+  }
 }
 
 /** The kernel filter of PROFILE_EVENT for profile-N: the tick handler's address (kallsyms). */

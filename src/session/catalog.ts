@@ -3,6 +3,7 @@
 
 import { listFunctions as elfFunctions, listMarkers as elfMarkers } from '../probes/elf';
 import { availableTracepoints, listEvents as tracepointNames } from '../probes/resolve';
+import { listEventFields as eventFieldLines } from '../probes/listing';
 import { findTracefs } from '../probes/tracefs';
 
 /** Removes what killed runs left in the kernel (before a run, even one that traces nothing). */
@@ -11,6 +12,11 @@ export { removeStaleRunsIfPermitted } from '../probes/tracer';
 /** `-le [GLOB]`, `.events [GLOB]`: the kernel's tracepoints as sorted `system:event` names. */
 export function listEvents(glob?: string): string[] {
   return tracepointNames(findTracefs(), glob);
+}
+
+/** `-lv [GLOB]`: the tracepoints with their fields (argN, type, args.NAME). */
+export function listEventFields(glob?: string): string[] {
+  return eventFieldLines(findTracefs(), glob);
 }
 
 /** Every tracepoint name, for completion; empty when tracefs cannot be read. */

@@ -8,7 +8,7 @@ import { hasKprobes, type ProbeDefiners } from '../probes/dynamic';
 import { missingFilterField } from '../probes/filter';
 import { resolveTracepoints, type Tracepoint, type TracepointDefinition } from '../probes/resolve';
 import {
-  attachHandler, checkSharedFilter, FUNCTION_EVENT, functionTracerTaken, PROFILE_EVENT, profileFilter, type Attacher,
+  attachHandler, checkEventFields, checkSharedFilter, FUNCTION_EVENT, functionTracerTaken, PROFILE_EVENT, profileFilter, type Attacher,
 } from '../probes/sources';
 import { errnoText, findTracefs, TracefsError } from '../probes/tracefs';
 import { readEventLayout } from '../probes/tracer';
@@ -78,6 +78,7 @@ export class DryRun implements Attacher<Handler> {
       const route = this.routes.get(keyOf(event));
       checkSharedFilter(handler.header, event, route?.filter ?? null, route?.shared ?? false, filter);
     }
+    checkEventFields(handler, events.map((event) => ({ name: keyOf(event), fields: this.fieldsOf(event).filter((field) => !field.startsWith('common_')) })));
     for (const event of events) {
       const missing = filter === null ? undefined : missingFilterField(filter, this.fieldsOf(event));
       if (missing !== undefined) throw new TracefsError(`kernel rejected filter '${filter}' for ${keyOf(event)}: Field not found`);

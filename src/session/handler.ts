@@ -18,4 +18,6 @@ export interface Handler {
   readonly userStrings: readonly number[];
   /** Its bytecode and captured variables (when REGISTER made it): what the kernel tier compiles. */
   readonly body?: HandlerBody;
+  /** Fields the handler reads as args.NAME: each must exist in at least one of its events. */
+  readonly fields: readonly string[];
 }

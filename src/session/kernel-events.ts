@@ -15,13 +15,13 @@ import { KernelTracer, type TracerOptions } from '../probes/tracer';
 import { TracefsError, findTracefs } from '../probes/tracefs';
 import { hasKprobes, type ProbeDefiners } from '../probes/dynamic';
 import { startGuardian } from '../probes/guardian';
-import { checkSharedFilter, FUNCTION_EVENT, functionTracerTaken, PROFILE_EVENT, profileFilter, type Attacher } from '../probes/sources';
+import { checkEventFields, checkSharedFilter, FUNCTION_EVENT, functionTracerTaken, PROFILE_EVENT, profileFilter, type Attacher } from '../probes/sources';
 import { ProbeSet, isProbeGroup, type ProbeDefiner, type ProbeEvent, type ProbeSpec } from '../probes/uprobe';
 import { readFileSync, readdirSync } from 'node:fs';
 import type { Tracepoint, TracepointDefinition } from '../probes/resolve';
 import { CapturedEvents, isUserPointer, openCapture, type CapturedRoute } from './captured-events';
 import type { Handler } from './handler';
-import { TraceEvent, type EventType, type StackSymbolizer } from './trace-event';
+import { TraceEvent, fieldsByName, type EventType, type StackSymbolizer } from './trace-event';
 
 /** How the session runs a handler; returns false when the session must stop delivering. */
 export type RunHandler = (handler: Handler, event: TraceEvent) => boolean;
@@ -343,7 +343,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
       handler,
       intervalNs,
       lastRun: [],
-      type: { layout: route.type.layout, probename: handler.header, argFields: [], render: () => '' },
+      type: { layout: route.type.layout, probename: handler.header, argFields: [], fields: new Map(), render: () => '' },
     });
     return 1;
   }
@@ -418,11 +418,18 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
       const refused = probes.filter((planned) => planned.batch === batch && planned.refused).length;
       if (refused > 0 && refused === batch.size) throw new TracefsError(`${batch.header}: the kernel refused all ${batch.size} probes`);
     }
-    for (const { handler, tracepoint, filter } of routes) {
-      if (this.planned.get(`${tracepoint.system}:${tracepoint.event}`)?.refused === true) continue;
+    const routed = routes.filter(({ tracepoint }) => this.planned.get(`${tracepoint.system}:${tracepoint.event}`)?.refused !== true);
+    for (const { handler, tracepoint, filter } of routed) {
       // Each route reads its event's format file: thousands after a glob.
       this.routeOne(handler, tracepoint, filter);
       yield;
+    }
+    // args.NAME, once every event of each handler has its format read.
+    for (const handler of new Set(routed.map((entry) => entry.handler))) {
+      if (handler.fields.length === 0) continue;
+      const events = routed.filter((entry) => entry.handler === handler).map(({ tracepoint }) =>
+        ({ name: `${tracepoint.system}:${tracepoint.event}`, fields: [...this.routeOf(tracepoint).type.fields.keys()] }));
+      checkEventFields(handler, events);
     }
     if (!this.started) this.addTaskTracking();
     const pending: Tracepoint[] = [];
@@ -676,7 +683,7 @@ function ownTasks(guardian: number | undefined): number[] {
 }
 
 function eventType(layout: EventLayout): EventType {
-  return { layout, probename: layout.name, argFields: layout.fields.slice(0, 10), render: null };
+  return { layout, probename: layout.name, argFields: layout.fields.slice(0, 10), fields: fieldsByName(layout), render: null };
 }
 
 function fieldsNamed(layout: EventLayout, ...names: string[]): Array<EventLayout['fields'][number] | undefined> {

@@ -771,6 +771,7 @@ export class Session {
       uid: () => tracer.uid,
       execname: () => tracer.execname,
       arg: () => undefined,
+      field: () => undefined,
       argstr: () => '',
       wallTimeNs: () => wallTimeNs,
       inInterrupt: () => false,
@@ -812,7 +813,8 @@ export class Session {
     const spec = parseHeader(kind, header);
     if (typeof spec === 'string') throw new RuntimeError(spec);
     const userStrings = hints.userStrings ?? [];
-    this.handlers.push({ id: this.nextHandlerId++, kind, header, spec, fn, userStrings, ...(hints.body === undefined ? {} : { body: hints.body }) });
+    const fields = hints.fields ?? [];
+    this.handlers.push({ id: this.nextHandlerId++, kind, header, spec, fn, userStrings, fields, ...(hints.body === undefined ? {} : { body: hints.body }) });
   }
 
   private argTable(): KTable {

@@ -14,8 +14,21 @@ export interface EventType {
   readonly probename: string;
   /** arg0…arg9: the event's own fields in format order. */
   readonly argFields: readonly FieldLayout[];
+  /** args.NAME: the event's own fields by name (see fieldsByName). */
+  readonly fields: ReadonlyMap<string, FieldLayout>;
   /** Renders argstr for a record; built on first use. */
   render: ((bytes: PageBytes, offset: number, length: number) => string) | null;
+}
+
+/**
+ * The names args.NAME reads: the event's own fields, and `retval` for the value a return
+ * probe fetched without naming it (arg2 of a uretprobe without fetch arguments, SPEC §4.5).
+ */
+export function fieldsByName(layout: EventLayout): Map<string, FieldLayout> {
+  const fields = new Map(layout.fields.map((field) => [field.name, field]));
+  const returned = fields.get('arg2');
+  if (fields.has('__probe_ret_ip') && returned !== undefined && !fields.has('retval')) fields.set('retval', returned);
+  return fields;
 }
 
 const INTERRUPT_FLAGS = TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI;
@@ -119,6 +132,11 @@ export class TraceEvent implements EventContext {
 
   arg(index: number): Value {
     const field = this.type.argFields[index];
+    return field === undefined ? undefined : readField(this.bytes, this.offset, this.length, field);
+  }
+
+  field(name: string): Value {
+    const field = this.type.fields.get(name);
     return field === undefined ? undefined : readField(this.bytes, this.offset, this.length, field);
   }
 

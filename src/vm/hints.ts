@@ -1,5 +1,6 @@
 // What a handler's bytecode tells the probe layer in advance: which event arguments it
-// passes to user_string, so a uprobe can have the kernel copy those strings at the event.
+// passes to user_string, so a uprobe can have the kernel copy those strings at the event,
+// and which fields it reads by name, so that attaching can check the events have them.
 
 import { EVENT_VARIABLES, INSTRUCTION_WIDTH, OPCODES, Op } from './opcodes';
 import type { Proto } from './proto';
@@ -31,6 +32,16 @@ export function userStringArguments(proto: Proto): Set<number> {
     if (OPCODES[op]!.operands[0] === 'R') lastWriter.set(a, pc);
   }
   return found;
+}
+
+/** Names of the event fields (args.NAME) `proto` reads directly, each once, in code order. */
+export function eventFieldNames(proto: Proto): string[] {
+  const names = new Set<string>();
+  for (let pc = 0; pc < proto.lines.length; pc++) {
+    const base = pc * INSTRUCTION_WIDTH;
+    if (proto.code[base] === Op.EVENTFIELD) names.add(proto.constants[proto.code[base + 2]!] as string);
+  }
+  return [...names];
 }
 
 /** Which of `names` the program (a proto and all nested ones) reads as globals. */

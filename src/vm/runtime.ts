@@ -36,6 +36,8 @@ export interface EventContext {
   execname(): string;
   /** Event field N (0-based after the common fields), nil when absent. */
   arg(index: number): Value;
+  /** The event's field named `name` (args.NAME), nil when it has none. */
+  field(name: string): Value;
   argstr(): string;
   /** Wall-clock time of the event (or the tick's due time) in nanoseconds since the epoch. */
   wallTimeNs(): bigint;
@@ -78,6 +80,8 @@ export interface RegistrationHints {
   readonly registrar?: string;
   /** Arguments the handler passes to user_string (from its bytecode). */
   readonly userStrings?: readonly number[];
+  /** Event fields the handler reads by name (args.NAME), checked against its events at attach. */
+  readonly fields?: readonly string[];
   /** The handler's prototype and the cells of its upvalues, when REGISTER created it. */
   readonly body?: HandlerBody;
 }
@@ -218,6 +222,13 @@ export class Runtime {
       case 'uid': return event === null ? tracer.uid : event.uid();
       default: return event === null ? tracer.execname : event.execname();
     }
+  }
+
+  /** EVENTFIELD: args.NAME in the current context (nil in timer handlers). */
+  eventField(name: string): Value {
+    const event = this.event;
+    if (event === null) throw new RuntimeError('invalid event context');
+    return event.kind === 'trace' ? event.field(name) : undefined;
   }
 
   exit(): never {

@@ -2,7 +2,7 @@
 // becomes a factory taking its upvalue cells; registers become JS locals, jumps a
 // `switch` over basic blocks, and the sandbox checks sit at back-edges and calls.
 
-import { userStringArguments } from './hints';
+import { eventFieldNames, userStringArguments } from './hints';
 import { INSTRUCTION_WIDTH, OPCODES, Op, type OpName } from './opcodes';
 import * as ops from './ops';
 import { structure, type Region } from './structure';
@@ -234,8 +234,9 @@ class Translator {
   }
 
   /**
-   * REGISTER's hints: user_string(argN) calls of the handler, and its prototype with the
-   * cells it captured, so the kernel tier can compile it and share its globals.
+   * REGISTER's hints: user_string(argN) calls of the handler, the event fields it reads
+   * as args.NAME, and its prototype with the cells it captured, so the kernel tier can
+   * compile it and share its globals.
    */
   registrationHints(pc: number, register: number): string {
     const child = this.registeredProto(pc, register);
@@ -243,7 +244,7 @@ class Translator {
     const userStrings = [...userStringArguments(child)].sort((a, b) => a - b);
     const captures = child.upvalues.map((_, index) => this.upvalueSource(child, index)).join(', ');
     this.handlerProtos.push(child);
-    return `, { userStrings: [${userStrings.join(', ')}], body: { proto: handlerProtos[${this.handlerProtos.length - 1}], cells: [${captures}] } }`;
+    return `, { userStrings: [${userStrings.join(', ')}], fields: ${JSON.stringify(eventFieldNames(child))}, body: { proto: handlerProtos[${this.handlerProtos.length - 1}], cells: [${captures}] } }`;
   }
 
   childProto(index: number): Proto {
@@ -366,6 +367,7 @@ const EMITTERS: Record<OpName, (this: Translator, a: number, b: number, c: numbe
   SHR: callOps('shr'),
   USHR: callOps('ushr'),
   BNOT(a, b) { return `r${a} = ops.bnot(${this.rk(b)});`; },
+  EVENTFIELD(a, b) { return `r${a} = rt.eventField(${this.constant(b)});`; },
   TUPLE(a, b) { return `r${a} = tuple(${this.callArguments(a, b)});`; },
   REGISTER(a, b, c, pc) {
     return `rt.register(${c}, ${this.constant(b)}, r${a}${this.registrationHints(pc, a)});`;

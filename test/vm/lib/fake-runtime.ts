@@ -87,6 +87,7 @@ export function fakeEvent(fields: Partial<EventContext> & Record<string, unknown
     uid: () => 0,
     execname: () => 'node',
     arg: () => undefined,
+    field: () => undefined,
     argstr: () => '',
     wallTimeNs: () => 0n,
     inInterrupt: () => false,
