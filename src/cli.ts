@@ -102,6 +102,7 @@ function sessionFor(options: CliOptions, outputFd: number, chunkName: string): S
     quiet: options.quiet,
     verbose: options.verbose,
     dryRun: options.dryRun,
+    bareErrors: options.bareErrors,
     scriptName: chunkName,
     scriptArgs: options.scriptArgs,
     timestamps: options.timestamps,

@@ -180,7 +180,7 @@ t.test('scripts: #! line, arg, -o, -q', async (t) => {
   const output = join(scratch, 'output.txt');
   const writes = script('print("to the file")\nprintf("%d|%s\\n", 42, "x")\nvar zero = 0\nprint(1 / zero)\n');
   expectRun(t, ktap(['-o', output, writes]), {}, '-o FILE');
-  t.equal(readFileSync(output, 'latin1'), 'to the file\n42|x\nerror: divide 0 arith operation\n', '-o FILE: the script output, runtime error included');
+  t.equal(readFileSync(output, 'latin1'), `to the file\n42|x\nerror: ${writes}:4: divide 0 arith operation\n`, '-o FILE: the script output, runtime error included');
   const unwritable = join(scratch, 'no-such-dir', 'out.txt');
   const refused = ktap(['-o', unwritable, writes]);
   noStackTrace(t, refused, '-o into a missing directory');
@@ -389,17 +389,22 @@ print("not reached")
 
 t.test('runtime errors', async (t) => {
   const source = 'print(1)\nvar zero = 0\nprint(1 / zero)\nprint(2)\n';
-  expectRun(t, ktap(['-e', source]), { stdout: '1\nerror: divide 0 arith operation\n' }, 'without -v');
+  expectRun(t, ktap(['-e', source]), { stdout: '1\nerror: (command line):3: divide 0 arith operation\n' }, 'without -v: CHUNK:LINE on the script output');
+  expectRun(t, ktap(['--bare-errors', '-e', source]), { stdout: '1\nerror: divide 0 arith operation\n' }, '--bare-errors: ktap\'s form');
+  expectRun(t, ktap(['--bare-errors', '--max-depth', '5', '-e', 'function f() { return 1 + f() } f()']), { stdout: 'error: stack overflow\n' },
+    '--bare-errors: no limit option either');
+  expectRun(t, ktap(['--max-depth', '5', '-e', 'function f() { return 1 + f() } f()']), { stdout: 'error: (command line):1: stack overflow (--max-depth 5)\n' },
+    'a limit error names its option');
   const verbose = ktap(['-v', '-e', source]);
   noStackTrace(t, verbose, '-v');
-  t.equal(verbose.stdout, '1\nerror: divide 0 arith operation\n', '-v: stdout has only the message');
+  t.equal(verbose.stdout, '1\nerror: (command line):3: divide 0 arith operation\n', '-v: the same script output');
   t.match(verbose.stderr, /^\(command line\):3\b[^\n]*\n$/, '-v: CHUNK:LINE on stderr');
   t.equal(verbose.status, 0);
 
   const path = script('var t = {}\n\ntick-1ms {\n  t.x.y = 1\n}\n');
   const inHandler = ktap(['-v', '-q', path]);
   noStackTrace(t, inHandler, '-v in a handler');
-  t.equal(inHandler.stdout, 'error: set key to non-table\n');
+  t.equal(inHandler.stdout, `error: ${path}:4: set key to non-table\n`);
   t.ok(inHandler.stderr.startsWith(`${path}:4`), '-v in a handler: CHUNK:LINE');
   t.match(inHandler.stderr, /^[^\n]*tick-1ms[^\n]*\n$/, '-v in a handler: one line with the timer header');
   t.equal(inHandler.status, 0);

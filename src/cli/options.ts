@@ -27,6 +27,8 @@ export interface CliOptions {
   /** --trace-self: keep ktap's own events (its process and guardian are filtered out by default). */
   readonly traceSelf: boolean;
   readonly listPattern?: string;
+  /** --bare-errors: runtime errors without FILE:LINE and limit option (ktap's form). */
+  readonly bareErrors: boolean;
   /** -lv: list the events' fields too. */
   readonly listFields: boolean;
   readonly limits: Limits;
@@ -64,6 +66,7 @@ export const OPTION_HELP: ReadonlyArray<readonly [string, string]> = [
   ['-s EVENTDEF', 'simple tracing: print cpu, tid, execname, argstr of each event'],
   ['-b', 'print the bytecode listing and exit'],
   ['-le [GLOB]', 'list tracepoint events'],
+  ['--bare-errors', "runtime errors as the original ktap wrote them: 'error: MESSAGE' (no FILE:LINE, no limit option)"],
   ['-lv [GLOB]', 'list tracepoint events with their fields: argN, type, args.NAME'],
   ['-lf DSO', 'list functions of an ELF file usable as uprobes'],
   ['-lm DSO', 'list SDT markers of an ELF file'],
@@ -106,6 +109,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   let dryRun = false;
   let tui = false;
   let json = false;
+  let bareErrors = false;
   let interactive = false;
   let intervalMs = 1000;
   let bufferSizeKb: number | undefined;
@@ -159,6 +163,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
       case '-i': interactive = true; break;
       case '--tui': tui = true; break;
       case '--json': json = true; break;
+      case '--bare-errors': bareErrors = true; break;
       case '--interval': intervalMs = integerArgument(arg, argv[++index], 1); break;
       case '--buffer-kb': bufferSizeKb = integerArgument(arg, argv[++index], 1); break;
       case '--trace-self': traceSelf = true; break;
@@ -205,7 +210,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
     throw new UsageError(mode === 'repl' && !interactive ? '--metrics needs a script to run (FILE, -e or -s)' : `cannot combine --metrics and ${modeName(mode)}`);
   }
   return {
-    mode, script, scriptArgs, outputFile, saveTo, pid, cpu, timestamps, quiet, verbose, dryRun, tui, json,
+    mode, script, scriptArgs, outputFile, saveTo, pid, cpu, timestamps, quiet, verbose, dryRun, tui, json, bareErrors,
     intervalMs, bufferSizeKb, traceSelf, listPattern, listFields, limits, command, metrics, metricsMaxKeys, tier,
   };
 }

@@ -638,7 +638,7 @@ class CodeGenerator {
       case 'index': {
         const field = this.resolution.eventFields.get(expression);
         if (field !== undefined) {
-          this.emit(Op.EVENTFIELD, target, fs.constant(field), 0);
+          this.emit(Op.FIELD, target, fs.constant(field), 0);
           return;
         }
         const table = this.anyRegister(expression.object);

@@ -257,7 +257,7 @@ class Repl implements ReplContext {
   }
 
   private reportHandlerError(handler: Handler, error: RuntimeError): void {
-    const position = this.session.rt.positions[this.session.rt.pos];
+    const position = error.position;
     const where = position === undefined ? '' : ` at ${position.chunk}:${position.line}`;
     this.message(`[${handler.id}] ${handler.header}: error: ${error.message}${where}; detached`);
   }

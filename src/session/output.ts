@@ -3,6 +3,7 @@
 
 import { writeSync } from 'node:fs';
 import type { OutputSink } from '../vm/runtime';
+import type { Position } from '../vm/positions';
 import { MAX_SAFE, toDisplayString, type Value } from '../vm/value';
 import { KTuple } from '../vm/tuple';
 import type { Bucket, BucketKind } from '../vm/lib/buckets';
@@ -93,8 +94,8 @@ export class TextSink implements OutputSink {
   buckets(_kind: BucketKind, _buckets: readonly Bucket[], text: string): void {
     this.writer.write(this.prefix + text);
   }
-  error(message: string): void {
-    this.writer.write(`error: ${message}\n`);
+  error(message: string, position?: Position): void {
+    this.writer.write(`error: ${position === undefined ? '' : `${position.chunk}:${position.line}: `}${message}\n`);
   }
   banner(): void {
     this.writer.write('Tracing... Hit Ctrl-C to end.\n');
@@ -129,8 +130,9 @@ export class JsonSink implements OutputSink {
     const rendered = buckets.map((bucket) => `{"from":${bound(bucket.from)},"to":${bound(bucket.to)},"count":${jsonValue(bucket.count)}}`);
     this.line(`{"type":"${kind}","buckets":[${rendered.join(',')}]}`);
   }
-  error(message: string): void {
-    this.line(`{"type":"error","message":${jsonString(message)}}`);
+  error(message: string, position?: Position): void {
+    const where = position === undefined ? '' : `,"chunk":${jsonString(position.chunk)},"line":${position.line}`;
+    this.line(`{"type":"error","message":${jsonString(message)}${where}}`);
   }
   banner(): void {
     this.line('{"type":"banner"}');

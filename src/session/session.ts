@@ -40,6 +40,8 @@ export interface SessionOptions {
   readonly quiet: boolean;
   readonly verbose: boolean;
   readonly dryRun: boolean;
+  /** --bare-errors: runtime errors as ktap wrote them (`error: MESSAGE`), without file, line or limit option. */
+  readonly bareErrors?: boolean;
   /** arg[0]: the script path as given, or `(command line)`. */
   readonly scriptName: string;
   /** arg[1]…: script arguments. */
@@ -216,10 +218,7 @@ export class Session {
     const stacks = globalsRead(proto, ['stack', 'ustack']);
     if (stacks.has('stack')) this.stackUse.kernel = true;
     if (stacks.has('ustack')) this.stackUse.user = true;
-    // Positions cost a store per instruction: kept for -v, and in the REPL, whose report of a
-    // failing handler names its line (SPEC-product §6); onHandlerError is set before any input.
-    const trackPositions = this.options.verbose || this.onHandlerError !== null;
-    const makeMain = translate(proto, this.rt, this.globals, { trackPositions });
+    const makeMain = translate(proto, this.rt, this.globals);
     const cells = proto.upvalues.map((upvalue) => this.sessionCells[upvalue.index]!);
     return makeMain(cells);
   }
@@ -246,11 +245,17 @@ export class Session {
     }
   }
 
+  /**
+   * A runtime error on the script output: `error: FILE:LINE: MESSAGE (LIMIT OPTION)`, or
+   * ktap's bare `error: MESSAGE` with --bare-errors (docs/language.md).
+   */
   reportRuntimeError(error: RuntimeError, header?: string): void {
-    this.sink.error(error.message);
-    this.onRuntimeError?.(error.message);
+    const bare = this.options.bareErrors === true;
+    const message = bare || error.limit === undefined ? error.message : `${error.message} (${error.limit})`;
+    this.sink.error(message, bare ? undefined : error.position);
+    this.onRuntimeError?.(message);
     if (this.options.verbose) {
-      const position = this.rt.positions[this.rt.pos];
+      const position = error.position;
       const where = position === undefined ? '' : `${position.chunk}:${position.line}: `;
       process.stderr.write(`${where}${error.message}${header === undefined ? '' : ` (in ${header})`}\n`);
     }
@@ -591,9 +596,8 @@ export class Session {
     if (error === null || this.failed) return;
     const handler = this.handlers.find((candidate) => candidate.id === error.handlerId);
     const message = new RuntimeError(error.message);
-    // The line is told like the VM's positions tell it (-v, and the REPL's report).
-    this.rt.positions.push({ chunk: handler?.body?.proto.source ?? this.options.scriptName, line: error.line });
-    this.rt.pos = this.rt.positions.length - 1;
+    // Placed like the VM's errors are (error: FILE:LINE, -v, the REPL's report).
+    message.position = { chunk: handler?.body?.proto.source ?? this.options.scriptName, line: error.line };
     if (handler !== undefined && this.onHandlerError !== null) {
       this.detach(handler);
       this.onHandlerError(handler, message);

@@ -1,12 +1,17 @@
 // The VM's error classes: one per kind, each carrying what the user needs to see.
 
 import { UserError } from '../errors';
+import type { Position } from './positions';
 
-/** A runtime error of SPEC §6.2; `message` is the exact text after `error: `. */
+/** A runtime error of SPEC §6.2; `message` is ktap's exact text after `error: `. */
 export class RuntimeError extends Error {
-  /** Index into the runtime's position table (chunk, line) of the failing instruction, or -1. */
-  position = -1;
-  constructor(message: string) {
+  /** Chunk and line of the failing instruction, once the runtime has placed it. */
+  position: Position | undefined = undefined;
+  /**
+   * @param limit for errors of a sandbox limit, the option and value in force
+   *   (`--max-string 1048576`), shown after the message unless ktap's bare form is asked for.
+   */
+  constructor(message: string, readonly limit?: string) {
     super(message);
     this.name = 'RuntimeError';
   }

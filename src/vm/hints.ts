@@ -39,7 +39,7 @@ export function eventFieldNames(proto: Proto): string[] {
   const names = new Set<string>();
   for (let pc = 0; pc < proto.lines.length; pc++) {
     const base = pc * INSTRUCTION_WIDTH;
-    if (proto.code[base] === Op.EVENTFIELD) names.add(proto.constants[proto.code[base + 2]!] as string);
+    if (proto.code[base] === Op.FIELD) names.add(proto.constants[proto.code[base + 2]!] as string);
   }
   return [...names];
 }

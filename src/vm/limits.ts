@@ -38,8 +38,13 @@ export function effectiveLimit(value: number): number {
   return value > 0 ? value : Infinity;
 }
 
-export function budgetExceeded(budget: number): RuntimeError {
-  return new RuntimeError(`loop execute count exceed max limit(${budget})`);
+/** `--max-string 1048576`: the option of a limit and its value, for a limit error's hint. */
+export function limitHint(key: keyof Limits, value: number): string {
+  return `${LIMIT_OPTIONS.find((option) => option.key === key)!.option} ${value}`;
+}
+
+export function budgetExceeded(budget: number, key: 'maxInstructions' | 'maxEventInstructions'): RuntimeError {
+  return new RuntimeError(`loop execute count exceed max limit(${budget})`, limitHint(key, budget));
 }
 
 /** One count per table, shared with the finalization registry so a collected table gives its entries back. */
@@ -58,7 +63,7 @@ export class EntryBudget {
   private readonly registry = new FinalizationRegistry<EntryCount>((count) => {
     this.used -= count.n;
   });
-  constructor(maxEntries: number) {
+  constructor(private readonly maxEntries: number) {
     this.max = effectiveLimit(maxEntries);
   }
   /** A fresh per-table count, registered so the entries are returned when `owner` is collected. */
@@ -68,6 +73,6 @@ export class EntryBudget {
     return count;
   }
   overflow(): never {
-    throw new RuntimeError('table overflow');
+    throw new RuntimeError('table overflow', limitHint('maxTableEntries', this.maxEntries));
   }
 }

@@ -112,7 +112,7 @@ const table = {
   SHR: { operands: ['R', 'RK', 'RK'], doc: 'R(A) = RK(B) >> RK(C), arithmetic (sign-filling)' },
   USHR: { operands: ['R', 'RK', 'RK'], doc: 'R(A) = RK(B) >>> RK(C), logical (zero-filling)' },
   BNOT: { operands: ['R', 'RK', '_'], doc: 'R(A) = ~RK(B) (64-bit complement)' },
-  EVENTFIELD: { operands: ['R', 'KS', '_'], doc: 'R(A) = the field named K(B) of the current event (args.NAME), nil where the event has none' },
+  FIELD: { operands: ['R', 'KS', '_'], doc: 'R(A) = the field named K(B) of the current event (args.NAME), nil where the event has none' },
   TUPLE: { operands: ['R', 'N', '_'], max: MAX_TUPLE_PARTS, span: 'B', doc: 'R(A) = the tuple (R(A+1), … R(A+B)), a key compared by value' },
 } as const satisfies Record<string, Omit<OpcodeInfo, 'name'>>;
 

@@ -60,7 +60,7 @@ export function concat(a: Value, b: Value, maxString: number): string {
   }
   const left = toDisplayString(a);
   const right = toDisplayString(b);
-  if (left.length + right.length > maxString) throw new RuntimeError('string too long');
+  if (left.length + right.length > maxString) throw new RuntimeError('string too long', `--max-string ${maxString}`);
   return left + right;
 }
 

@@ -4,7 +4,8 @@
 
 import { EVENT_VARIABLES, HANDLER_KINDS, type HandlerKind } from './opcodes';
 import { ExitSignal, RuntimeError } from './errors';
-import { EntryBudget, budgetExceeded, effectiveLimit, type Limits } from './limits';
+import { EntryBudget, budgetExceeded, effectiveLimit, limitHint, type Limits } from './limits';
+import { PositionTable, place, type Position } from './positions';
 import { KTable } from './table';
 import type { Proto } from './proto';
 import type { KFunction, Value } from './value';
@@ -20,8 +21,8 @@ export interface OutputSink {
   hist(rows: ReadonlyArray<{ key: Value; count: number | bigint }>, more: number, text: string): void;
   /** print_log2/print_linear: the buckets in order and the text rendering. */
   buckets(kind: BucketKind, buckets: readonly Bucket[], text: string): void;
-  /** A runtime error ending the session. */
-  error(message: string): void;
+  /** A runtime error ending the session, and where it happened when that is to be shown. */
+  error(message: string, position?: Position): void;
 }
 
 /** The event a trace or timer handler runs for (SPEC §4.10). Supplied by the session. */
@@ -100,12 +101,6 @@ const REGISTRAR_NAMES: Record<HandlerKind, string> = {
   trace_end: 'kdebug.trace_end',
 };
 
-/** A source position of an instruction, for `-v` error locations. */
-export interface Position {
-  readonly chunk: string;
-  readonly line: number;
-}
-
 export class Runtime {
   readonly limits: Limits;
   readonly entries: EntryBudget;
@@ -119,9 +114,8 @@ export class Runtime {
   depth = 0;
   mainThread = true;
   phase: Phase = 'RUNNING';
-  /** Set by translated code before calls and failing operations: index into `positions`. */
-  pos = -1;
-  readonly positions: Position[] = [];
+  /** Source positions of translated instructions, to place runtime errors. */
+  readonly positions = new PositionTable();
   /** Tail-call trampoline registers (see translate.ts). */
   tailFunction: KFunction | undefined = undefined;
   tailArgs: Value[] = [];
@@ -162,7 +156,9 @@ export class Runtime {
       if (result === TAIL) result = this.finishTailCalls();
       return result;
     } catch (error) {
-      throw normalizeError(error);
+      const normalized = normalizeError(error, this);
+      if (normalized instanceof RuntimeError) place(normalized, this.positions, error);
+      throw normalized;
     } finally {
       this.instructionsDone += this.budget === Infinity ? 0 : effectiveLimit(budget) - this.budget;
       this.event = null;
@@ -184,11 +180,11 @@ export class Runtime {
 
   overBudget(): never {
     this.budget = 0;
-    throw budgetExceeded(this.runBudget);
+    throw budgetExceeded(this.runBudget, this.mainThread ? 'maxInstructions' : 'maxEventInstructions');
   }
 
   stackOverflow(): never {
-    throw new RuntimeError('stack overflow');
+    throw new RuntimeError('stack overflow', limitHint('maxDepth', this.limits.maxDepth));
   }
 
   /**
@@ -224,7 +220,7 @@ export class Runtime {
     }
   }
 
-  /** EVENTFIELD: args.NAME in the current context (nil in timer handlers). */
+  /** FIELD: args.NAME in the current context (nil in timer handlers). */
   eventField(name: string): Value {
     const event = this.event;
     if (event === null) throw new RuntimeError('invalid event context');
@@ -243,10 +239,11 @@ export const TAIL = Symbol('tail call') as unknown as Value;
  * JavaScript's own limits, reachable when a sandbox limit is lifted with 0, become the
  * VM's errors for the same condition.
  */
-function normalizeError(error: unknown): unknown {
+function normalizeError(error: unknown, rt: Runtime): unknown {
   if (!(error instanceof RangeError)) return error;
-  if (/call stack/i.test(error.message)) return new RuntimeError('stack overflow');
-  if (/string length/i.test(error.message)) return new RuntimeError('string too long');
-  if (/maximum size|array length/i.test(error.message)) return new RuntimeError('table overflow');
+  const limits = rt.limits;
+  if (/call stack/i.test(error.message)) return new RuntimeError('stack overflow', limitHint('maxDepth', limits.maxDepth));
+  if (/string length/i.test(error.message)) return new RuntimeError('string too long', limitHint('maxString', limits.maxString));
+  if (/maximum size|array length/i.test(error.message)) return new RuntimeError('table overflow', limitHint('maxTableEntries', limits.maxTableEntries));
   return error;
 }

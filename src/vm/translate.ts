@@ -17,11 +17,6 @@ export class Cell {
   v: Value = undefined;
 }
 
-export interface TranslateOptions {
-  /** Record each instruction's source position in rt.pos (for `-v` error locations). */
-  readonly trackPositions: boolean;
-}
-
 /**
  * Links a verified main prototype to a runtime and its globals. Returns a function that,
  * given the cells of the main chunk's session upvalues, creates the main closure.
@@ -30,11 +25,12 @@ export function translate(
   main: Proto,
   rt: Runtime,
   globals: ReadonlyMap<string, Value>,
-  options: TranslateOptions,
 ): (sessionCells: readonly Cell[]) => KFunction {
-  const translator = new Translator(rt, globals, options);
+  const translator = new Translator(rt, globals);
   const mainFactory = translator.factory(main);
-  const source = `${translator.prelude.join('\n')}\n${translator.output.join('\n')}\nreturn ${mainFactory};`;
+  const unit = rt.positions.newUnit();
+  const source = `${translator.prelude.join('\n')}\n${translator.output.join('\n')}\nreturn ${mainFactory};\n${rt.positions.sourceUrl(unit)}`;
+  rt.positions.mapLines(unit, source);
   const link = new Function('rt', 'ops', 'KTable', 'Cell', 'TAIL', 'globalValues', 'handlerProtos', 'tuple', source) as (
     ...args: unknown[]
   ) => (...cells: Cell[]) => KFunction;
@@ -66,7 +62,6 @@ class Translator {
   constructor(
     private readonly rt: Runtime,
     private readonly globals: ReadonlyMap<string, Value>,
-    private readonly options: TranslateOptions,
   ) {
     this.counting = rt.limits.maxInstructions > 0 || rt.limits.maxEventInstructions > 0;
     this.depthLimit = rt.maxDepth;
@@ -163,9 +158,9 @@ class Translator {
     const name = OPCODES[op]!.name as OpName;
     this.childNames = childNames;
     const text = EMITTERS[name].call(this, code[base + 1]!, code[base + 2]!, code[base + 3]!, pc);
-    if (!this.options.trackPositions) return text;
-    this.rt.positions.push({ chunk: this.proto.source, line: this.proto.lines[pc]! });
-    return `rt.pos = ${this.rt.positions.length - 1}; ${text}`;
+    // Each instruction is one line of JS, marked with its source position: a runtime error
+    // is placed by the line its stack names, at no cost until one happens (positions.ts).
+    return `${this.rt.positions.marker(this.proto.source, this.proto.lines[pc]!)}${text}`;
   }
 
   // ---- operand helpers used by the emitters -----------------------------------------
@@ -367,7 +362,7 @@ const EMITTERS: Record<OpName, (this: Translator, a: number, b: number, c: numbe
   SHR: callOps('shr'),
   USHR: callOps('ushr'),
   BNOT(a, b) { return `r${a} = ops.bnot(${this.rk(b)});`; },
-  EVENTFIELD(a, b) { return `r${a} = rt.eventField(${this.constant(b)});`; },
+  FIELD(a, b) { return `r${a} = rt.eventField(${this.constant(b)});`; },
   TUPLE(a, b) { return `r${a} = tuple(${this.callArguments(a, b)});`; },
   REGISTER(a, b, c, pc) {
     return `rt.register(${c}, ${this.constant(b)}, r${a}${this.registrationHints(pc, a)});`;

@@ -117,7 +117,7 @@ if (reason !== undefined) {
     const piped = open(t);
     piped.line('var kept = 41');
     await piped.ask('var = 3', /^syntax error: \(input 2\):1: .*$/m);
-    await piped.ask('var zero = 0 var r = 1 / zero', /^error: divide 0 arith operation$/m);
+    await piped.ask('var zero = 0 var r = 1 / zero', /^error: \(input 3\):1: divide 0 arith operation$/m);
     await piped.ask('trace nosuch:event_here { }', /^error: unknown event 'nosuch:event_here'$/m);
     await piped.ask('.nope', /^unknown command \.nope; \.help lists them$/m);
     await piped.ask('.detach 99', /^no attached handler with id 99$/m);

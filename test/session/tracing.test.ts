@@ -134,7 +134,7 @@ if (reason !== undefined) {
   t.test('a runtime error in a handler ends the run without trace_end', async (t) => {
     const result = await finished(['-q', '-e',
       'trace syscalls:sys_enter_getppid { var x = 1 / 0 } trace_end { print("end") }', '--', workload, 'getppid', '10']);
-    t.equal(result.stdout, 'error: divide 0 arith operation\n');
+    t.equal(result.stdout, 'error: (command line):1: divide 0 arith operation\n');
     t.equal(result.code, 0);
     t.same(leftovers(result.pid), [], 'instance removed after a runtime error');
   });

@@ -3,11 +3,15 @@
  *   workload write N M         N write(1, …) and M write(2, …) of one byte each
  *   workload wait-getppid N    waits for a line on stdin, then N getppid() calls
  *   workload spin MS           burns CPU for MS milliseconds in spin_hot()
+ *   workload open MS PATH...   opens each PATH (argv strings: still in memory for
+ *                              user_string), then stays alive MS milliseconds
+ *   workload read SIZE...      read(42, …, SIZE) from /dev/zero (dup'ed to fd 42) per SIZE
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static void calls(long count) {
@@ -37,8 +41,21 @@ int main(int argc, char **argv) {
       spin_hot(100000);
       clock_gettime(CLOCK_MONOTONIC, &now);
     } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < atol(argv[2]));
+  } else if (argc >= 3 && strcmp(argv[1], "open") == 0) {
+    for (int i = 3; i < argc; i++) {
+      int fd = open(argv[i], O_RDONLY);
+      if (fd >= 0) close(fd);
+    }
+    usleep(atol(argv[2]) * 1000);
+  } else if (argc >= 2 && strcmp(argv[1], "read") == 0) {
+    static char buffer[1 << 20];
+    if (dup2(open("/dev/zero", O_RDONLY), 42) != 42) return 1;
+    for (int i = 2; i < argc; i++) {
+      long size = atol(argv[i]);
+      if (size > (long)sizeof buffer || read(42, buffer, size) != size) return 1;
+    }
   } else {
-    fprintf(stderr, "usage: workload getppid N | write N M | wait-getppid N | spin MS\n");
+    fprintf(stderr, "usage: workload getppid N | write N M | wait-getppid N | spin MS | open MS PATH... | read SIZE...\n");
     return 2;
   }
   return 0;

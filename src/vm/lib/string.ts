@@ -11,7 +11,7 @@ import type { BuiltinDef } from './registry';
 /** sprintf's result is held to the string limit like `..`'s. */
 function sprintf(rt: Runtime, format: Value, values: Value[]): string {
   const text = formatString(rt, stringArgument(format, 1), values);
-  if (text.length > rt.maxString) throw new RuntimeError('string too long');
+  if (text.length > rt.maxString) throw new RuntimeError('string too long', `--max-string ${rt.maxString}`);
   return text;
 }
 

@@ -11,6 +11,8 @@ const FUNCTIONS = [
   'print', 'printf', 'print_hist', 'print_folded', 'print_trace_clock', 'pairs', 'len', 'delete', 'exit', 'arch', 'kernel_v',
   'num_cpus', 'gettimeofday_s', 'gettimeofday_ms', 'gettimeofday_us', 'gettimeofday_ns', 'stack', 'ustack',
   'ipof', 'stringof', 'user_string', 'kernel_string', 'in_interrupt', 'in_iowait', 'curr_taskinfo',
+  // docs/language.md
+  'min', 'max', 'log2', 'linear', 'print_log2', 'print_linear', 'sprintf', 'tostring', 'tonumber', 'strftime', 'strftime_ns',
 ];
 const MEMBERS: Record<string, string[]> = {
   table: ['new'],
@@ -18,6 +20,7 @@ const MEMBERS: Record<string, string[]> = {
   timer: ['tick', 'profile'],
   kdebug: ['trace_end', 'kprobe', 'tracepoint', 'trace_by_id'],
   net: ['format_ip_addr', 'ip_sock_saddr', 'ip_sock_daddr'],
+  string: ['format', 'sub', 'find', 'upper', 'lower', 'len'],
 };
 
 t.test('the registry lists every builtin once, with help text', async (t) => {

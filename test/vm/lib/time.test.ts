@@ -31,3 +31,25 @@ t.test('in handlers: the event time', async (t) => {
   t.equal(builtin('gettimeofday_s')(), 5);
   t.equal(builtin('gettimeofday_ns')(), 5_000_000_000, 'canonical: a number when safe');
 });
+
+t.test('strftime and strftime_ns: C conversions in the local zone, the event time by default', async (t) => {
+  const zone = process.env.TZ;
+  process.env.TZ = 'UTC';
+  t.teardown(() => {
+    if (zone === undefined) delete process.env.TZ;
+    else process.env.TZ = zone;
+  });
+  const { builtin, rt, failure } = fakeRuntime();
+  const strftime = builtin('strftime');
+  t.equal(strftime('%Y-%m-%d %H:%M:%S', 0), '1970-01-01 00:00:00');
+  t.equal(strftime('%F %T %a %A %b %B %j %e %p %I %y %s %z %%', 1_700_000_000), '2023-11-14 22:13:20 Tue Tuesday Nov November 318 14 PM 10 23 1700000000 +0000 %');
+  t.equal(strftime('%D %R %c', 1_700_000_000), '11/14/23 22:13 Tue Nov 14 22:13:20 2023');
+  t.equal(builtin('strftime_ns')('%T.%N|%f', 1_700_000_000_123_456_789n), '22:13:20.123456789|123456');
+  t.equal(builtin('strftime_ns')('%T.%N', -1), '23:59:59.999999999', 'before the epoch: the second before');
+  rt.event = fakeEvent({ wallTimeNs: () => 1_700_000_000_500_000_000n });
+  t.equal(strftime('%H:%M:%S'), '22:13:20', 'in a handler: the event time');
+  t.equal(builtin('strftime_ns')('%N'), '500000000');
+  t.equal(failure('strftime', '%Q', 0), "invalid conversion '%Q' to 'strftime'");
+  t.equal(failure('strftime', 1, 0), 'wrong type of argument 1');
+  t.equal(failure('strftime', '%T', 1n << 62n), 'time out of range for strftime');
+});
