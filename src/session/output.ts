@@ -4,7 +4,7 @@
 import { writeSync } from 'node:fs';
 import type { OutputSink } from '../vm/runtime';
 import type { Position } from '../vm/positions';
-import { MAX_SAFE, toDisplayString, type Value } from '../vm/value';
+import { MAX_SAFE, fromBigInt, toDisplayString, type Value } from '../vm/value';
 import { KTuple } from '../vm/tuple';
 import type { Bucket, BucketKind } from '../vm/lib/buckets';
 
@@ -77,11 +77,21 @@ export function writeAll(fd: number, bytes: Uint8Array): boolean {
 
 const PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
+/** A trace-clock time as `SECONDS.MICROSECONDS` (the format of print_trace_clock, -T). */
+export function formatClock(ns: bigint): string {
+  const micros = ns / 1000n;
+  return `${(micros / 1_000_000n).toString().padStart(5)}.${(micros % 1_000_000n).toString().padStart(6, '0')}`;
+}
+
 /** Output as the original tool wrote it. */
 export class TextSink implements OutputSink {
   /** Written before each output of a handler run (-T timestamps); empty otherwise. */
-  prefix = '';
+  private prefix = '';
   constructor(private readonly writer: BufferedWriter) {}
+  /** -T: the trace-clock time of the event whose handler is running, or null outside one. */
+  set timestamp(ns: bigint | null) {
+    this.prefix = ns === null ? '' : formatClock(ns) + ' ';
+  }
   print(values: readonly Value[]): void {
     this.writer.write(this.prefix + values.map(toDisplayString).join('\t') + '\n');
   }
@@ -108,34 +118,39 @@ export class TextSink implements OutputSink {
 
 /** One JSON object per line (SPEC §7.1). */
 export class JsonSink implements OutputSink {
-  /** Unused: JSON consumers have the event time in the data they print. */
-  prefix = '';
+  /** -T: `"time":…,"time_ns":…,` fields of the running event, put after each object's type. */
+  private stamp = '';
   constructor(private readonly writer: BufferedWriter) {}
-  private line(object: string): void {
-    this.writer.write(object + '\n');
+  /** -T: the trace-clock time of the event whose handler is running, or null outside one. */
+  set timestamp(ns: bigint | null) {
+    this.stamp = ns === null ? '' : `"time":${jsonString(formatClock(ns).trimStart())},"time_ns":${jsonValue(fromBigInt(ns))},`;
+  }
+  /** One object: its type, the -T fields, then `fields` (JSON members without braces). */
+  private line(type: string, fields: string): void {
+    this.writer.write(`{"type":"${type}",${this.stamp}${fields}}\n`);
   }
   print(values: readonly Value[]): void {
-    this.line(`{"type":"print","values":[${values.map(jsonValue).join(',')}]}`);
+    this.line('print', `"values":[${values.map(jsonValue).join(',')}]`);
   }
   printf(text: string): void {
-    this.line(`{"type":"printf","text":${jsonString(text)}}`);
+    this.line('printf', `"text":${jsonString(text)}`);
   }
   hist(rows: ReadonlyArray<{ key: Value; count: number | bigint }>, more: number): void {
     const rendered = rows.map((row) => `{"key":${jsonValue(row.key)},"count":${jsonValue(row.count)}}`);
-    this.line(`{"type":"hist","rows":[${rendered.join(',')}],"more":${more}}`);
+    this.line('hist', `"rows":[${rendered.join(',')}],"more":${more}`);
   }
   /** Each bucket as {"from","to","count"}: `from` inclusive, `to` exclusive, null for an open end. */
   buckets(kind: BucketKind, buckets: readonly Bucket[]): void {
     const bound = (value: number | bigint | null): string => (value === null ? 'null' : jsonValue(value));
     const rendered = buckets.map((bucket) => `{"from":${bound(bucket.from)},"to":${bound(bucket.to)},"count":${jsonValue(bucket.count)}}`);
-    this.line(`{"type":"${kind}","buckets":[${rendered.join(',')}]}`);
+    this.line(kind, `"buckets":[${rendered.join(',')}]`);
   }
   error(message: string, position?: Position): void {
     const where = position === undefined ? '' : `,"chunk":${jsonString(position.chunk)},"line":${position.line}`;
-    this.line(`{"type":"error","message":${jsonString(message)}${where}}`);
+    this.line('error', `"message":${jsonString(message)}${where}`);
   }
   banner(): void {
-    this.line('{"type":"banner"}');
+    this.writer.write('{"type":"banner"}\n');
   }
   interrupted(): void {
     // SIGINT's newline is a text-terminal nicety; a JSON feed has no place for it.

@@ -654,9 +654,9 @@ export class Session {
 
   /** Runs one trace or profile handler for a record; false ends delivery. */
   private dispatchEvent(handler: Handler, event: TraceEvent): boolean {
-    if (this.options.timestamps) this.sink.prefix = formatClock(event.clockNs()) + ' ';
+    if (this.options.timestamps) this.sink.timestamp = event.clockNs();
     const keepGoing = this.runHandler(handler, event);
-    if (this.options.timestamps) this.sink.prefix = '';
+    if (this.options.timestamps) this.sink.timestamp = null;
     return keepGoing;
   }
 
@@ -848,12 +848,6 @@ function compilesAsStatement(source: string, chunkName: string, session: Session
     if (!(error instanceof CompileError)) throw error;
     return false;
   }
-}
-
-/** A trace-clock time as `SECONDS.MICROSECONDS` (the format of print_trace_clock, -T). */
-function formatClock(ns: bigint): string {
-  const micros = ns / 1000n;
-  return `${(micros / 1_000_000n).toString().padStart(5)}.${(micros % 1_000_000n).toString().padStart(6, '0')}`;
 }
 
 /**

@@ -83,6 +83,21 @@ if (reason !== undefined) {
     t.match(result.stdout, /\[64K, 128K\) +1 \|@+\s*\|\n$/, 'to the highest');
   });
 
+  t.test('-T with --json: each object of a handler run carries the event time', async (t) => {
+    const result = ktapRun(['-q', '-T', '--json', '-e', 'trace syscalls:sys_enter_getppid { if (execname == "workload") { print(args.__syscall_nr > 0) } }',
+      '--', workload, 'getppid', '2']);
+    t.equal(result.status, 0, result.stderr);
+    const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; time: string; time_ns: number; values: unknown[] });
+    t.equal(lines.length, 2);
+    for (const line of lines) {
+      t.equal(line.type, 'print');
+      t.same(line.values, [true]);
+      t.match(line.time, /^\d+\.\d{6}$/);
+      t.equal(line.time, `${Math.floor(line.time_ns / 1e9)}.${String(Math.floor(line.time_ns / 1000) % 1_000_000).padStart(6, '0')}`, 'time is time_ns in seconds.microseconds');
+    }
+    t.ok(lines[1]!.time_ns >= lines[0]!.time_ns, 'in time order');
+  });
+
   t.test('-lv lists the fields of syscalls:sys_enter_read', async (t) => {
     const result = ktapRun(['-lv', 'syscalls:sys_enter_read']);
     t.equal(result.status, 0);
