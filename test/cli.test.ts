@@ -381,7 +381,7 @@ print("not reached")
   t.equal(lines[3], '{"type":"printf","text":"3-\\u0080\\n"}');
   t.strictSame(objects[4], { type: 'hist', rows: [{ key: 'b', count: 5 }, { key: 'a', count: 3 }, { key: 7, count: 1 }], more: 0 });
   t.strictSame(objects[5], { type: 'hist', rows: [{ key: 'b', count: 5 }, { key: 'a', count: 3 }], more: 1 });
-  t.strictSame(objects[6], { type: 'error', message: 'divide 0 arith operation' });
+  t.strictSame(objects[6], { type: 'error', message: 'divide 0 arith operation', chunk: path, line: 13 });
 
   const banner = ktap(['--json', '-e', 'tick-1ms { print("t") exit() }']);
   expectRun(t, banner, { stdout: '{"type":"banner"}\n{"type":"print","values":["t"]}\n' }, '--json banner');
