@@ -83,6 +83,17 @@ if (reason !== undefined) {
     t.match(result.stdout, /\[64K, 128K\) +1 \|@+\s*\|\n$/, 'to the highest');
   });
 
+  t.test('uprobes: args.arg1 without fetch arguments, a named one, and args.retval on %return', async (t) => {
+    const result = ktapRun(['-q', '-e',
+      `var seen = {} trace probe:${workload}:spin_hot { seen["arg1", args.arg1] += 1 } ` +
+      `trace probe:${workload}:spin_hot n=%di { seen["named", args.n] += 1 } ` +
+      `trace probe:${workload}:spin_hot%return { seen["retval", args.retval] += 1 } ` +
+      'trace_end { for (k in pairs(seen)) { print(k[1], k[2]) } }', '--', workload, 'spin', '30']);
+    t.equal(result.status, 0, result.stderr);
+    // spin_hot(100000) returns the sum 0 + 1 + … + 99999.
+    t.same(result.stdout.trim().split('\n').sort(), ['arg1\t100000', 'named\t100000', 'retval\t4999950000']);
+  });
+
   t.test('-T with --json: each object of a handler run carries the event time', async (t) => {
     const result = ktapRun(['-q', '-T', '--json', '-e', 'trace syscalls:sys_enter_getppid { if (execname == "workload") { print(args.__syscall_nr > 0) } }',
       '--', workload, 'getppid', '2']);
