@@ -326,7 +326,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   sample(handler: Handler, intervalNs: number): number {
     const capture = this.openCapture();
     if (capture !== null) {
-      const type: EventType = { layout: this.tracer.layout(PROFILE_EVENT), probename: handler.header, argFields: [], render: () => '' };
+      const type: EventType = { layout: this.tracer.layout(PROFILE_EVENT), probename: handler.header, argFields: [], fields: new Map(), render: () => '' };
       const captured = capture.addSampler(Math.max(1, Math.round(1e9 / intervalNs)), type);
       // Never enabled in the instance; found through capturedRoutes only.
       const route: Route = { tracepoint: PROFILE_EVENT, type, handlers: [handler], profiles: [], filter: null, enabled: false, count: 0, captured };
