@@ -5,9 +5,10 @@
 import { EVENT_VARIABLES, HANDLER_KINDS, type HandlerKind } from './opcodes';
 import { ExitSignal, RuntimeError } from './errors';
 import { EntryBudget, budgetExceeded, effectiveLimit, type Limits } from './limits';
+import { parseHeader } from '../syntax/headers';
 import { KTable } from './table';
 import type { Proto } from './proto';
-import type { KFunction, Value } from './value';
+import { typeName, type KFunction, type Value } from './value';
 
 /** Where script output goes (SPEC-product §7): text or one JSON object per output. */
 export interface OutputSink {
@@ -195,6 +196,12 @@ export class Runtime {
       throw new RuntimeError(`${registrar} only can be called in mainthread`);
     }
     if (this.phase !== 'RUNNING') throw new RuntimeError(`${registrar} only can be called in RUNNING state`);
+    // Compiled code always passes a function and a checked header; a bytecode file may not.
+    if (typeof handler !== 'function') throw new RuntimeError(`${registrar}: attempt to register a ${typeName(handler)} value as a handler`);
+    if (handlerKind !== 'trace_end') {
+      const parsed = parseHeader(handlerKind, header);
+      if (typeof parsed === 'string') throw new RuntimeError(parsed);
+    }
     this.host.registerHandler(handlerKind, header, handler, hints);
   }
 

@@ -338,7 +338,9 @@ const EMITTERS: Record<OpName, (this: Translator, a: number, b: number, c: numbe
   FORLOOP(a, b, _c, pc) {
     return `x = r${a}; y = r${a + 2}; ` +
       `if (typeof x !== 'number' || typeof y !== 'number' || (t = x + y) > ${MAX_SAFE} || t < -${MAX_SAFE}) t = ops.forStep(x, y); ` +
-      `if (t !== undefined && (y > 0 ? t <= r${a + 1} : t >= r${a + 1})) { r${a} = t; r${a + 3} = t; ${this.jump(pc, pc + 1 + b)} }`;
+      `if (t !== undefined && (y > 0 ? t <= r${a + 1} : t >= r${a + 1})) { r${a} = t; r${a + 3} = t; ${this.jump(pc, pc + 1 + b)} } ` +
+      // Checked once, as the loop ends: the limit was checked by FORPREP, unless the bytecode was hand-made.
+      `else if (typeof (k = r${a + 1}) !== 'number' && typeof k !== 'bigint') ops.forLimit(k);`;
   },
   ITERPREP(a, b) { return `i${a} = ops.iterate(${this.rk(b)});`; },
   ITERNEXT(a, b, c, pc) {
