@@ -40,7 +40,7 @@ class ProgramGenerator {
 
   program(): string {
     const lines = [`var ${NAMES.join(', ')} = ${Array.from({ length: 1 + this.random(NAMES.length) }, () => (this.chance(2) ? '{}' : this.pick(NUMBERS))).join(', ')}`];
-    for (let count = 1 + this.random(6); count > 0; count--) lines.push(this.topLevel());
+    for (let count = 1 + this.random(4); count > 0; count--) lines.push(this.topLevel());
     return lines.join('\n') + '\n';
   }
 
@@ -80,14 +80,14 @@ class ProgramGenerator {
 
   private block(depth: number): string {
     const parts: string[] = [];
-    for (let count = depth > 4 ? this.random(2) : this.random(5); count > 0; count--) parts.push(this.statement(depth));
+    for (let count = depth > 3 ? this.random(2) : this.random(4); count > 0; count--) parts.push(this.statement(depth));
     if (this.chance(4)) parts.push(this.chance(2) ? 'return' : `return ${this.expression(depth)}`);
     return parts.join(this.chance(5) ? '; ' : '\n');
   }
 
   private statement(depth: number): string {
     // A bound on the program's size: past it, only simple statements.
-    if (++this.statements > 24 || depth > 5) return this.simpleStatement(depth);
+    if (++this.statements > 12 || depth > 4) return this.simpleStatement(depth);
     switch (this.random(14)) {
       case 0: {
         let text = `if (${this.expression(depth)}) ${this.braced(depth + 1)}`;
@@ -140,7 +140,7 @@ class ProgramGenerator {
   }
 
   private expression(depth: number): string {
-    if (depth > 4 || this.chance(2)) return this.atom();
+    if (depth > 3 || this.chance(2)) return this.atom();
     const next = depth + 1;
     switch (this.random(12)) {
       case 0: case 1: case 2: return `${this.expression(next)} ${this.pick(BINARY_OPERATORS)} ${this.expression(next)}`;

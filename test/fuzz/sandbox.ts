@@ -49,7 +49,7 @@ const FAKE_EVENT: EventContext = {
 export type RunResult = 'ok' | 'exit' | 'error';
 
 /** Runs VM code and sorts its ending; anything but RuntimeError/ExitSignal propagates. */
-function runOnce(rt: Runtime, fn: KFunction, mainThread: boolean): RunResult {
+function runOnce(rt: Runtime, fn: KFunction, mainThread: boolean, onError: ((message: string) => void) | undefined): RunResult {
   try {
     rt.run(fn, mainThread, mainThread ? null : FAKE_EVENT);
     return 'ok';
@@ -57,6 +57,7 @@ function runOnce(rt: Runtime, fn: KFunction, mainThread: boolean): RunResult {
     if (error instanceof ExitSignal) return 'exit';
     if (!(error instanceof RuntimeError)) throw error;
     checkMessage(error);
+    onError?.(error.message);
     return 'error';
   }
 }
@@ -64,9 +65,10 @@ function runOnce(rt: Runtime, fn: KFunction, mainThread: boolean): RunResult {
 /**
  * Links `proto` to a fresh runtime and runs it as a script would be: main, then (unless
  * main failed or exited) each trace/tick/profile handler once, then trace_end. `json`
- * picks the JSON output sink. Returns the first non-ok ending, or 'ok'.
+ * picks the JSON output sink; `onError` hears the runtime error's text. Returns the first
+ * non-ok ending, or 'ok'.
  */
-export function runInSandbox(proto: Proto, json = false): RunResult {
+export function runInSandbox(proto: Proto, json = false, onError?: (message: string) => void): RunResult {
   const handlers: KFunction[] = [];
   const endHandlers: KFunction[] = [];
   const writer = new BufferedWriter(-1);
@@ -84,15 +86,15 @@ export function runInSandbox(proto: Proto, json = false): RunResult {
   arg.set(1, 42);
   const main = translate(proto, rt, makeGlobals(rt, arg), { trackPositions: false })([]);
   try {
-    let result = runOnce(rt, main, true);
+    let result = runOnce(rt, main, true, onError);
     if (result !== 'ok') return result;
     for (const handler of handlers.slice(0, MAX_HANDLER_RUNS)) {
-      result = runOnce(rt, handler, false);
+      result = runOnce(rt, handler, false, onError);
       if (result !== 'ok') return result;
     }
     rt.phase = 'END';
     for (const handler of endHandlers) {
-      result = runOnce(rt, handler, true);
+      result = runOnce(rt, handler, true, onError);
       if (result !== 'ok') return result;
     }
     return 'ok';
