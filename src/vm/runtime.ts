@@ -106,8 +106,12 @@ export class Runtime {
   readonly maxString: number;
   readonly maxDepth: number;
 
-  /** Instructions left in the current run; translated code decrements it at back-edges and calls. */
-  budget = 0;
+  /**
+   * Instructions left in the current run; translated code decrements it at back-edges and
+   * calls, builtins charge their work to it. Unlimited between runs (a builtin called by
+   * the host, not by a script, is not charged).
+   */
+  budget = Infinity;
   /** The budget the current run started with, for the error text. */
   runBudget = 0;
   depth = 0;
@@ -123,6 +127,12 @@ export class Runtime {
   event: EventContext | null = null;
   /** Instructions executed in finished runs, for the dashboard's instructions/s. */
   instructionsDone = 0;
+  /**
+   * The tracer's own CPU and name, read once per run when a script asks for `cpu` or
+   * `execname` outside an event (each read would otherwise be a read of /proc).
+   */
+  private tracerCpu: number | undefined = undefined;
+  private tracerExecname: string | undefined = undefined;
 
   constructor(
     limits: Limits,
@@ -131,6 +141,7 @@ export class Runtime {
   ) {
     this.limits = limits;
     this.entries = new EntryBudget(limits.maxTableEntries);
+    this.entries.chargeWork = (units) => this.charge(units);
     this.maxString = effectiveLimit(limits.maxString);
     this.maxDepth = effectiveLimit(limits.maxDepth);
   }
@@ -151,6 +162,10 @@ export class Runtime {
     this.depth = 0;
     this.mainThread = mainThread;
     this.event = event;
+    this.tracerCpu = undefined;
+    this.tracerExecname = undefined;
+    const outermost = !this.entries.collecting;
+    this.entries.collecting = true;
     try {
       let result = fn();
       if (result === TAIL) result = this.finishTailCalls();
@@ -159,9 +174,21 @@ export class Runtime {
       throw normalizeError(error);
     } finally {
       this.instructionsDone += this.budget === Infinity ? 0 : effectiveLimit(budget) - this.budget;
+      this.budget = Infinity;
       this.event = null;
       this.mainThread = true;
+      if (outermost) {
+        // The run's registers are gone: tables nothing else refers to are dead.
+        this.entries.collecting = false;
+        this.entries.collect();
+      }
     }
+  }
+
+  /** A cell's value replaced (SETUPVAL, SETCELL): references to tables from cells are counted. */
+  swapCellValue(previous: Value, next: Value): void {
+    if (next instanceof KTable) next.refs++;
+    if (previous instanceof KTable) this.entries.unref(previous);
   }
 
   /** Runs pending tail calls until one returns a value. */
@@ -174,6 +201,11 @@ export class Runtime {
       result = fn(...args);
     }
     return result;
+  }
+
+  /** Charges `units` of work done by a builtin or host call (see WORK_COST) to the run's budget. */
+  charge(units: number): void {
+    if ((this.budget -= units) < 0) this.overBudget();
   }
 
   overBudget(): never {
@@ -216,11 +248,11 @@ export class Runtime {
     }
     const tracer = this.host.tracer;
     switch (EVENT_VARIABLES[index]) {
-      case 'cpu': return event === null ? tracer.cpu() : event.cpu;
+      case 'cpu': return event === null ? (this.tracerCpu ??= tracer.cpu()) : event.cpu;
       case 'pid': return event === null ? tracer.pid : event.pid;
       case 'tid': return event === null ? tracer.tid : event.tid;
       case 'uid': return event === null ? tracer.uid : event.uid();
-      default: return event === null ? tracer.execname : event.execname();
+      default: return event === null ? (this.tracerExecname ??= tracer.execname) : event.execname();
     }
   }
 

@@ -7,6 +7,8 @@ import type { KTable } from '../table';
 import { addExact, fromBigInt, isNumber, toBigInt, toDisplayString, type Value } from '../value';
 import { clampInteger, optionalNumberArgument, tableArgument } from './arguments';
 import { formatString } from './format';
+import { largest } from './largest';
+import { WORK_COST } from '../limits';
 import type { BuiltinDef } from './registry';
 
 const BAR_WIDTH = 38;
@@ -45,15 +47,15 @@ function bar(count: number | bigint, sum: bigint): string {
 }
 
 export function printHist(rt: Runtime, table: KTable, rowLimit: number): void {
+  // Charged up front: walking every entry, then formatting the rows shown.
+  rt.charge(table.length * WORK_COST.tableEntry + Math.min(table.length, rowLimit) * WORK_COST.formattedRow);
   const rows: Row[] = [];
   for (const [key, count] of table.entries()) {
     if (!isNumber(count)) throw new RuntimeError('print_hist only can print number');
     rows.push({ key, count });
   }
   const sum = total(rows);
-  // Array.prototype.sort is stable, which keeps ties in iteration order.
-  rows.sort((a, b) => (a.count > b.count ? -1 : a.count < b.count ? 1 : 0));
-  const shown = rows.slice(0, rowLimit);
+  const shown = largest(rows, rowLimit);
 
   let text = HEADER;
   for (const { key, count } of shown) {
@@ -94,9 +96,13 @@ export const HIST_BUILTINS: readonly BuiltinDef[] = [
     make: (rt) => (table: Value) => {
       // Stacks differing only in offsets fold to one line; their counts add up.
       const folded = new Map<string, number | bigint>();
-      for (const [key, count] of tableArgument(table, 1).entries()) {
+      const checkedTable = tableArgument(table, 1);
+      rt.charge(checkedTable.length * (WORK_COST.tableEntry + WORK_COST.formattedRow));
+      for (const [key, count] of checkedTable.entries()) {
         if (!isNumber(count)) throw new RuntimeError('print_hist only can print number');
-        const line = foldedStack(toDisplayString(key));
+        const text = toDisplayString(key);
+        rt.charge(text.length / WORK_COST.bytesPerUnit);
+        const line = foldedStack(text);
         folded.set(line, addExact(folded.get(line) ?? 0, count));
       }
       let text = '';
