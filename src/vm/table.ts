@@ -67,10 +67,9 @@ export class KTable implements Releasable {
   }
 
   set(key: Value, value: Value): void {
-    if (key === undefined) throw new RuntimeError('table nil index');
     // Tables as keys or values are counted references; other stores skip the bookkeeping.
-    if (this.tableSlots !== 0 || typeof value === 'object' || typeof key === 'object') this.setCounted(key, value);
-    else this.store(key, value);
+    if (typeof value !== 'object' && this.tableSlots === 0 && typeof key !== 'object') this.store(key, value);
+    else this.setCounted(key, value);
   }
 
   /** `set` keeping the references this table holds to tables counted. */
@@ -119,11 +118,8 @@ export class KTable implements Releasable {
   }
 
   private store(key: Value, value: Value): void {
+    if (key === undefined) throw new RuntimeError('table nil index');
     const arr = this.arr;
-    if (typeof key === 'string' && key.length > CHARGED_KEY_LENGTH) {
-      this.setLong(key, value);
-      return;
-    }
     if (typeof key === 'number') {
       if (key >= 1 && key <= arr.length) {
         const slot = arr[key - 1];
@@ -139,6 +135,9 @@ export class KTable implements Releasable {
         }
         return;
       }
+    } else if (typeof key === 'string' && key.length > CHARGED_KEY_LENGTH) {
+      this.setLong(key, value);
+      return;
     }
     this.setInHash(key, value);
   }

@@ -26,10 +26,10 @@ interface Row {
 }
 
 /** The sum of all counts, exact: safe-integer additions until one would leave the safe range. */
-function total(rows: readonly Row[]): bigint {
+function total(counts: ReadonlyArray<number | bigint>): bigint {
   let small = 0;
   let big = 0n;
-  for (const { count } of rows) {
+  for (const count of counts) {
     const next = typeof count === 'number' ? small + count : NaN;
     if (Number.isSafeInteger(next)) {
       small = next;
@@ -49,21 +49,24 @@ function bar(count: number | bigint, sum: bigint): string {
 export function printHist(rt: Runtime, table: KTable, rowLimit: number): void {
   // Charged up front: walking every entry, then formatting the rows shown.
   rt.charge(table.length * WORK_COST.tableEntry + Math.min(table.length, rowLimit) * WORK_COST.formattedRow);
-  const rows: Row[] = [];
-  for (const [key, count] of table.entries()) {
+  const keys: Value[] = [];
+  const counts: Array<number | bigint> = [];
+  for (const iterator = table.iterate(); iterator.next();) {
+    const count = iterator.value;
     if (!isNumber(count)) throw new RuntimeError('print_hist only can print number');
-    rows.push({ key, count });
+    keys.push(iterator.key);
+    counts.push(count);
   }
-  const sum = total(rows);
-  const shown = largest(rows, rowLimit);
+  const sum = total(counts);
+  const shown: Row[] = largest(counts, rowLimit).map((index) => ({ key: keys[index], count: counts[index]! }));
 
   let text = HEADER;
   for (const { key, count } of shown) {
     const long = typeof key === 'string' && key.length > LONG_KEY_BYTES;
     text += formatString(rt, long ? '%s%s\n%d\n\n' : '%31s |%s%-7d\n', [key, bar(count, sum), count]);
   }
-  if (rows.length > shown.length) text += MORE_ROW;
-  rt.out.hist(shown, rows.length - shown.length, text);
+  if (counts.length > shown.length) text += MORE_ROW;
+  rt.out.hist(shown, counts.length - shown.length, text);
 }
 
 /**

@@ -1,16 +1,11 @@
 // The n largest rows of a histogram without sorting all of them: a bounded heap, so that
 // print_hist of a million entries costs O(entries · log n) and its charge can stay small.
 
-export interface Counted {
-  readonly count: number | bigint;
-}
-
 /**
- * The `limit` rows with the largest counts, largest first, rows of equal count in their
- * order in `rows` (the table's iteration order).
+ * Indexes of the `limit` largest counts, largest first, equal counts in their order in
+ * `counts` (the table's iteration order).
  */
-export function largest<Row extends Counted>(rows: readonly Row[], limit: number): Row[] {
-  const counts = rows.map((row) => row.count);
+export function largest(counts: ReadonlyArray<number | bigint>, limit: number): number[] {
   // `ranksBelow(a, b)`: row a would be shown after row b. Counts are canonical (numbers
   // while safe, bigints beyond), so equal counts have equal types and `===` compares them.
   const ranksBelow = (a: number, b: number): boolean => {
@@ -20,7 +15,7 @@ export function largest<Row extends Counted>(rows: readonly Row[], limit: number
   };
   // A min-heap of row indexes: its root is the lowest-ranked row kept so far.
   const heap: number[] = [];
-  for (let index = 0; index < rows.length && limit > 0; index++) {
+  for (let index = 0; index < counts.length && limit > 0; index++) {
     let at: number;
     if (heap.length < limit) {
       // Sift up from a new leaf.
@@ -49,6 +44,5 @@ export function largest<Row extends Counted>(rows: readonly Row[], limit: number
     }
     heap[at] = index;
   }
-  heap.sort((a, b) => (ranksBelow(a, b) ? 1 : -1));
-  return heap.map((index) => rows[index]!);
+  return heap.sort((a, b) => (ranksBelow(a, b) ? 1 : -1));
 }
