@@ -36,9 +36,12 @@ t.test('REGISTER of something that is not a function', async (t) => {
 
 t.test('timer handlers with headers the compiler would have refused', async (t) => {
   const handler = buildProto({ name: 'h', code: [['RETNIL']] });
-  for (const [header, kind] of [['tick-1x', 'tick'], ['tick-', 'tick'], ['profile-0s', 'profile'], ['trace_end', 'tick']] as const) {
+  const cases = [['tick-1x', 'tick', '1x'], ['tick-', 'tick', ''], ['profile-0s', 'profile', '0s'], ['trace_end', 'tick', 'trace_end']] as const;
+  for (const [header, kind, interval] of cases) {
     t.equal(errorText({ constants: [header], protos: [handler], code: [['CLOSURE', 0, 0], ['REGISTER', 0, 0, HANDLER_KINDS.indexOf(kind)], ['RETNIL']] }),
-      `cannot parse timer interval: ${header}`, `${kind} ${header}`);
+      `cannot parse timer interval: ${interval}`, `${kind} ${header}`);
   }
+  t.equal(errorText({ constants: ['nope'], protos: [handler], code: [['CLOSURE', 0, 0], ['REGISTER', 0, 0, HANDLER_KINDS.indexOf('trace')], ['RETNIL']] }),
+    "cannot parse eventdef 'nope'");
 });
 
