@@ -10,6 +10,10 @@ import { MetricsCollector } from './metrics/collector';
 import { serveMetrics, type MetricsServer } from './metrics/server';
 import { sessionSource } from './metrics/source';
 import { listingTiers } from './bpf/tier';
+import { runAgent } from './fleet/agent';
+import { parseHostList, parseHostsFile, type HostSpec } from './fleet/hosts';
+import { runFleetScript } from './fleet/run';
+import { localBundle } from './fleet/ssh';
 import { runRepl } from './repl/repl';
 import { listEvents, listFunctions, listMarkers, removeStaleRunsIfPermitted } from './session/catalog';
 import { Session } from './session/session';
@@ -68,6 +72,8 @@ async function runMode(options: CliOptions): Promise<number> {
       return runScript(options);
     case 'repl':
       return runInteractive(options);
+    case 'agent':
+      return runAgent(VERSION);
     case 'list-functions':
     case 'list-markers':
       printOut(options.mode === 'list-functions' ? listFunctions(options.listPattern!) : listMarkers(options.listPattern!));
@@ -131,6 +137,7 @@ async function runInteractive(options: CliOptions): Promise<number> {
 /** Runs a script file, bytecode file or one-liner through a session (SPEC §3.10). */
 async function runScript(options: CliOptions): Promise<number> {
   if (options.tui) assertTerminal();
+  if (options.hosts !== undefined || options.hostsFile !== undefined) return runOnHosts(options);
   // What killed runs left in the kernel goes now, even when this run traces nothing.
   if (!options.dryRun) removeStaleRunsIfPermitted();
   const outputFd = openOutput(options.outputFile);
@@ -171,13 +178,68 @@ async function runScript(options: CliOptions): Promise<number> {
   }
 }
 
+/** --hosts: compiled and verified here once, run by an agent on each host (docs/fleet.md). */
+async function runOnHosts(options: CliOptions): Promise<number> {
+  const hosts = fleetHosts(options);
+  const outputFd = openOutput(options.outputFile);
+  const chunkName = options.mode === 'run' ? options.script! : '(command line)';
+  // The coordinator's session holds the merged view; the workload runs on the hosts.
+  const session = sessionFor({ ...options, command: [], quiet: true }, outputFd, chunkName);
+  try {
+    const shipped = loadShipped(session, options, chunkName);
+    const source = options.remoteKtap !== undefined ? { remoteKtap: options.remoteKtap } : { bundle: localBundle() };
+    return await runFleetScript({
+      session, ...shipped, hosts, source,
+      connectTimeoutS: options.connectTimeoutS,
+      intervalMs: options.intervalMs,
+      command: options.command,
+      quiet: options.quiet,
+      ...(options.bufferSizeKb === undefined ? {} : { bufferSizeKb: options.bufferSizeKb }),
+      ...(options.tui ? {
+        openFace: (fleet) => openDashboard(session, {
+          intervalMs: options.intervalMs,
+          onQuit: (reason) => session.end(reason === 'hangup' ? 'terminate' : 'interrupt'),
+          hosts: () => fleet.rows(),
+        }),
+      } : {}),
+    });
+  } finally {
+    session.writer.flush();
+    session.close();
+    if (outputFd !== 1) closeSync(outputFd);
+  }
+}
+
+function fleetHosts(options: CliOptions): HostSpec[] {
+  if (options.hosts !== undefined) return parseHostList(options.hosts);
+  const path = options.hostsFile!;
+  return parseHostsFile(Buffer.from(readFile(path)).toString('utf8'), path);
+}
+
+/** The main function here and the bytecode file the hosts run: a script's top-level variables travel by name. */
+function loadShipped(session: Session, options: CliOptions, chunkName: string): { main: KFunction; bytecode: Uint8Array; sessionVariables: boolean } {
+  if (options.mode === 'run') {
+    const bytes = readFile(options.script!);
+    if (isBytecodeFile(bytes)) return { main: session.loadBytecode(bytes), bytecode: bytes, sessionVariables: false };
+  }
+  const source = options.mode === 'eval' ? options.script!
+    : options.mode === 'simple' ? simpleScript(options.script!)
+    : Buffer.from(readFile(options.script!)).toString('latin1');
+  const { proto, main } = session.compileScript(source, chunkName, true);
+  return { main, bytecode: writeBytecodeFile(proto), sessionVariables: true };
+}
+
+function simpleScript(eventdef: string): string {
+  return `trace ${eventdef} { print(cpu, tid, execname, argstr) }`;
+}
+
 function loadMain(session: Session, options: CliOptions, chunkName: string): KFunction {
   // --tui, --metrics: top-level variables become session variables, so the dashboard and
   // the scrapes see the tables.
   const shared = options.tui || options.metrics !== undefined;
   if (options.mode === 'eval') return session.compileScript(options.script!, chunkName, shared).main;
   if (options.mode === 'simple') {
-    return session.compileScript(`trace ${options.script} { print(cpu, tid, execname, argstr) }`, chunkName, shared).main;
+    return session.compileScript(simpleScript(options.script!), chunkName, shared).main;
   }
   const bytes = readFile(options.script!);
   if (isBytecodeFile(bytes)) return session.loadBytecode(bytes);

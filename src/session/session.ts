@@ -10,7 +10,7 @@ import { attachHandler, type Attacher } from '../probes/sources';
 import { TimerScheduler, type TimerHandle } from '../probes/timer';
 import { DEFAULT_BUFFER_KB } from '../probes/tracer';
 import { readBytecodeFile } from '../vm/bytecode-file';
-import { ExitSignal, RuntimeError } from '../vm/errors';
+import { BadBytecodeError, ExitSignal, RuntimeError } from '../vm/errors';
 import { GLOBAL_NAMES, makeGlobals } from '../vm/lib/index';
 import { parseHeader } from '../syntax/headers';
 import type { Limits } from '../vm/limits';
@@ -63,6 +63,8 @@ export interface SessionOptions {
   readonly captureWorkloadOutput?: boolean;
   /** --tier: where trace handlers run (default auto: in the kernel when they can). */
   readonly tier?: TierMode;
+  /** What host() returns (a fleet agent's label in --hosts); the hostname when absent. */
+  readonly hostLabel?: string;
 }
 
 export type { Handler } from './handler';
@@ -140,6 +142,8 @@ export class Session {
   readonly createdAt = performance.now();
   /** Told of each runtime error reported; the dashboard repeats them once the screen is back. */
   onRuntimeError: ((message: string) => void) | null = null;
+  /** Told once everything is attached, before the banner and the workload's start (a fleet agent says so). */
+  onAttached: (() => void) | null = null;
   /** Where a captured workload's output goes (the dashboard's log); stdout and stderr when null. */
   onWorkloadOutput: ((text: string) => void) | null = null;
   /** Terminating signals the face handles itself (the REPL's Ctrl-C at a terminal). */
@@ -207,9 +211,21 @@ export class Session {
     return { proto: result.main, main: this.link(result.main) };
   }
 
-  /** Loads a verified bytecode file (BadBytecodeError on a bad one). */
-  loadBytecode(bytes: Uint8Array): KFunction {
-    return this.link(readBytecodeFile(bytes, GLOBAL_NAMES));
+  /**
+   * Loads a verified bytecode file (BadBytecodeError on a bad one). With `sessionVariables`
+   * (a fleet agent) its main function may take session upvalues: the script's top-level
+   * variables, compiled as the coordinator's session variables, become this session's, by
+   * the names the file carries, so their tables can be streamed by name.
+   */
+  loadBytecode(bytes: Uint8Array, sessionVariables = false): KFunction {
+    const proto = readBytecodeFile(bytes, GLOBAL_NAMES, { allowSessionUpvalues: sessionVariables });
+    for (const upvalue of proto.upvalues) {
+      // A script's own top-level variables are numbered from 0: anything else is not one.
+      if (upvalue.index >= proto.upvalues.length) throw new BadBytecodeError(`session variable ${upvalue.index} out of range`);
+      this.sessionCells[upvalue.index] ??= new Cell();
+      this.sessionSlots.set(upvalue.name, upvalue.index);
+    }
+    return this.link(proto);
   }
 
   private link(proto: Proto): KFunction {
@@ -324,6 +340,7 @@ export class Session {
     await this.attachInSlices();
     // A signal while attaching ends the run here: no banner, the workload never starts.
     if (this.endReason === null) {
+      this.onAttached?.();
       if (!this.options.quiet) this.sink.banner();
       this.writer.flush();
       if (this.workload !== null) {
@@ -796,6 +813,7 @@ export class Session {
       registerHandler: (kind, header, fn, hints) => this.registerHandler(kind, header, fn, hints),
       kernelSymbol: (address) => this.symbols().name(address),
       traceClockNs: () => process.hrtime.bigint(),
+      ...(this.options.hostLabel === undefined ? {} : { hostLabel: () => this.options.hostLabel! }),
     };
   }
 

@@ -66,6 +66,8 @@ export interface RuntimeHost {
   kernelSymbol(address: bigint): string | undefined;
   /** The tracing clock (clock of event timestamps) in nanoseconds, for print_trace_clock. */
   traceClockNs(): bigint;
+  /** What host() returns: the host's label on a fleet (--hosts); the hostname when absent. */
+  hostLabel?(): string;
 }
 
 export type Phase = 'RUNNING' | 'END';

@@ -149,6 +149,12 @@ export const BASE_BUILTINS: readonly BuiltinDef[] = [
     make: () => once(() => os.machine()),
   },
   {
+    name: 'host',
+    params: '()',
+    doc: 'the host: its label in --hosts on a fleet, else the machine\'s hostname',
+    make: (rt) => once(() => rt.host.hostLabel?.() ?? os.hostname()),
+  },
+  {
     name: 'kernel_v',
     params: '()',
     doc: 'kernel release as uname -r gives it',
