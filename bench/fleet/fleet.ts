@@ -66,7 +66,9 @@ async function main(): Promise<void> {
     let last: { cpuSeconds: number; peakKb: number } | null = null;
     let tracingAt: { at: number; cpuSeconds: number } | null = null;
     const sampler = setInterval(() => {
-      last = cpuAndPeak(child.pid!) ?? last;
+      const sample = cpuAndPeak(child.pid!);
+      // A process that has just exited has no memory figures left: keep the highest seen.
+      if (sample !== null) last = { cpuSeconds: sample.cpuSeconds, peakKb: Math.max(sample.peakKb, last?.peakKb ?? 0) };
       if (tracingAt === null && last !== null && stdout.includes('Tracing...')) tracingAt = { at: performance.now(), cpuSeconds: last.cpuSeconds };
     }, 100);
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
