@@ -10,7 +10,7 @@ import { fakeRuntime } from './fake-runtime';
 const FUNCTIONS = [
   'print', 'printf', 'print_hist', 'print_folded', 'print_trace_clock', 'pairs', 'len', 'delete', 'exit', 'arch', 'host', 'kernel_v',
   'num_cpus', 'gettimeofday_s', 'gettimeofday_ms', 'gettimeofday_us', 'gettimeofday_ns', 'stack', 'ustack',
-  'ipof', 'stringof', 'user_string', 'kernel_string', 'in_interrupt', 'in_iowait', 'curr_taskinfo',
+  'ipof', 'stringof', 'user_string', 'kernel_string', 'in_interrupt', 'in_iowait', 'curr_taskinfo', 'log2',
 ];
 const MEMBERS: Record<string, string[]> = {
   table: ['new'],
