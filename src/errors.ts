@@ -7,7 +7,7 @@ export const EXIT_FAILURE = 1;
 export const EXIT_COMPILE_ERROR = 255;
 
 /** Where a failure comes from, for the faces and tests (the message says what is wrong). */
-export type UserErrorKind = 'usage' | 'compile' | 'bytecode' | 'file' | 'tracing' | 'elf' | 'format' | 'terminal' | 'metrics';
+export type UserErrorKind = 'usage' | 'compile' | 'bytecode' | 'file' | 'tracing' | 'elf' | 'format' | 'terminal' | 'metrics' | 'command';
 
 /**
  * Text spanning lines (a long string, a short one continued with `\z`, a handler header)

@@ -1,7 +1,6 @@
 // One tracing session: the VM with its globals, the handlers scripts register, the phases
 // and ending order of SPEC §3.10, and script output. The faces (cli, repl, tui) talk to it.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { compile, type SessionScope } from '../compiler';
 import { CompileError } from '../compiler/errors';
@@ -31,11 +30,14 @@ import { catchTerminatingSignals } from './signals';
 import { checkTargets } from './targets';
 import { BufferedWriter, JsonSink, TextSink, type ScriptSink } from './output';
 import type { TraceEvent } from './trace-event';
+import { Workload } from './workload';
 
 export interface SessionOptions {
   readonly limits: Limits;
   /** File descriptor of the script output (stdout or the -o file). */
   readonly outputFd: number;
+  /** How errors name the output: the -o path (standard output when absent). */
+  readonly outputName?: string;
   readonly json: boolean;
   readonly quiet: boolean;
   readonly verbose: boolean;
@@ -54,7 +56,7 @@ export interface SessionOptions {
   readonly bufferSizeKb?: number;
   /** --trace-self: keep the events of ktap's own process and its guardian (not recorded by default). */
   readonly traceSelf?: boolean;
-  /** `-- cmd args`: the workload, started once everything is attached; its exit ends the run. */
+  /** `-- cmd args`: the workload, released once everything is attached; its exit ends the run. */
   readonly command?: readonly string[];
   /**
    * The workload's stdout and stderr go to onWorkloadOutput and its stdin is /dev/null:
@@ -134,7 +136,7 @@ export class Session {
   /** The kernel tier (eBPF), once a handler was tried there and BPF is available. */
   kernelTier: KernelTier | null = null;
   private kernelWatch: NodeJS.Timeout | null = null;
-  private workload: ChildProcess | null = null;
+  private workload: Workload | null = null;
   private kernelSymbols: KernelSymbols | null = null;
   /** Whether any code loaded into the session calls stack() / ustack() (SPEC §5.4). */
   private readonly stackUse = { kernel: false, user: false };
@@ -151,7 +153,12 @@ export class Session {
   private releaseSignals: (() => void) | null = null;
 
   constructor(readonly options: SessionOptions) {
-    this.writer = new BufferedWriter(options.outputFd);
+    this.writer = new BufferedWriter(options.outputFd, options.outputName);
+    // Output that cannot be written ends the session; the face reports writer.failure (exit 1).
+    this.writer.onFailure = () => {
+      this.failed = true;
+      this.end('error');
+    };
     this.sink = options.json ? new JsonSink(this.writer) : new TextSink(this.writer);
     this.rt = new Runtime(options.limits, this.sink, this.host());
     // The reader of the output went away (`| head`): end as on SIGTERM, cleaning up.
@@ -324,31 +331,41 @@ export class Session {
   }
 
   /**
-   * Attaches every handler, starts the workload, writes the banner and waits until the
-   * session ends: exit(), a runtime error in a handler, SIGINT, SIGTERM or the workload's
-   * exit. Resolves with the reason once recording has stopped (and, where SPEC §3.10 says
-   * so, what was already recorded has been delivered). close() removes what it created.
+   * Starts the `-- cmd` workload held at its gate, attaches every handler, writes the banner,
+   * releases the workload and waits until the session ends: exit(), a runtime error in a
+   * handler, SIGINT, SIGTERM or the workload's exit. Resolves with the reason once recording
+   * has stopped (and, where SPEC §3.10 says so, what was already recorded has been
+   * delivered). A dry run starts the workload too and ends as a live run does. close()
+   * removes what it created.
    */
   async runEvents(): Promise<EndReason> {
     const ended = this.endPromise();
     this.catchSignals();
-    const command = this.options.command ?? [];
-    if (command.length > 0 && !this.options.dryRun) {
-      this.workload = startGatedWorkload(command, this.options.captureWorkloadOutput === true);
-      if (this.options.captureWorkloadOutput === true) this.forwardWorkloadOutput(this.workload);
-    }
-    await this.attachInSlices();
-    // A signal while attaching ends the run here: no banner, the workload never starts.
-    if (this.endReason === null) {
-      this.onAttached?.();
-      if (!this.options.quiet) this.sink.banner();
-      this.writer.flush();
-      if (this.workload !== null) {
-        this.workload.on('exit', () => this.end('workload'));
-        releaseWorkload(this.workload);
+    // Nothing else may keep the process alive (a dry run reads no buffers): wait for the end.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    try {
+      const command = this.options.command ?? [];
+      if (command.length > 0) {
+        const captured = this.options.captureWorkloadOutput === true;
+        this.workload = new Workload(command, captured);
+        if (captured) this.forwardWorkloadOutput(this.workload);
+        await this.workload.stopped();
       }
+      await this.attachInSlices();
+      // A signal while attaching ends the run here: no banner, the workload never starts.
+      if (this.endReason === null) {
+        this.onAttached?.();
+        if (!this.options.quiet && this.hasEventHandlers) this.sink.banner();
+        this.writer.flush();
+        if (this.workload !== null) {
+          void this.workload.exited.then(() => this.end('workload'));
+          this.workload.release();
+        }
+      }
+      return await ended;
+    } finally {
+      clearInterval(keepAlive);
     }
-    return ended;
   }
 
   /**
@@ -360,19 +377,30 @@ export class Session {
     this.releaseSignals = catchTerminatingSignals((signal) => this.end(signal === 'SIGINT' ? 'interrupt' : 'terminate'), this.signalsOfFace);
   }
 
-  private forwardWorkloadOutput(child: ChildProcess): void {
+  /**
+   * After the session ended: ends a workload still running and gives the status ktap exits
+   * with for it (docs/workload.md), or null when ktap's own status stands.
+   */
+  async workloadStatus(): Promise<number | null> {
+    if (this.workload === null) return null;
+    await this.workload.terminate();
+    return this.workload.status;
+  }
+
+  private forwardWorkloadOutput(workload: Workload): void {
     const forward = (stream: NodeJS.WriteStream) => (chunk: Buffer): void => {
       if (this.onWorkloadOutput !== null) this.onWorkloadOutput(chunk.toString('latin1'));
       else stream.write(chunk);
     };
-    child.stdout!.on('data', forward(process.stdout));
-    child.stderr!.on('data', forward(process.stderr));
+    workload.output!.stdout.on('data', forward(process.stdout));
+    workload.output!.stderr.on('data', forward(process.stderr));
   }
 
   /** A promise resolved with the reason when the session ends. */
   endPromise(): Promise<EndReason> {
     return new Promise<EndReason>((resolve) => {
-      this.ending = resolve;
+      if (this.endReason !== null) resolve(this.endReason);
+      else this.ending = resolve;
     });
   }
 
@@ -575,7 +603,7 @@ export class Session {
   private openKernelTier(): KernelTier | null {
     if (this.kernelTier !== null) return this.kernelTier;
     if (this.kernelTierUnavailable !== null) return null;
-    const pids = this.workload?.pid !== undefined ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
+    const pids = this.workload !== null ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
     const opened = KernelTier.open({
       tracefsRoot: findTracefs(),
       maxEntries: this.options.limits.maxTableEntries,
@@ -648,7 +676,7 @@ export class Session {
       this.kernel.useStacks(this.stackUse.kernel, this.stackUse.user);
       return this.kernel;
     }
-    const pids = this.workload?.pid !== undefined ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
+    const pids = this.workload !== null ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
     checkTargets(this.options);
     this.catchSignals();
     this.kernel = new KernelEvents(
@@ -717,7 +745,7 @@ export class Session {
     }
     const kernel = this.kernel;
     this.kernel = null;
-    if (this.workload !== null && this.workload.exitCode === null) this.workload.kill('SIGTERM');
+    this.workload?.terminateNow();
     try {
       if (kernel !== null) this.closeKernel(kernel);
     } finally {
@@ -867,21 +895,6 @@ function compilesAsStatement(source: string, chunkName: string, session: Session
 function formatClock(ns: bigint): string {
   const micros = ns / 1000n;
   return `${(micros / 1_000_000n).toString().padStart(5)}.${(micros % 1_000_000n).toString().padStart(6, '0')}`;
-}
-
-/**
- * Starts `command` held at a gate: a shell that waits for a line on fd 3 and then execs the
- * command with its own pid, so probes can be filtered to that pid before it runs.
- */
-function startGatedWorkload(command: readonly string[], captured: boolean): ChildProcess {
-  return spawn('/bin/sh', ['-c', 'read gate <&3; exec "$@"', 'ktap-workload', ...command], {
-    stdio: captured ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['inherit', 'inherit', 'inherit', 'pipe'],
-  });
-}
-
-function releaseWorkload(child: ChildProcess): void {
-  const gate = child.stdio[3] as NodeJS.WritableStream;
-  gate.end('go\n');
 }
 
 /** The tracer's command name, once read. */

@@ -3,7 +3,10 @@
  *   workload write N M         N write(1, …) and M write(2, …) of one byte each
  *   workload wait-getppid N    waits for a line on stdin, then N getppid() calls
  *   workload spin MS           burns CPU for MS milliseconds in spin_hot()
+ *   workload read N            N read(0, …) calls of one byte
+ *   workload fds               prints its open file descriptors, e.g. "0 1 2"
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +40,22 @@ int main(int argc, char **argv) {
       spin_hot(100000);
       clock_gettime(CLOCK_MONOTONIC, &now);
     } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < atol(argv[2]));
+  } else if (argc >= 3 && strcmp(argv[1], "read") == 0) {
+    char byte;
+    for (long i = atol(argv[2]); i > 0; i--) (void)!read(0, &byte, 1);
+  } else if (argc >= 2 && strcmp(argv[1], "fds") == 0) {
+    DIR *directory = opendir("/proc/self/fd");
+    if (directory == NULL) return 1;
+    const char *separator = "";
+    for (struct dirent *entry; (entry = readdir(directory)) != NULL;) {
+      if (entry->d_name[0] == '.' || atoi(entry->d_name) == dirfd(directory)) continue;
+      printf("%s%s", separator, entry->d_name);
+      separator = " ";
+    }
+    printf("\n");
+    closedir(directory);
   } else {
-    fprintf(stderr, "usage: workload getppid N | write N M | wait-getppid N | spin MS\n");
+    fprintf(stderr, "usage: workload getppid N | write N M | wait-getppid N | spin MS | read N | fds\n");
     return 2;
   }
   return 0;

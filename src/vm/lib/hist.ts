@@ -1,5 +1,5 @@
-// print_hist and print_trace_clock (SPEC §5.1): the histogram's exact text layout, and the
-// rows handed to the output sink so that --json can show them as data.
+// print_hist and print_trace_clock (SPEC §5.1): the histogram's text layout (ktap's, made
+// readable for full bars and long keys), and the rows handed to the sink for --json.
 
 import { RuntimeError } from '../errors';
 import type { Runtime } from '../runtime';
@@ -12,13 +12,19 @@ import { WORK_COST } from '../limits';
 import type { BuiltinDef } from './registry';
 
 const BAR_WIDTH = 38;
-/** String keys longer than this (stacks, mostly) get their own line. */
+/**
+ * At most this many `@`: the bar column's last character stays blank, so a 100 % bar never
+ * touches its count (ktap's `@@@@7`).
+ */
+const BAR_MAX = BAR_WIDTH - 1;
+/** The key column of ktap's layout; keys of up to LONG_KEY_BYTES keep it (32 just overflows). */
+const KEY_WIDTH = 31;
+/** Single-line keys longer than this widen the key column, up to KEY_WIDTH_MAX. */
 const LONG_KEY_BYTES = 32;
+/** The widest key column; longer keys are shortened in the middle with `...`. */
+const KEY_WIDTH_MAX = 64;
 const DEFAULT_ROWS = 20;
 const MAX_ROWS = 1000;
-
-const HEADER = 'value '.padStart(31) + '------------- Distribution -------------' + ' count\n';
-const MORE_ROW = '...'.padStart(31) + ' |\n';
 
 interface Row {
   key: Value;
@@ -42,10 +48,16 @@ function total(counts: ReadonlyArray<number | bigint>): bigint {
 }
 
 function bar(count: number | bigint, sum: bigint): string {
-  const length = sum <= 0n ? 0 : clampInteger((toBigInt(count) * BigInt(BAR_WIDTH)) / sum, 0, BAR_WIDTH);
+  const length = sum <= 0n ? 0 : clampInteger((toBigInt(count) * BigInt(BAR_WIDTH)) / sum, 0, BAR_MAX);
   return '@'.repeat(length).padEnd(BAR_WIDTH);
 }
 
+/**
+ * ktap's layout (SPEC §5.1), with two changes for readability (docs/output.md): bars stop
+ * one short of the count, and keys over 32 bytes widen the key column (up to 64, longer
+ * ones shortened in the middle) while keys with line breaks (stacks) are printed as they
+ * are, followed by their bar on a line of its own.
+ */
 export function printHist(rt: Runtime, table: KTable, rowLimit: number): void {
   // Charged up front: walking every entry, then formatting the rows shown.
   rt.charge(table.length * WORK_COST.tableEntry + Math.min(table.length, rowLimit) * WORK_COST.formattedRow);
@@ -59,14 +71,30 @@ export function printHist(rt: Runtime, table: KTable, rowLimit: number): void {
   }
   const sum = total(counts);
   const shown: Row[] = largest(counts, rowLimit).map((index) => ({ key: keys[index], count: counts[index]! }));
+  const shownKeys = shown.map((row) => toDisplayString(row.key));
+  const longest = Math.max(0, ...shownKeys.filter((key) => !key.includes('\n')).map((key) => key.length));
+  const width = longest > LONG_KEY_BYTES ? Math.min(longest, KEY_WIDTH_MAX) : KEY_WIDTH;
 
-  let text = HEADER;
-  for (const { key, count } of shown) {
-    const long = typeof key === 'string' && key.length > LONG_KEY_BYTES;
-    text += formatString(rt, long ? '%s%s\n%d\n\n' : '%31s |%s%-7d\n', [key, bar(count, sum), count]);
-  }
-  if (counts.length > shown.length) text += MORE_ROW;
+  let text = 'value '.padStart(width) + '------------- Distribution -------------' + ' count\n';
+  shown.forEach(({ count }, index) => {
+    const key = shownKeys[index]!;
+    const barAndCount = ' |' + bar(count, sum) + String(count).padEnd(7) + '\n';
+    if (key.includes('\n')) text += key + (key.endsWith('\n') ? '' : '\n') + ' '.repeat(width) + barAndCount + '\n';
+    else text += shortened(key, width).padStart(width) + barAndCount;
+  });
+  if (counts.length > shown.length) text += '...'.padStart(width) + ' |\n';
   rt.out.hist(shown, counts.length - shown.length, text);
+}
+
+/** A key longer than `width` with its middle replaced by `...`, cut between UTF-8 characters. */
+function shortened(key: string, width: number): string {
+  if (key.length <= width || width <= LONG_KEY_BYTES) return key;
+  let head = Math.ceil((width - 3) / 2);
+  let tail = key.length - (width - 3 - head);
+  // Bytes 0x80-0xBF continue a UTF-8 character: cut before the character they belong to.
+  while (head > 0 && (key.charCodeAt(head) & 0xc0) === 0x80) head--;
+  while (tail < key.length && (key.charCodeAt(tail) & 0xc0) === 0x80) tail++;
+  return key.slice(0, head) + '...' + key.slice(tail);
 }
 
 /**
