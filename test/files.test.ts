@@ -6,9 +6,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, linkSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, ftruncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ktap, root, tracingUnavailable } from './support/tracing';
 
-const root = join(__dirname, '..');
-const ktap = join(root, 'bin', 'ktap');
 const directory = mkdtempSync(join(tmpdir(), 'ktap-files-'));
 t.teardown(() => rmSync(directory, { recursive: true, force: true }));
 
@@ -43,11 +42,7 @@ function oneErrorLine(t: Test, result: Result, pattern: RegExp): void {
   t.equal(result.code, 1);
 }
 
-const tracing = (() => {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  const probe = spawnSync(process.execPath, [ktap, '-le', 'syscalls:sys_enter_getppid'], { encoding: 'utf8' });
-  return probe.status === 0 ? false : probe.stderr.trim() || 'ktap -le failed';
-})();
+const tracing = tracingUnavailable() ?? false;
 
 t.test('output that cannot be written: one line, exit 1', async (t) => {
   const [full, refusing, json] = await Promise.all([

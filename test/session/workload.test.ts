@@ -2,21 +2,13 @@
 // events, one error line for a command that cannot start, its exit status, and the dry run.
 
 import t from 'tap';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ktap, root, tracingUnavailable } from '../support/tracing';
 
-const root = join(__dirname, '..', '..');
-const ktap = join(root, 'bin', 'ktap');
 const tracefs = '/sys/kernel/tracing';
-
-function unavailableReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  const probe = spawnSync(process.execPath, [ktap, '-le', 'syscalls:sys_enter_read'], { encoding: 'utf8' });
-  if (probe.status !== 0) return probe.stderr.trim() || 'ktap -le failed';
-  return undefined;
-}
 
 interface Result {
   stdout: string;
@@ -25,7 +17,7 @@ interface Result {
   pid: number;
 }
 
-const reason = unavailableReason();
+const reason = tracingUnavailable();
 t.test('-- cmd', { skip: reason === undefined ? false : `tracefs unavailable: ${reason}` }, async (t) => {
   const directory = mkdtempSync(join(tmpdir(), 'ktap-workload-'));
   t.teardown(() => rmSync(directory, { recursive: true, force: true }));
