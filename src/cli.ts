@@ -2,7 +2,7 @@
 // a session, print a listing, save bytecode, or answer -V/-h. Every UserError ends it with
 // its one line and exit status; any other exception is reported as a bug.
 
-import { closeSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, writeFileSync } from 'node:fs';
 import { compile } from './compiler';
 import { OPTION_HELP, parseArguments, type CliOptions } from './cli/options';
 import { EXIT_OK, exitOnUncaught, UserError } from './errors';
@@ -10,6 +10,11 @@ import { MetricsCollector } from './metrics/collector';
 import { serveMetrics, type MetricsServer } from './metrics/server';
 import { sessionSource } from './metrics/source';
 import { listingTiers } from './bpf/tier';
+import { runAgent } from './fleet/agent';
+import { parseHostList, parseHostsFile, type HostSpec } from './fleet/hosts';
+import { runFleetScript } from './fleet/run';
+import { localBundle } from './fleet/ssh';
+import { FileError, openOutputFile, readScriptFile, refuseInputAsOutput, systemMessage } from './session/files';
 import { runRepl } from './repl/repl';
 import { listEventFields, listEvents, listFunctions, listMarkers, removeStaleRunsIfPermitted } from './session/catalog';
 import { Session } from './session/session';
@@ -34,11 +39,6 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** A file ktap cannot read or write: `error: MESSAGE`, exit status 1. */
-function fileError(message: string): UserError {
-  return new UserError(message, 'file');
-}
-
 async function runMode(options: CliOptions): Promise<number> {
   switch (options.mode) {
     case 'version':
@@ -56,10 +56,11 @@ async function runMode(options: CliOptions): Promise<number> {
     case 'save': {
       const { source, chunk } = readScript(options.script!);
       const proto = compile(source, chunk, { globals: GLOBAL_NAMES }).main;
+      refuseInputAsOutput(options.saveTo!, [options.script!], '--save-bytecode');
       try {
         writeFileSync(options.saveTo!, writeBytecodeFile(proto));
       } catch (error) {
-        throw fileError(`cannot write ${options.saveTo}: ${systemMessage(error)}`);
+        throw new FileError(`cannot write ${options.saveTo}: ${systemMessage(error)}`);
       }
       return EXIT_OK;
     }
@@ -69,6 +70,8 @@ async function runMode(options: CliOptions): Promise<number> {
       return runScript(options);
     case 'repl':
       return runInteractive(options);
+    case 'agent':
+      return runAgent(VERSION);
     case 'list-functions':
     case 'list-markers':
       printOut(options.mode === 'list-functions' ? listFunctions(options.listPattern!) : listMarkers(options.listPattern!));
@@ -81,23 +84,32 @@ async function runMode(options: CliOptions): Promise<number> {
 
 /**
  * Writes lines of a listing to stdout, in chunks. A reader that stops early (`ktap -le |
- * head -1`) is no error: the rest is not written and ktap exits 0.
+ * head -1`) is no error: the rest is not written and ktap exits 0. Output that cannot be
+ * written (a full disk) is one line and exit 1 (docs/files.md).
  */
 function printOut(lines: Iterable<string>): void {
+  const write = (text: string): boolean => {
+    try {
+      return writeAll(1, Buffer.from(text, 'latin1'));
+    } catch (error) {
+      throw new FileError(`cannot write to standard output: ${systemMessage(error)}`);
+    }
+  };
   let chunk = '';
   for (const line of lines) {
     chunk += line.endsWith('\n') ? line : line + '\n';
     if (chunk.length < 65536) continue;
-    if (!writeAll(1, Buffer.from(chunk, 'latin1'))) return;
+    if (!write(chunk)) return;
     chunk = '';
   }
-  writeAll(1, Buffer.from(chunk, 'latin1'));
+  write(chunk);
 }
 
 function sessionFor(options: CliOptions, outputFd: number, chunkName: string): Session {
   return new Session({
     limits: options.limits,
     outputFd,
+    ...(options.outputFile === undefined ? {} : { outputName: options.outputFile }),
     json: options.json,
     quiet: options.quiet,
     verbose: options.verbose,
@@ -118,11 +130,14 @@ function sessionFor(options: CliOptions, outputFd: number, chunkName: string): S
 
 /** The REPL (SPEC-product §3), optionally after running FILE as its first input. */
 async function runInteractive(options: CliOptions): Promise<number> {
-  const outputFd = openOutput(options.outputFile);
+  const outputFd = openOutput(options);
   const session = sessionFor(options, outputFd, options.script ?? '(repl)');
   try {
     const first = options.script === undefined ? undefined : readScript(options.script);
-    return await runRepl(session, first, options.intervalMs);
+    const status = await runRepl(session, first, options.intervalMs);
+    session.writer.flush();
+    if (session.writer.failure !== null) throw new FileError(session.writer.failure);
+    return status;
   } finally {
     session.writer.flush();
     session.close();
@@ -130,12 +145,17 @@ async function runInteractive(options: CliOptions): Promise<number> {
   }
 }
 
-/** Runs a script file, bytecode file or one-liner through a session (SPEC §3.10). */
+/**
+ * Runs a script file, bytecode file or one-liner through a session (SPEC §3.10). With
+ * `-- cmd`, a status of the command's own replaces a normal end's 0 (docs/workload.md);
+ * output that could not be written makes it 1 (docs/files.md).
+ */
 async function runScript(options: CliOptions): Promise<number> {
   if (options.tui) assertTerminal();
+  if (options.hosts !== undefined || options.hostsFile !== undefined) return runOnHosts(options);
   // What killed runs left in the kernel goes now, even when this run traces nothing.
   if (!options.dryRun) removeStaleRunsIfPermitted();
-  const outputFd = openOutput(options.outputFile);
+  const outputFd = openOutput(options);
   const chunkName = options.mode === 'run' ? options.script! : '(command line)';
   const session = sessionFor(options, outputFd, chunkName);
   let dashboard: Dashboard | null = null;
@@ -144,8 +164,8 @@ async function runScript(options: CliOptions): Promise<number> {
     const main = loadMain(session, options, chunkName);
     const outcome = session.runCode(main);
     if (outcome === 'exit') session.runEndHandlers();
-    if (outcome !== 'ok') return EXIT_OK;
-    if (session.hasEventHandlers) {
+    // A script without probes still runs its command, and ends when the command does.
+    if (outcome === 'ok' && session.endReason === null && (session.hasEventHandlers || options.command.length > 0)) {
       // Listening before anything is attached: a bad address ends the run with nothing to undo.
       if (options.metrics !== undefined && !options.dryRun) {
         const collector = new MetricsCollector(sessionSource(session), options.metricsMaxKeys);
@@ -162,8 +182,7 @@ async function runScript(options: CliOptions): Promise<number> {
       await session.runEvents();
       dashboard?.close();
     }
-    if (!session.failed) session.runEndHandlers();
-    return EXIT_OK;
+    if (outcome === 'ok' && !session.failed) session.runEndHandlers();
   } finally {
     dashboard?.close();
     metrics?.close();
@@ -171,6 +190,63 @@ async function runScript(options: CliOptions): Promise<number> {
     session.close();
     if (outputFd !== 1) closeSync(outputFd);
   }
+  if (session.writer.failure !== null) throw new FileError(session.writer.failure);
+  return (await session.workloadStatus()) ?? EXIT_OK;
+}
+
+/** --hosts: compiled and verified here once, run by an agent on each host (docs/fleet.md). */
+async function runOnHosts(options: CliOptions): Promise<number> {
+  const hosts = fleetHosts(options);
+  const outputFd = openOutput(options);
+  const chunkName = options.mode === 'run' ? options.script! : '(command line)';
+  // The coordinator's session holds the merged view; the workload runs on the hosts.
+  const session = sessionFor({ ...options, command: [], quiet: true }, outputFd, chunkName);
+  try {
+    const shipped = loadShipped(session, options, chunkName);
+    const source = options.remoteKtap !== undefined ? { remoteKtap: options.remoteKtap } : { bundle: localBundle() };
+    return await runFleetScript({
+      session, ...shipped, hosts, source,
+      connectTimeoutS: options.connectTimeoutS,
+      intervalMs: options.intervalMs,
+      command: options.command,
+      quiet: options.quiet,
+      ...(options.bufferSizeKb === undefined ? {} : { bufferSizeKb: options.bufferSizeKb }),
+      ...(options.tui ? {
+        openFace: (fleet) => openDashboard(session, {
+          intervalMs: options.intervalMs,
+          onQuit: (reason) => session.end(reason === 'hangup' ? 'terminate' : 'interrupt'),
+          hosts: () => fleet.rows(),
+        }),
+      } : {}),
+    });
+  } finally {
+    session.writer.flush();
+    session.close();
+    if (outputFd !== 1) closeSync(outputFd);
+  }
+}
+
+function fleetHosts(options: CliOptions): HostSpec[] {
+  if (options.hosts !== undefined) return parseHostList(options.hosts);
+  const path = options.hostsFile!;
+  return parseHostsFile(Buffer.from(readScriptFile(path)).toString('utf8'), path);
+}
+
+/** The main function here and the bytecode file the hosts run: a script's top-level variables travel by name. */
+function loadShipped(session: Session, options: CliOptions, chunkName: string): { main: KFunction; bytecode: Uint8Array; sessionVariables: boolean } {
+  if (options.mode === 'run') {
+    const bytes = readScriptFile(options.script!);
+    if (isBytecodeFile(bytes)) return { main: session.loadBytecode(bytes), bytecode: bytes, sessionVariables: false };
+  }
+  const source = options.mode === 'eval' ? options.script!
+    : options.mode === 'simple' ? simpleScript(options.script!)
+    : Buffer.from(readScriptFile(options.script!)).toString('latin1');
+  const { proto, main } = session.compileScript(source, chunkName, true);
+  return { main, bytecode: writeBytecodeFile(proto), sessionVariables: true };
+}
+
+function simpleScript(eventdef: string): string {
+  return `trace ${eventdef} { print(cpu, tid, execname, argstr) }`;
 }
 
 function loadMain(session: Session, options: CliOptions, chunkName: string): KFunction {
@@ -179,9 +255,9 @@ function loadMain(session: Session, options: CliOptions, chunkName: string): KFu
   const shared = options.tui || options.metrics !== undefined;
   if (options.mode === 'eval') return session.compileScript(options.script!, chunkName, shared).main;
   if (options.mode === 'simple') {
-    return session.compileScript(`trace ${options.script} { print(cpu, tid, execname, argstr) }`, chunkName, shared).main;
+    return session.compileScript(simpleScript(options.script!), chunkName, shared).main;
   }
-  const bytes = readFile(options.script!);
+  const bytes = readScriptFile(options.script!);
   if (isBytecodeFile(bytes)) return session.loadBytecode(bytes);
   const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   if (source.length === 0) process.stderr.write(`warning: ${options.script} is empty\n`);
@@ -189,40 +265,16 @@ function loadMain(session: Session, options: CliOptions, chunkName: string): KFu
 }
 
 function readScript(path: string): { source: string; chunk: string } {
-  const bytes = readFile(path);
-  if (isBytecodeFile(bytes)) throw fileError(`${path} is a bytecode file, not a script`);
+  const bytes = readScriptFile(path);
+  if (isBytecodeFile(bytes)) throw new FileError(`${path} is a bytecode file, not a script`);
   return { source: Buffer.from(bytes).toString('latin1'), chunk: path };
 }
 
-function readFile(path: string): Uint8Array {
-  try {
-    if (statSync(path).isDirectory()) throw fileError(`cannot read ${path}: it is a directory`);
-    return readFileSync(path);
-  } catch (error) {
-    if (error instanceof UserError) throw error;
-    throw fileError(`cannot open ${path}: ${systemMessage(error)}`);
-  }
-}
-
-function openOutput(path: string | undefined): number {
-  if (path === undefined) return 1;
-  try {
-    return openSync(path, 'w');
-  } catch (error) {
-    throw fileError(`cannot open output file ${path}: ${systemMessage(error)}`);
-  }
-}
-
-/** The human part of a Node system error: "No such file or directory", … */
-function systemMessage(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  const known: Record<string, string> = {
-    ENOENT: 'No such file or directory',
-    EACCES: 'Permission denied',
-    EISDIR: 'Is a directory',
-    ENOTDIR: 'Not a directory',
-  };
-  return (code !== undefined && known[code]) || (error as Error).message;
+/** The -o file, or stdout (1); never one of the run's input files. */
+function openOutput(options: CliOptions): number {
+  if (options.outputFile === undefined) return 1;
+  const inputs = options.script !== undefined && (options.mode === 'run' || options.mode === 'repl') ? [options.script] : [];
+  return openOutputFile(options.outputFile, inputs, '-o');
 }
 
 /** The event variables other than arg0…arg9, for -h (the type makes a new one need a line). */

@@ -7,7 +7,16 @@ export const EXIT_FAILURE = 1;
 export const EXIT_COMPILE_ERROR = 255;
 
 /** Where a failure comes from, for the faces and tests (the message says what is wrong). */
-export type UserErrorKind = 'usage' | 'compile' | 'bytecode' | 'file' | 'tracing' | 'elf' | 'format' | 'terminal' | 'metrics';
+export type UserErrorKind = 'usage' | 'compile' | 'bytecode' | 'file' | 'tracing' | 'elf' | 'format' | 'terminal' | 'metrics' | 'command';
+
+/**
+ * Text spanning lines (a long string, a short one continued with `\z`, a handler header)
+ * cut at its first line break and marked `...`, so that a message quoting it stays one line.
+ */
+export function firstLine(text: string): string {
+  const lineBreak = text.search(/[\r\n]/);
+  return lineBreak < 0 ? text : `${text.slice(0, lineBreak)}...`;
+}
 
 export class UserError extends Error {
   constructor(

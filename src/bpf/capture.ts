@@ -140,16 +140,21 @@ function emitFilters(a: Assembler, maps: CaptureMaps): void {
   }
 }
 
+/** R0 = the value of MAP under the key at FP-8, or NULL. */
+function emitLookupAtFp8(a: Assembler, map: BpfMap): void {
+  a.loadMap(1, map.fd);
+  a.mov(2, FP);
+  a.aluImm('add', 2, -8);
+  a.call(Helper.mapLookupElem);
+}
+
 /** Exits at once unless the current process is in TGIDS. Uses FP-8. */
 function emitTgidCheck(a: Assembler, tgids: BpfMap): void {
   const keep = a.label('keep');
   a.call(Helper.getCurrentPidTgid);
   a.aluImm('rsh', 0, 32);
   a.store('W', FP, -8, 0);
-  a.loadMap(1, tgids.fd);
-  a.mov(2, FP);
-  a.aluImm('add', 2, -8);
-  a.call(Helper.mapLookupElem);
+  emitLookupAtFp8(a, tgids);
   a.jumpImm('jne', 0, 0, keep);
   a.movImm(0, 0);
   a.exit();
@@ -160,10 +165,7 @@ function emitTgidCheck(a: Assembler, tgids: BpfMap): void {
 function emitLost(a: Assembler, lost: BpfMap): void {
   const done = a.label('lost-done');
   a.storeImm('W', FP, -8, 0);
-  a.loadMap(1, lost.fd);
-  a.mov(2, FP);
-  a.aluImm('add', 2, -8);
-  a.call(Helper.mapLookupElem);
+  emitLookupAtFp8(a, lost);
   a.jumpImm('jeq', 0, 0, done);
   a.movImm(1, 1);
   a.atomicAdd(0, 0, 1);

@@ -7,7 +7,7 @@ import { parseListenAddress, type ListenAddress } from '../metrics/address';
 import { DEFAULT_LIMITS, LIMIT_OPTIONS, type Limits } from '../vm/limits';
 
 export interface CliOptions {
-  readonly mode: 'run' | 'eval' | 'simple' | 'listing' | 'save' | 'version' | 'help' | 'list-events' | 'list-functions' | 'list-markers' | 'repl';
+  readonly mode: 'run' | 'eval' | 'simple' | 'listing' | 'save' | 'version' | 'help' | 'list-events' | 'list-functions' | 'list-markers' | 'repl' | 'agent';
   /** Script path (run, listing, save; optional for repl) or -e source or -s EVENTDEF. */
   readonly script?: string;
   readonly scriptArgs: readonly string[];
@@ -40,6 +40,14 @@ export interface CliOptions {
   readonly metricsMaxKeys: number;
   /** --tier: where trace handlers run (docs/kernel-tier.md). */
   readonly tier: 'auto' | 'kernel' | 'user';
+  /** --hosts LIST: the fleet to trace, as written. */
+  readonly hosts?: string;
+  /** --hosts-file FILE: the fleet, one host a line. */
+  readonly hostsFile?: string;
+  /** --remote-ktap CMD: the ktap installed on the hosts, instead of shipping this one. */
+  readonly remoteKtap?: string;
+  /** --connect-timeout S: ssh's ConnectTimeout for each host. */
+  readonly connectTimeoutS: number;
 }
 
 /** A bad command line: the message names the problem; exit status 1. */
@@ -80,6 +88,10 @@ export const OPTION_HELP: ReadonlyArray<readonly [string, string]> = [
   ['--metrics-max-keys N', `keys of one table served at most (default ${DEFAULT_MAX_KEYS}, 0 = unlimited)`],
   ['--tier auto|kernel|user', 'where trace handlers run: in the kernel as eBPF when they can (auto, the default), always (kernel), never (user)'],
   ['--save-bytecode OUT', 'compile FILE to a portable bytecode file and exit'],
+  ['--hosts H1,H2,...', 'run on these hosts over ssh ([user@]host[:port]) and merge their tables (docs/fleet.md)'],
+  ['--hosts-file FILE', 'the hosts, one [user@]host[:port] a line'],
+  ['--remote-ktap CMD', 'run the agent with this ktap on the hosts instead of shipping this one'],
+  ['--connect-timeout S', 'give up connecting to a host after S seconds (default 10)'],
   ...LIMIT_OPTIONS.map((limit) => [`${limit.option} N`, `${limit.doc} (default ${DEFAULT_LIMITS[limit.key]}, 0 = unlimited)`] as const),
   ['-V', 'print the version'],
   ['-h', 'this help'],
@@ -119,6 +131,10 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   let metrics: ListenAddress | undefined;
   let metricsMaxKeys = DEFAULT_MAX_KEYS;
   let tier: CliOptions['tier'] = 'auto';
+  let hosts: string | undefined;
+  let hostsFile: string | undefined;
+  let remoteKtap: string | undefined;
+  let connectTimeoutS = 10;
 
   const setMode = (next: CliOptions['mode']): void => {
     if (mode !== undefined && mode !== next) throw new UsageError(`conflicting options: cannot combine ${modeName(mode)} and ${modeName(next)}`);
@@ -181,6 +197,12 @@ export function parseArguments(argv: readonly string[]): CliOptions {
         tier = text;
         break;
       }
+      case '--hosts': hosts = value(arg); break;
+      case '--hosts-file': hostsFile = value(arg); break;
+      case '--remote-ktap': remoteKtap = value(arg); break;
+      case '--connect-timeout': connectTimeoutS = integerArgument(arg, argv[++index], 1); break;
+      // Hidden: what the coordinator of a fleet runs on each host (src/fleet/agent.ts).
+      case '--agent': setMode('agent'); break;
       case '-V': case '--version': setMode('version'); break;
       case '-h': case '--help': setMode('help'); break;
       case '-le':
@@ -209,16 +231,33 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   if (metrics !== undefined && mode !== 'run' && mode !== 'eval' && mode !== 'simple') {
     throw new UsageError(mode === 'repl' && !interactive ? '--metrics needs a script to run (FILE, -e or -s)' : `cannot combine --metrics and ${modeName(mode)}`);
   }
+  checkFleetOptions(mode, { hosts, hostsFile, remoteKtap, pid, cpu, dryRun });
   return {
     mode, script, scriptArgs, outputFile, saveTo, pid, cpu, timestamps, quiet, verbose, dryRun, tui, json, bareErrors,
     intervalMs, bufferSizeKb, traceSelf, listPattern, listFields, limits, command, metrics, metricsMaxKeys, tier,
+    hosts, hostsFile, remoteKtap, connectTimeoutS,
   };
+}
+
+/** --hosts and its companions: with a script, one of --hosts / --hosts-file, and no -p/-C/-d (per machine). */
+function checkFleetOptions(mode: CliOptions['mode'], fleet: { hosts?: string; hostsFile?: string; remoteKtap?: string; pid?: number; cpu?: number; dryRun: boolean }): void {
+  const onFleet = fleet.hosts !== undefined || fleet.hostsFile !== undefined;
+  if (fleet.hosts !== undefined && fleet.hostsFile !== undefined) throw new UsageError('conflicting options: cannot combine --hosts and --hosts-file');
+  if (!onFleet) {
+    if (fleet.remoteKtap !== undefined) throw new UsageError('--remote-ktap needs --hosts or --hosts-file');
+    return;
+  }
+  if (mode === 'repl') throw new UsageError('--hosts needs a script (FILE, -e or -s): the REPL does not run on a fleet yet');
+  if (mode !== 'run' && mode !== 'eval' && mode !== 'simple') throw new UsageError(`--hosts runs a script, -e or -s; it cannot be combined with ${modeName(mode)}`);
+  if (fleet.pid !== undefined) throw new UsageError('conflicting options: -p names a process of one machine; with --hosts use -- cmd');
+  if (fleet.cpu !== undefined) throw new UsageError('conflicting options: cannot combine -C and --hosts');
+  if (fleet.dryRun) throw new UsageError('conflicting options: cannot combine -d and --hosts');
 }
 
 function modeName(mode: CliOptions['mode']): string {
   const names: Record<CliOptions['mode'], string> = {
     run: 'a script file', eval: '-e', simple: '-s', listing: '-b', save: '--save-bytecode', version: '-V',
-    help: '-h', 'list-events': '-le', 'list-functions': '-lf', 'list-markers': '-lm', repl: '-i',
+    help: '-h', 'list-events': '-le', 'list-functions': '-lf', 'list-markers': '-lm', repl: '-i', agent: '--agent',
   };
   return names[mode];
 }

@@ -66,6 +66,8 @@ function trimWhitespace(text: string): string {
 const reservedWords = new Map<string, ReservedWord>(RESERVED_WORDS.map((word) => [word, word]));
 const symbols = new Map<string, SymbolToken>(SYMBOLS.map((symbol) => [symbol, symbol]));
 const LONGEST_SYMBOL = Math.max(...SYMBOLS.map((symbol) => symbol.length));
+/** First bytes of the symbols longer than one byte. */
+const SYMBOL_STARTS = new Set(SYMBOLS.filter((symbol) => symbol.length > 1).map((symbol) => symbol.charCodeAt(0)));
 
 /** What a backslash followed by a single character stands for in a short string. */
 const singleCharacterEscapes = new Map<string, string>([
@@ -331,7 +333,9 @@ export class Lexer {
 
   /** Operators and punctuation by longest match; anything else is a lone 'other' byte. */
   private readSymbol(start: number, startLine: number): Token {
-    for (let length = LONGEST_SYMBOL; length > 0; length--) {
+    // Only a byte that begins a longer symbol needs the longer slices looked up.
+    const longest = SYMBOL_STARTS.has(this.source.charCodeAt(start)) ? LONGEST_SYMBOL : 1;
+    for (let length = longest; length > 0; length--) {
       const text = this.source.slice(start, start + length);
       const symbol = symbols.get(text);
       if (symbol !== undefined) {

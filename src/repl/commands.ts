@@ -1,7 +1,8 @@
 // The REPL's dot-commands (SPEC-product §3): inspecting and steering the live session
 // without writing ktap code.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { FileError, readScriptFile } from '../session/files';
 import { UserError } from '../errors';
 import { listEvents } from '../session/catalog';
 import type { Session } from '../session/session';
@@ -77,9 +78,10 @@ export const COMMANDS: readonly Command[] = [
     run: (repl, argument) => {
       let source: string;
       try {
-        source = readFileSync(argument, 'latin1');
+        source = readScriptFile(argument).toString('latin1');
       } catch (error) {
-        repl.message(`error: cannot open ${argument}: ${(error as Error).message}`);
+        if (!(error instanceof FileError)) throw error;
+        repl.message(error.report());
         return;
       }
       if (repl.evaluate(source, argument) === 'incomplete') repl.message(`syntax error: ${argument}: unexpected end of file`);

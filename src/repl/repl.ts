@@ -12,7 +12,7 @@ import type { Proto } from '../vm/proto';
 import { toDisplayString } from '../vm/value';
 import { COMMANDS, runCommand, type ReplContext } from './commands';
 import { complete } from './completion';
-import { HISTORY_LIMIT, loadHistory, saveHistory } from './history';
+import { HISTORY_LIMIT, historyProblem, loadHistory, saveHistory } from './history';
 import { openDashboard, type Dashboard } from '../tui/dashboard';
 
 const PROMPT = 'ktap> ';
@@ -96,6 +96,8 @@ class Repl implements ReplContext {
       process.stdout.on('error', ignoreHangup);
     }
     if (this.tty) process.stdout.write(`ktap interactive session: .help for commands, Ctrl-D to exit\n`);
+    const historyRefused = this.tty ? historyProblem() : null;
+    if (historyRefused !== null) process.stdout.write(`history not kept: ${historyRefused}\n`);
     if (firstFile !== undefined) this.evaluate(firstFile.source, firstFile.chunk);
     this.prompt();
     return done;

@@ -2,6 +2,8 @@
 // at exit, with a text sink (what print/printf write) and a JSON-lines sink (--json).
 
 import { writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
+import { systemMessage } from './files';
 import type { OutputSink } from '../vm/runtime';
 import type { Position } from '../vm/positions';
 import { MAX_SAFE, fromBigInt, toDisplayString, type Value } from '../vm/value';
@@ -11,7 +13,12 @@ import type { Bucket, BucketKind } from '../vm/lib/buckets';
 const FLUSH_INTERVAL_MS = 100;
 const FLUSH_BYTES = 64 * 1024;
 
-/** Collects byte strings and writes them to a file descriptor in large chunks. */
+/**
+ * Collects byte strings and writes them to a file descriptor in large chunks. A reader going
+ * away is told to onClosed; any other write error (ENOSPC, EIO on a file, a file refusing
+ * writes) is kept in `failure` and told to onFailure once (docs/files.md). Either way,
+ * output is dropped from then on.
+ */
 export class BufferedWriter {
   private chunks: string[] = [];
   private size = 0;
@@ -24,8 +31,19 @@ export class BufferedWriter {
   /** Told once when the reader of the output goes away (EPIPE, a hung-up terminal); later output is dropped. */
   onClosed: (() => void) | null = null;
   private closed = false;
+  /** `cannot write to NAME: REASON` once a write failed. */
+  failure: string | null = null;
+  onFailure: (() => void) | null = null;
+  /** A terminal: EIO there means it hung up, not a failing disk. */
+  private readonly terminal: boolean;
 
-  constructor(private readonly fd: number) {}
+  /** NAME: the -o path, or `standard output`. */
+  constructor(
+    private readonly fd: number,
+    private readonly name = 'standard output',
+  ) {
+    this.terminal = isatty(fd);
+  }
 
   write(text: string): void {
     if (text.length === 0) return;
@@ -48,9 +66,16 @@ export class BufferedWriter {
     this.chunks = [];
     this.size = 0;
     if (this.redirect !== null) this.redirect(text);
-    else if (!this.closed && !writeAll(this.fd, Buffer.from(text, 'latin1'))) {
-      this.closed = true;
-      this.onClosed?.();
+    else if (this.failure === null && !this.closed) {
+      try {
+        if (!writeAll(this.fd, Buffer.from(text, 'latin1'), this.terminal)) {
+          this.closed = true;
+          this.onClosed?.();
+        }
+      } catch (error) {
+        this.failure = `cannot write to ${this.name}: ${systemMessage(error)}`;
+        this.onFailure?.();
+      }
     }
   }
 }
@@ -58,9 +83,10 @@ export class BufferedWriter {
 /**
  * writeSync until everything is written. A non-blocking pipe may answer EAGAIN while its
  * reader is slow: then it waits a millisecond rather than spinning. Returns false when the
- * reader went away (e.g. `| head`) or the terminal hung up: the rest is dropped quietly.
+ * reader went away (EPIPE, e.g. `| head`) or the terminal hung up (EIO on a terminal): the
+ * rest is dropped quietly. Any other error (ENOSPC, EIO on a file) is thrown.
  */
-export function writeAll(fd: number, bytes: Uint8Array): boolean {
+export function writeAll(fd: number, bytes: Uint8Array, terminal = isatty(fd)): boolean {
   let offset = 0;
   while (offset < bytes.length) {
     try {
@@ -68,7 +94,7 @@ export function writeAll(fd: number, bytes: Uint8Array): boolean {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') Atomics.wait(PAUSE, 0, 0, 1);
-      else if (code === 'EPIPE' || code === 'EIO') return false;
+      else if (code === 'EPIPE' || (code === 'EIO' && terminal)) return false;
       else throw error;
     }
   }

@@ -1,7 +1,6 @@
 // One tracing session: the VM with its globals, the handlers scripts register, the phases
 // and ending order of SPEC §3.10, and script output. The faces (cli, repl, tui) talk to it.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { compile, type SessionScope } from '../compiler';
 import { CompileError } from '../compiler/errors';
@@ -10,7 +9,7 @@ import { attachHandler, type Attacher } from '../probes/sources';
 import { TimerScheduler, type TimerHandle } from '../probes/timer';
 import { DEFAULT_BUFFER_KB } from '../probes/tracer';
 import { readBytecodeFile } from '../vm/bytecode-file';
-import { ExitSignal, RuntimeError } from '../vm/errors';
+import { BadBytecodeError, ExitSignal, RuntimeError } from '../vm/errors';
 import { GLOBAL_NAMES, makeGlobals } from '../vm/lib/index';
 import { parseHeader } from '../syntax/headers';
 import type { Limits } from '../vm/limits';
@@ -31,11 +30,14 @@ import { catchTerminatingSignals } from './signals';
 import { checkTargets } from './targets';
 import { BufferedWriter, JsonSink, TextSink, type ScriptSink } from './output';
 import type { TraceEvent } from './trace-event';
+import { Workload } from './workload';
 
 export interface SessionOptions {
   readonly limits: Limits;
   /** File descriptor of the script output (stdout or the -o file). */
   readonly outputFd: number;
+  /** How errors name the output: the -o path (standard output when absent). */
+  readonly outputName?: string;
   readonly json: boolean;
   readonly quiet: boolean;
   readonly verbose: boolean;
@@ -56,7 +58,7 @@ export interface SessionOptions {
   readonly bufferSizeKb?: number;
   /** --trace-self: keep the events of ktap's own process and its guardian (not recorded by default). */
   readonly traceSelf?: boolean;
-  /** `-- cmd args`: the workload, started once everything is attached; its exit ends the run. */
+  /** `-- cmd args`: the workload, released once everything is attached; its exit ends the run. */
   readonly command?: readonly string[];
   /**
    * The workload's stdout and stderr go to onWorkloadOutput and its stdin is /dev/null:
@@ -65,6 +67,8 @@ export interface SessionOptions {
   readonly captureWorkloadOutput?: boolean;
   /** --tier: where trace handlers run (default auto: in the kernel when they can). */
   readonly tier?: TierMode;
+  /** What host() returns (a fleet agent's label in --hosts); the hostname when absent. */
+  readonly hostLabel?: string;
 }
 
 export type { Handler } from './handler';
@@ -134,7 +138,7 @@ export class Session {
   /** The kernel tier (eBPF), once a handler was tried there and BPF is available. */
   kernelTier: KernelTier | null = null;
   private kernelWatch: NodeJS.Timeout | null = null;
-  private workload: ChildProcess | null = null;
+  private workload: Workload | null = null;
   private kernelSymbols: KernelSymbols | null = null;
   /** Whether any code loaded into the session calls stack() / ustack() (SPEC §5.4). */
   private readonly stackUse = { kernel: false, user: false };
@@ -142,6 +146,8 @@ export class Session {
   readonly createdAt = performance.now();
   /** Told of each runtime error reported; the dashboard repeats them once the screen is back. */
   onRuntimeError: ((message: string) => void) | null = null;
+  /** Told once everything is attached, before the banner and the workload's start (a fleet agent says so). */
+  onAttached: (() => void) | null = null;
   /** Where a captured workload's output goes (the dashboard's log); stdout and stderr when null. */
   onWorkloadOutput: ((text: string) => void) | null = null;
   /** Terminating signals the face handles itself (the REPL's Ctrl-C at a terminal). */
@@ -149,7 +155,12 @@ export class Session {
   private releaseSignals: (() => void) | null = null;
 
   constructor(readonly options: SessionOptions) {
-    this.writer = new BufferedWriter(options.outputFd);
+    this.writer = new BufferedWriter(options.outputFd, options.outputName);
+    // Output that cannot be written ends the session; the face reports writer.failure (exit 1).
+    this.writer.onFailure = () => {
+      this.failed = true;
+      this.end('error');
+    };
     this.sink = options.json ? new JsonSink(this.writer) : new TextSink(this.writer);
     this.rt = new Runtime(options.limits, this.sink, this.host());
     // The reader of the output went away (`| head`): end as on SIGTERM, cleaning up.
@@ -209,9 +220,21 @@ export class Session {
     return { proto: result.main, main: this.link(result.main) };
   }
 
-  /** Loads a verified bytecode file (BadBytecodeError on a bad one). */
-  loadBytecode(bytes: Uint8Array): KFunction {
-    return this.link(readBytecodeFile(bytes, GLOBAL_NAMES));
+  /**
+   * Loads a verified bytecode file (BadBytecodeError on a bad one). With `sessionVariables`
+   * (a fleet agent) its main function may take session upvalues: the script's top-level
+   * variables, compiled as the coordinator's session variables, become this session's, by
+   * the names the file carries, so their tables can be streamed by name.
+   */
+  loadBytecode(bytes: Uint8Array, sessionVariables = false): KFunction {
+    const proto = readBytecodeFile(bytes, GLOBAL_NAMES, { allowSessionUpvalues: sessionVariables });
+    for (const upvalue of proto.upvalues) {
+      // A script's own top-level variables are numbered from 0: anything else is not one.
+      if (upvalue.index >= proto.upvalues.length) throw new BadBytecodeError(`session variable ${upvalue.index} out of range`);
+      this.sessionCells[upvalue.index] ??= new Cell();
+      this.sessionSlots.set(upvalue.name, upvalue.index);
+    }
+    return this.link(proto);
   }
 
   private link(proto: Proto): KFunction {
@@ -313,30 +336,41 @@ export class Session {
   }
 
   /**
-   * Attaches every handler, starts the workload, writes the banner and waits until the
-   * session ends: exit(), a runtime error in a handler, SIGINT, SIGTERM or the workload's
-   * exit. Resolves with the reason once recording has stopped (and, where SPEC §3.10 says
-   * so, what was already recorded has been delivered). close() removes what it created.
+   * Starts the `-- cmd` workload held at its gate, attaches every handler, writes the banner,
+   * releases the workload and waits until the session ends: exit(), a runtime error in a
+   * handler, SIGINT, SIGTERM or the workload's exit. Resolves with the reason once recording
+   * has stopped (and, where SPEC §3.10 says so, what was already recorded has been
+   * delivered). A dry run starts the workload too and ends as a live run does. close()
+   * removes what it created.
    */
   async runEvents(): Promise<EndReason> {
     const ended = this.endPromise();
     this.catchSignals();
-    const command = this.options.command ?? [];
-    if (command.length > 0 && !this.options.dryRun) {
-      this.workload = startGatedWorkload(command, this.options.captureWorkloadOutput === true);
-      if (this.options.captureWorkloadOutput === true) this.forwardWorkloadOutput(this.workload);
-    }
-    await this.attachInSlices();
-    // A signal while attaching ends the run here: no banner, the workload never starts.
-    if (this.endReason === null) {
-      if (!this.options.quiet) this.sink.banner();
-      this.writer.flush();
-      if (this.workload !== null) {
-        this.workload.on('exit', () => this.end('workload'));
-        releaseWorkload(this.workload);
+    // Nothing else may keep the process alive (a dry run reads no buffers): wait for the end.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    try {
+      const command = this.options.command ?? [];
+      if (command.length > 0) {
+        const captured = this.options.captureWorkloadOutput === true;
+        this.workload = new Workload(command, captured);
+        if (captured) this.forwardWorkloadOutput(this.workload);
+        await this.workload.stopped();
       }
+      await this.attachInSlices();
+      // A signal while attaching ends the run here: no banner, the workload never starts.
+      if (this.endReason === null) {
+        this.onAttached?.();
+        if (!this.options.quiet && this.hasEventHandlers) this.sink.banner();
+        this.writer.flush();
+        if (this.workload !== null) {
+          void this.workload.exited.then(() => this.end('workload'));
+          this.workload.release();
+        }
+      }
+      return await ended;
+    } finally {
+      clearInterval(keepAlive);
     }
-    return ended;
   }
 
   /**
@@ -348,19 +382,30 @@ export class Session {
     this.releaseSignals = catchTerminatingSignals((signal) => this.end(signal === 'SIGINT' ? 'interrupt' : 'terminate'), this.signalsOfFace);
   }
 
-  private forwardWorkloadOutput(child: ChildProcess): void {
+  /**
+   * After the session ended: ends a workload still running and gives the status ktap exits
+   * with for it (docs/workload.md), or null when ktap's own status stands.
+   */
+  async workloadStatus(): Promise<number | null> {
+    if (this.workload === null) return null;
+    await this.workload.terminate();
+    return this.workload.status;
+  }
+
+  private forwardWorkloadOutput(workload: Workload): void {
     const forward = (stream: NodeJS.WriteStream) => (chunk: Buffer): void => {
       if (this.onWorkloadOutput !== null) this.onWorkloadOutput(chunk.toString('latin1'));
       else stream.write(chunk);
     };
-    child.stdout!.on('data', forward(process.stdout));
-    child.stderr!.on('data', forward(process.stderr));
+    workload.output!.stdout.on('data', forward(process.stdout));
+    workload.output!.stderr.on('data', forward(process.stderr));
   }
 
   /** A promise resolved with the reason when the session ends. */
   endPromise(): Promise<EndReason> {
     return new Promise<EndReason>((resolve) => {
-      this.ending = resolve;
+      if (this.endReason !== null) resolve(this.endReason);
+      else this.ending = resolve;
     });
   }
 
@@ -563,7 +608,7 @@ export class Session {
   private openKernelTier(): KernelTier | null {
     if (this.kernelTier !== null) return this.kernelTier;
     if (this.kernelTierUnavailable !== null) return null;
-    const pids = this.workload?.pid !== undefined ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
+    const pids = this.workload !== null ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
     const opened = KernelTier.open({
       tracefsRoot: findTracefs(),
       maxEntries: this.options.limits.maxTableEntries,
@@ -635,7 +680,7 @@ export class Session {
       this.kernel.useStacks(this.stackUse.kernel, this.stackUse.user);
       return this.kernel;
     }
-    const pids = this.workload?.pid !== undefined ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
+    const pids = this.workload !== null ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
     checkTargets(this.options);
     this.catchSignals();
     this.kernel = new KernelEvents(
@@ -704,7 +749,7 @@ export class Session {
     }
     const kernel = this.kernel;
     this.kernel = null;
-    if (this.workload !== null && this.workload.exitCode === null) this.workload.kill('SIGTERM');
+    this.workload?.terminateNow();
     try {
       if (kernel !== null) this.closeKernel(kernel);
     } finally {
@@ -789,8 +834,9 @@ export class Session {
     pid: process.pid,
     tid: process.pid,
     uid: process.getuid?.() ?? -1,
+    // ktap never renames itself, so its name is read once (each read of /proc costs ~37 µs).
     get execname(): string {
-      return readFileSync('/proc/self/comm', 'latin1').trimEnd();
+      return (ownName ??= readFileSync('/proc/self/comm', 'latin1').trimEnd());
     },
   };
 
@@ -800,6 +846,7 @@ export class Session {
       registerHandler: (kind, header, fn, hints) => this.registerHandler(kind, header, fn, hints),
       kernelSymbol: (address) => this.symbols().name(address),
       traceClockNs: () => process.hrtime.bigint(),
+      ...(this.options.hostLabel === undefined ? {} : { hostLabel: () => this.options.hostLabel! }),
     };
   }
 
@@ -850,20 +897,8 @@ function compilesAsStatement(source: string, chunkName: string, session: Session
   }
 }
 
-/**
- * Starts `command` held at a gate: a shell that waits for a line on fd 3 and then execs the
- * command with its own pid, so probes can be filtered to that pid before it runs.
- */
-function startGatedWorkload(command: readonly string[], captured: boolean): ChildProcess {
-  return spawn('/bin/sh', ['-c', 'read gate <&3; exec "$@"', 'ktap-workload', ...command], {
-    stdio: captured ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['inherit', 'inherit', 'inherit', 'pipe'],
-  });
-}
-
-function releaseWorkload(child: ChildProcess): void {
-  const gate = child.stdio[3] as NodeJS.WritableStream;
-  gate.end('go\n');
-}
+/** The tracer's command name, once read. */
+let ownName: string | undefined;
 
 /** The CPU this process last ran on (field 39 of /proc/self/stat). */
 function currentCpu(): number {

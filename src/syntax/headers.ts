@@ -3,6 +3,8 @@
 // library and the probes import it; what a definition selects on the running kernel, and how
 // it is attached, is the row of the same kind in src/probes/sources.ts.
 
+import { firstLine } from '../errors';
+
 /** The probe kinds; each has a row here (its syntax) and one in src/probes/sources.ts. */
 export type ProbeKind = EventDefinition['kind'];
 
@@ -181,9 +183,9 @@ function parseDefinition(text: string): EventDefinition | undefined {
  * `cannot parse eventdef 'TEXT'`, `cannot parse timer interval: N`.
  */
 export function parseHeader(kind: HeaderKind, header: string): EventSpec | string {
-  if (kind === 'trace') return parseEventSpec(header) ?? `cannot parse eventdef '${header}'`;
+  if (kind === 'trace') return parseEventSpec(header) ?? `cannot parse eventdef '${firstLine(header)}'`;
   const row = PROBE_SYNTAX.find((candidate) => candidate.header === kind)!;
   const interval = header.slice(header.indexOf('-') + 1);
   const definition = header.startsWith(`${row.prefix}-`) ? row.parse(header, interval) : undefined;
-  return definition === undefined ? `cannot parse timer interval: ${interval}` : { definitions: [definition] };
+  return definition === undefined ? `cannot parse timer interval: ${firstLine(interval)}` : { definitions: [definition] };
 }

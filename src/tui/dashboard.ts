@@ -8,9 +8,9 @@ import type * as Blessed from 'blessed';
 import { exitOnUncaught, UserError } from '../errors';
 import type { Session } from '../session/session';
 import { CHART_MIN_HEIGHT, CHART_MIN_ROWS, CHART_MIN_WIDTH, RatesChart } from './chart';
-import { DashboardModel } from './model';
+import { DashboardModel, type HostRow } from './model';
 import {
-  ASCII_GLYPHS, HELP_LINES, UNICODE_GLYPHS, cpuLines, fit, histogramLines, rateLines, statusLine, type Glyphs,
+  ASCII_GLYPHS, HELP_LINES, UNICODE_GLYPHS, cpuLines, fit, histogramLines, hostLines, rateLines, statusLine, type Glyphs,
 } from './render';
 
 export type QuitReason = 'quit' | 'interrupt' | 'hangup';
@@ -20,6 +20,8 @@ export interface DashboardOptions {
   readonly intervalMs: number;
   /** q, Ctrl-C or a hangup: the face decides (end the session, or go back to the prompt). */
   readonly onQuit: (reason: QuitReason) => void;
+  /** A fleet's hosts (--hosts): shown in place of the per-CPU pane. */
+  readonly hosts?: () => readonly HostRow[];
 }
 
 /** Why the dashboard cannot open; the face reports it as one line. */
@@ -115,7 +117,7 @@ export class Dashboard {
     this.chart = new RatesChart(this.screen);
     try {
       this.panes = this.createPanes(blessed);
-      this.model = new DashboardModel(session, session.createdAt, performance.now());
+      this.model = new DashboardModel(session, session.createdAt, performance.now(), options.hosts);
       this.capture();
       this.bindKeys();
       this.screen.on('resize', () => this.draw(true));
@@ -137,7 +139,7 @@ export class Dashboard {
     });
     return {
       histogram: framed('Histogram'),
-      cpus: framed('Per CPU'),
+      cpus: framed(this.options.hosts === undefined ? 'Per CPU' : 'Per host'),
       rates: framed('Events/s, last minute'),
       log: framed('Output'),
       status: blessed.box({ parent: this.screen, height: 1, tags: false, wrap: false, style: { fg: 'black', bg: 'white' } }),
@@ -157,14 +159,16 @@ export class Dashboard {
     const topHeight = Math.max(6, Math.round(rows * 0.5));
     // One row per probe, up to a quarter of the screen; the log gets the rest. A large
     // terminal also gets a line chart of the rates under the sparklines.
-    this.layoutProbes = this.session.handlers.length;
+    this.layoutProbes = this.rateRows();
     const withChart = this.glyphs === UNICODE_GLYPHS && width >= CHART_MIN_WIDTH && height >= CHART_MIN_HEIGHT;
     const sparklineLimit = Math.max(1, Math.round(rows * 0.25) - 2);
     this.sparklineRows = Math.max(1, Math.min(this.layoutProbes, withChart ? 4 : sparklineLimit));
     const ratesHeight = withChart ? this.sparklineRows + 2 + Math.max(CHART_MIN_ROWS, Math.round(rows * 0.3) - this.sparklineRows)
       : Math.max(3, Math.min(this.layoutProbes + 2, Math.round(rows * 0.25)));
     const logHeight = Math.max(3, rows - topHeight - ratesHeight);
-    const cpuWidth = Math.min(width - 10, Math.min(44, Math.max(34, Math.round(width * 0.3))));
+    // The per-host pane has a label and a state more than the per-CPU one.
+    const cpuWidth = this.options.hosts === undefined ? Math.min(width - 10, Math.min(44, Math.max(34, Math.round(width * 0.3))))
+      : Math.min(width - 10, Math.max(44, Math.round(width * 0.4)));
     const place = (box: Blessed.Widgets.BoxElement, top: number, left: number, boxWidth: number, boxHeight: number): void => {
       box.top = top;
       box.left = left;
@@ -177,6 +181,11 @@ export class Dashboard {
     place(this.panes.log, topHeight + ratesHeight, 0, width, logHeight);
     place(this.panes.status, height - 1, 0, width, 1);
     this.chart.place(withChart ? { top: topHeight + 1 + this.sparklineRows, left: 1, width: width - 2, height: ratesHeight - 2 - this.sparklineRows } : null);
+  }
+
+  /** Rows of the rates pane: one per probe, or per host of a fleet. */
+  private rateRows(): number {
+    return this.options.hosts === undefined ? this.session.handlers.length : this.options.hosts().length;
   }
 
   /** Inner size of a framed pane. */
@@ -203,7 +212,7 @@ export class Dashboard {
   /** Redraws; while paused only the status line moves (events are still counted). */
   private draw(relayout: boolean): void {
     if (this.closed) return;
-    if (relayout || this.session.handlers.length !== this.layoutProbes) this.layout();
+    if (relayout || this.rateRows() !== this.layoutProbes) this.layout();
     const glyphs = this.glyphs;
     if (!this.paused || relayout) {
       const histogramBox = Dashboard.inner(this.panes.histogram);
@@ -214,7 +223,8 @@ export class Dashboard {
         ` ${histogram.name}${tables.length > 1 ? ` (${index + 1}/${tables.length}${this.model.pickedByUser ? '' : ', auto'})` : ''}${histogram.powerOfTwo ? ' log2' : histogram.bucketed ? ' linear' : ''} `);
       setContent(this.panes.histogram, histogramLines(histogram, histogramBox.width, histogramBox.height, glyphs).join('\n'));
       const cpuBox = Dashboard.inner(this.panes.cpus);
-      setContent(this.panes.cpus, cpuLines(this.model, cpuBox.width, cpuBox.height, glyphs).join('\n'));
+      const hosts = this.model.hosts;
+      setContent(this.panes.cpus, (hosts === null ? cpuLines(this.model, cpuBox.width, cpuBox.height, glyphs) : hostLines(hosts, cpuBox.width, cpuBox.height, glyphs)).join('\n'));
       const ratesBox = Dashboard.inner(this.panes.rates);
       setContent(this.panes.rates, rateLines(this.model.probes, ratesBox.width, this.chart.shown ? this.sparklineRows : ratesBox.height, glyphs).join('\n'));
       this.chart.update(this.model.probes, performance.now());

@@ -27,6 +27,16 @@ export interface CpuRow {
   readonly handlerShare: number;
 }
 
+/** One host of a fleet (--hosts), as its coordinator knows it. */
+export interface HostRow {
+  readonly label: string;
+  /** connecting, tracing, ended, or `failed: REASON`. */
+  readonly state: string;
+  readonly eventsPerSecond: number;
+  readonly total: number;
+  readonly lost: number;
+}
+
 export interface ProbeRates {
   readonly id: number;
   readonly label: string;
@@ -76,6 +86,8 @@ export class DashboardModel {
   /** Fraction of wall time spent running handlers (sampled), over the last refresh. */
   handlerBusy = 0;
   cpus: CpuRow[] = [];
+  /** A fleet's hosts, in place of the CPUs; null on one machine. */
+  hosts: readonly HostRow[] | null = null;
   probes: ProbeRates[] = [];
   readonly tables: TableInfo[] = [];
   /** The table shown: picked by the user, or else the one updated most. */
@@ -89,7 +101,13 @@ export class DashboardModel {
   private readonly lastRuns = new Map<number, number>();
   private readonly rateHistory = new Map<number, { times: number[]; rates: number[] }>();
 
-  constructor(private readonly session: Session, private readonly startedMs: number, now: number) {
+  constructor(
+    private readonly session: Session,
+    private readonly startedMs: number,
+    now: number,
+    /** A fleet's hosts (the events happen there; the rates pane shows each host's). */
+    private readonly fleetHosts?: () => readonly HostRow[],
+  ) {
     this.lastSampleMs = now;
     this.lastInstructions = session.stats().instructions;
     this.sample(now, false);
@@ -103,8 +121,11 @@ export class DashboardModel {
     this.rssBytes = process.memoryUsage.rss();
     if (rates) this.instructionsPerSecond = (stats.instructions - this.lastInstructions) / seconds;
     this.lastInstructions = stats.instructions;
-    this.sampleCpus(stats, seconds, rates);
-    this.sampleProbes(stats, now, seconds, rates);
+    if (this.fleetHosts !== undefined) this.sampleHosts(now, rates);
+    else {
+      this.sampleCpus(stats, seconds, rates);
+      this.sampleProbes(stats, now, seconds, rates);
+    }
     this.sampleTables(stats);
     this.lastSampleMs = now;
   }
@@ -146,20 +167,35 @@ export class DashboardModel {
   private sampleProbes(stats: SessionStats, now: number, seconds: number, rates: boolean): void {
     const probes: ProbeRates[] = [];
     for (const { handler, runs } of stats.probes) {
-      let history = this.rateHistory.get(handler.id);
-      if (history === undefined) this.rateHistory.set(handler.id, (history = { times: [], rates: [] }));
-      if (rates) {
-        history.times.push(now);
-        history.rates.push(Math.max(0, (runs - (this.lastRuns.get(handler.id) ?? runs)) / seconds));
-        while (history.times.length > 0 && history.times[0]! < now - RATE_WINDOW_MS) {
-          history.times.shift();
-          history.rates.shift();
-        }
-      }
+      const rate = Math.max(0, (runs - (this.lastRuns.get(handler.id) ?? runs)) / seconds);
       this.lastRuns.set(handler.id, runs);
-      probes.push({ id: handler.id, label: handler.header, total: runs, rates: history.rates, times: history.times, recent: recentRate(history, now) });
+      probes.push(this.rateRow(handler.id, handler.header, runs, rates ? rate : undefined, now));
     }
     this.probes = probes;
+  }
+
+  /** A fleet: per-host rows, their totals, and each host's events/s in the rates pane. */
+  private sampleHosts(now: number, rates: boolean): void {
+    const hosts = this.fleetHosts!();
+    this.hosts = hosts;
+    this.totalEvents = hosts.reduce((sum, host) => sum + host.total, 0);
+    this.totalLost = hosts.reduce((sum, host) => sum + host.lost, 0);
+    this.probes = hosts.map((host, index) => this.rateRow(index, host.label, host.total, rates ? host.eventsPerSecond : undefined, now));
+  }
+
+  /** One row of the rates pane, its history extended by `rate` (when sampling rates). */
+  private rateRow(id: number, label: string, total: number, rate: number | undefined, now: number): ProbeRates {
+    let history = this.rateHistory.get(id);
+    if (history === undefined) this.rateHistory.set(id, (history = { times: [], rates: [] }));
+    if (rate !== undefined) {
+      history.times.push(now);
+      history.rates.push(rate);
+      while (history.times.length > 0 && history.times[0]! < now - RATE_WINDOW_MS) {
+        history.times.shift();
+        history.rates.shift();
+      }
+    }
+    return { id, label, total, rates: history.rates, times: history.times, recent: recentRate(history, now) };
   }
 
   /** `r`: forgets the rate history; rates start again from now. */

@@ -1,7 +1,7 @@
 // The dashboard's panes as plain text lines of a given size, from a DashboardModel: the
 // blessed screen only frames them, so layout is the same on every terminal and testable.
 
-import type { DashboardModel, Histogram, ProbeRates } from './model';
+import type { DashboardModel, Histogram, HostRow, ProbeRates } from './model';
 
 /** Characters for bars and sparklines: Unicode blocks, or ASCII where the terminal has no UTF-8. */
 export interface Glyphs {
@@ -104,6 +104,26 @@ export function cpuLines(model: DashboardModel, width: number, height: number, g
     const rest = model.cpus.filter((cpu) => !shown.includes(cpu));
     const restRate = rest.reduce((sum, cpu) => sum + cpu.eventsPerSecond, 0);
     lines.push(fit(`+${rest.length} CPUs ${formatCount(Math.round(restRate))}/s`, width, glyphs));
+  }
+  return lines.slice(0, height);
+}
+
+/** A fleet's per-host table: events/s, total events, lost events, and the host's state. */
+export function hostLines(hosts: readonly HostRow[], width: number, height: number, glyphs: Glyphs): string[] {
+  if (height <= 0) return [];
+  const labelWidth = Math.min(Math.max(4, ...hosts.map((host) => host.label.length)), Math.max(4, Math.floor(width * 0.35)));
+  // Labels of one fleet often share their start (root@10.0.0.): a long one keeps its end.
+  const label = (text: string): string => text.length <= labelWidth ? text.padEnd(labelWidth) : glyphs.ellipsis + text.slice(text.length - labelWidth + 1);
+  const row = (name: string, rate: string, total: string, lost: string, state: string): string =>
+    fit(`${label(name)}${rate.padStart(7)}${total.padStart(7)}${lost.padStart(6)} ${state}`, width, glyphs);
+  const lines = [row('HOST', 'ev/s', 'total', 'lost', 'state')];
+  for (const host of hosts.slice(0, Math.max(0, height - 1))) {
+    lines.push(row(host.label, formatCount(Math.round(host.eventsPerSecond)), formatCount(host.total), formatCount(host.lost), host.state));
+  }
+  // A failure's reason is longer than the pane: the whole line goes on the next rows when there is room.
+  for (const host of hosts) {
+    if (lines.length >= height || !host.state.startsWith('failed')) continue;
+    lines.push(fit(`${host.label}: ${host.state}`, width, glyphs));
   }
   return lines.slice(0, height);
 }

@@ -279,7 +279,7 @@ function readProto(input: Cursor, depth: number): Proto {
  * The verified proto tree of a bytecode file. Any defect, whatever the input, is a
  * BadBytecodeError; `globals` are the names GETGLOBAL may read.
  */
-export function readBytecodeFile(bytes: Uint8Array, globals: ReadonlySet<string>): Proto {
+export function readBytecodeFile(bytes: Uint8Array, globals: ReadonlySet<string>, options: { allowSessionUpvalues?: boolean } = {}): Proto {
   const input = new Cursor(bytes);
   for (const byte of BYTECODE_MAGIC) {
     if (input.byte() !== byte) throw new BadBytecodeError('bad magic');
@@ -290,6 +290,6 @@ export function readBytecodeFile(bytes: Uint8Array, globals: ReadonlySet<string>
   if (flags !== 0) throw new BadBytecodeError(`unsupported flags 0x${flags.toString(16).padStart(2, '0')}`);
   const main = readProto(input, 0);
   input.end();
-  verifyProto(main, { globals, allowSessionUpvalues: false });
+  verifyProto(main, { globals, allowSessionUpvalues: options.allowSessionUpvalues === true });
   return main;
 }

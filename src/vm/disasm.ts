@@ -92,7 +92,8 @@ const OPERANDS_WIDTH = 14;
 /** A titled table of labelled rows, labels aligned; nothing when it has no rows. */
 function listTable(lines: string[], title: string, rows: ReadonlyArray<readonly [string, string]>): void {
   if (rows.length === 0) return;
-  const width = Math.max(...rows.map(([label]) => label.length));
+  // A loop, not Math.max(...): a table constructor can give hundreds of thousands of rows.
+  const width = rows.reduce((widest, [label]) => Math.max(widest, label.length), 0);
   lines.push(`${title} (${rows.length}):`);
   for (const [label, text] of rows) lines.push(`  ${label.padEnd(width)}  ${text}`);
 }

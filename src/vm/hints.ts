@@ -56,7 +56,7 @@ export function globalsRead(proto: Proto, names: readonly string[]): Set<string>
       const name = current.constants[current.code[base + 2]!];
       if (typeof name === 'string' && names.includes(name)) found.add(name);
     }
-    pending.push(...current.protos);
+    for (const child of current.protos) pending.push(child);
   }
   return found;
 }

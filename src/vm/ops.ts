@@ -101,10 +101,19 @@ export function forCheck(init: Value, limit: Value, step: Value): void {
   if (step === 0) throw new RuntimeError("'for' step is zero");
 }
 
-/** The next value of a for loop beyond the safe range, or undefined when it would overflow int64. */
-export function forStep(value: number | bigint, step: number | bigint): number | bigint | undefined {
+/**
+ * The next value of a for loop beyond the safe range, or undefined when it would overflow
+ * int64. Non-numbers get here only from hand-made bytecode (a FORLOOP without its FORPREP).
+ */
+export function forStep(value: Value, step: Value): number | bigint | undefined {
+  if (!isNumber(value) || !isNumber(step)) throw new RuntimeError("'for' init/limit/step value must be a number");
   const next = toBigInt(value) + toBigInt(step);
   return BigInt.asIntN(64, next) === next ? fromBigInt(next) : undefined;
+}
+
+/** A for loop ended on a limit that is not a number (hand-made bytecode only): that is an error. */
+export function forLimit(limit: Value): void {
+  if (!isNumber(limit)) throw new RuntimeError("'for' init/limit/step value must be a number");
 }
 
 export function iterate(table: Value): TableIterator {

@@ -6,9 +6,10 @@ import { EVENT_VARIABLES, HANDLER_KINDS, type HandlerKind } from './opcodes';
 import { ExitSignal, RuntimeError } from './errors';
 import { EntryBudget, budgetExceeded, effectiveLimit, limitHint, type Limits } from './limits';
 import { PositionTable, place, type Position } from './positions';
+import { parseHeader } from '../syntax/headers';
 import { KTable } from './table';
 import type { Proto } from './proto';
-import type { KFunction, Value } from './value';
+import { typeName, type KFunction, type Value } from './value';
 import type { Bucket, BucketKind } from './lib/buckets';
 
 /** Where script output goes (SPEC-product §7): text or one JSON object per output. */
@@ -71,6 +72,8 @@ export interface RuntimeHost {
   kernelSymbol(address: bigint): string | undefined;
   /** The tracing clock (clock of event timestamps) in nanoseconds, for print_trace_clock. */
   traceClockNs(): bigint;
+  /** What host() returns: the host's label on a fleet (--hosts); the hostname when absent. */
+  hostLabel?(): string;
 }
 
 export type Phase = 'RUNNING' | 'END';
@@ -107,8 +110,12 @@ export class Runtime {
   readonly maxString: number;
   readonly maxDepth: number;
 
-  /** Instructions left in the current run; translated code decrements it at back-edges and calls. */
-  budget = 0;
+  /**
+   * Instructions left in the current run; translated code decrements it at back-edges and
+   * calls, builtins charge their work to it. Unlimited between runs (a builtin called by
+   * the host, not by a script, is not charged).
+   */
+  budget = Infinity;
   /** The budget the current run started with, for the error text. */
   runBudget = 0;
   depth = 0;
@@ -123,6 +130,12 @@ export class Runtime {
   event: EventContext | null = null;
   /** Instructions executed in finished runs, for the dashboard's instructions/s. */
   instructionsDone = 0;
+  /**
+   * The tracer's own CPU and name, read once per run when a script asks for `cpu` or
+   * `execname` outside an event (each read would otherwise be a read of /proc).
+   */
+  private tracerCpu: number | undefined = undefined;
+  private tracerExecname: string | undefined = undefined;
 
   constructor(
     limits: Limits,
@@ -131,6 +144,7 @@ export class Runtime {
   ) {
     this.limits = limits;
     this.entries = new EntryBudget(limits.maxTableEntries);
+    this.entries.chargeWork = (units) => this.charge(units);
     this.maxString = effectiveLimit(limits.maxString);
     this.maxDepth = effectiveLimit(limits.maxDepth);
   }
@@ -151,6 +165,10 @@ export class Runtime {
     this.depth = 0;
     this.mainThread = mainThread;
     this.event = event;
+    this.tracerCpu = undefined;
+    this.tracerExecname = undefined;
+    const outermost = !this.entries.collecting;
+    this.entries.collecting = true;
     try {
       let result = fn();
       if (result === TAIL) result = this.finishTailCalls();
@@ -161,9 +179,21 @@ export class Runtime {
       throw normalized;
     } finally {
       this.instructionsDone += this.budget === Infinity ? 0 : effectiveLimit(budget) - this.budget;
+      this.budget = Infinity;
       this.event = null;
       this.mainThread = true;
+      if (outermost) {
+        // The run's registers are gone: tables nothing else refers to are dead.
+        this.entries.collecting = false;
+        this.entries.collect();
+      }
     }
+  }
+
+  /** A cell's value replaced (SETUPVAL, SETCELL): references to tables from cells are counted. */
+  swapCellValue(previous: Value, next: Value): void {
+    if (next instanceof KTable) next.refs++;
+    if (previous instanceof KTable) this.entries.unref(previous);
   }
 
   /** Runs pending tail calls until one returns a value. */
@@ -176,6 +206,11 @@ export class Runtime {
       result = fn(...args);
     }
     return result;
+  }
+
+  /** Charges `units` of work done by a builtin or host call (see WORK_COST) to the run's budget. */
+  charge(units: number): void {
+    if ((this.budget -= units) < 0) this.overBudget();
   }
 
   overBudget(): never {
@@ -198,6 +233,12 @@ export class Runtime {
       throw new RuntimeError(`${registrar} only can be called in mainthread`);
     }
     if (this.phase !== 'RUNNING') throw new RuntimeError(`${registrar} only can be called in RUNNING state`);
+    // Compiled code always passes a function and a checked header; a bytecode file may not.
+    if (typeof handler !== 'function') throw new RuntimeError(`${registrar}: attempt to register a ${typeName(handler)} value as a handler`);
+    if (handlerKind !== 'trace_end') {
+      const parsed = parseHeader(handlerKind, header);
+      if (typeof parsed === 'string') throw new RuntimeError(parsed);
+    }
     this.host.registerHandler(handlerKind, header, handler, hints);
   }
 
@@ -212,11 +253,11 @@ export class Runtime {
     }
     const tracer = this.host.tracer;
     switch (EVENT_VARIABLES[index]) {
-      case 'cpu': return event === null ? tracer.cpu() : event.cpu;
+      case 'cpu': return event === null ? (this.tracerCpu ??= tracer.cpu()) : event.cpu;
       case 'pid': return event === null ? tracer.pid : event.pid;
       case 'tid': return event === null ? tracer.tid : event.tid;
       case 'uid': return event === null ? tracer.uid : event.uid();
-      default: return event === null ? tracer.execname : event.execname();
+      default: return event === null ? (this.tracerExecname ??= tracer.execname) : event.execname();
     }
   }
 

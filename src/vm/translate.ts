@@ -280,6 +280,11 @@ function incrementOf(get: string, set: (value: string) => string, delta: string)
   return `x = ${get}; y = ${delta}; if (typeof x === 'number' && typeof y === 'number' && (t = x + y) ${SAFE}) ${set('t')}; else ${set('ops.increment(x, y)')};`;
 }
 
+/** A store into a cell, counting references to tables (see EntryBudget). */
+function cellStore(cell: string, value: string): string {
+  return `x = ${value}; y = ${cell}.v; if (typeof x === 'object' || typeof y === 'object') rt.swapCellValue(y, x); ${cell}.v = x;`;
+}
+
 const RETURN_DEPTH = 'rt.depth--; ';
 
 /** One emitter per opcode; the Record type makes a missing opcode a compile error. */
@@ -289,10 +294,10 @@ const EMITTERS: Record<OpName, (this: Translator, a: number, b: number, c: numbe
   LOADNIL(a) { return `r${a} = undefined;`; },
   LOADBOOL(a, b) { return `r${a} = ${b === 1};`; },
   GETUPVAL(a, b) { return `r${a} = u${b}.v;`; },
-  SETUPVAL(a, b) { return `u${a}.v = ${this.rk(b)};`; },
+  SETUPVAL(a, b) { return cellStore(`u${a}`, this.rk(b)); },
   NEWCELL(a) { return `c${a} = new Cell();`; },
   GETCELL(a, b) { return `r${a} = c${b}.v;`; },
-  SETCELL(a, b) { return `c${a}.v = ${this.rk(b)};`; },
+  SETCELL(a, b) { return cellStore(`c${a}`, this.rk(b)); },
   GETGLOBAL(a, b) { return `r${a} = ${this.global(this.constantString(b))};`; },
   GETTABLE(a, b, c) { return `x = r${b}; r${a} = typeof x === 'object' ? x.get(${this.rk(c)}) : ops.getNonTable();`; },
   SETTABLE(a, b, c) { return `x = r${a}; if (typeof x === 'object') x.set(${this.rk(b)}, ${this.rk(c)}); else ops.setNonTable();`; },
@@ -348,7 +353,9 @@ const EMITTERS: Record<OpName, (this: Translator, a: number, b: number, c: numbe
   FORLOOP(a, b, _c, pc) {
     return `x = r${a}; y = r${a + 2}; ` +
       `if (typeof x !== 'number' || typeof y !== 'number' || (t = x + y) > ${MAX_SAFE} || t < -${MAX_SAFE}) t = ops.forStep(x, y); ` +
-      `if (t !== undefined && (y > 0 ? t <= r${a + 1} : t >= r${a + 1})) { r${a} = t; r${a + 3} = t; ${this.jump(pc, pc + 1 + b)} }`;
+      `if (t !== undefined && (y > 0 ? t <= r${a + 1} : t >= r${a + 1})) { r${a} = t; r${a + 3} = t; ${this.jump(pc, pc + 1 + b)} } ` +
+      // Checked once, as the loop ends: the limit was checked by FORPREP, unless the bytecode was hand-made.
+      `else if (typeof (k = r${a + 1}) !== 'number' && typeof k !== 'bigint') ops.forLimit(k);`;
   },
   ITERPREP(a, b) { return `i${a} = ops.iterate(${this.rk(b)});`; },
   ITERNEXT(a, b, c, pc) {

@@ -134,27 +134,16 @@ export function toUint64(value: number | bigint): bigint {
  * 2^64-1 and the 64 bits are read as signed. Returns undefined when malformed.
  */
 export function parseNumberLiteral(text: string): number | bigint | undefined {
-  let digits: string;
-  let radix: bigint;
-  if (/^0[xX][0-9a-fA-F]+$/.test(text)) {
-    digits = text.slice(2);
-    radix = 16n;
-  } else if (/^0[0-7]*$/.test(text)) {
-    digits = text;
-    radix = 8n;
-  } else if (/^[1-9][0-9]*$/.test(text)) {
-    digits = text;
-    radix = 10n;
-  } else {
-    return undefined;
-  }
-  const max = (1n << 64n) - 1n;
-  let value = 0n;
-  for (const ch of digits) {
-    value = value * radix + BigInt(parseInt(ch, 16));
-    if (value > max) return -1; // saturated at 2^64-1, read as signed
-  }
-  return fromBigInt(value);
+  // Most literals are short decimals: exact as doubles, no BigInt needed.
+  if (text.length <= 15 && /^(?:[1-9][0-9]*|0)$/.test(text)) return Number(text);
+  let prefixed: string;
+  if (/^0[xX][0-9a-fA-F]+$/.test(text)) prefixed = '0x' + text.slice(2);
+  else if (/^0[0-7]*$/.test(text)) prefixed = '0o' + (text.slice(1) || '0');
+  else if (/^[1-9][0-9]*$/.test(text)) prefixed = text;
+  else return undefined;
+  const value = BigInt(prefixed);
+  // Saturated at 2^64-1, which reads as -1 signed.
+  return value > (1n << 64n) - 1n ? -1 : fromBigInt(value);
 }
 
 /**

@@ -243,7 +243,8 @@ t.test('lexical errors', async (t) => {
     ["x = 1\nprint('abc\r\n", "test.kp:2: unfinished string near ''abc'"],
     ['print("abc', "test.kp:1: unfinished string near '<eof>'"],
     ['print("abc\\', "test.kp:1: unfinished string near '<eof>'"],
-    ['"a\\\nb\nc"', "test.kp:2: unfinished string near '\"a\\\nb'"],
+    // The string so far spans two lines: the message quotes its first line.
+    ['"a\\\nb\nc"', "test.kp:2: unfinished string near '\"a\\...'"],
     ['"\\65', "test.kp:1: unfinished string near '<eof>'"],
     ['"\\x', "test.kp:1: unfinished string near '<eof>'"],
     ['"\\x4', "test.kp:1: unfinished string near '<eof>'"],

@@ -53,7 +53,7 @@ if (reason !== undefined) {
   });
 
   const sizes = [1, 3, 100, 700, 4096, 5000, 5000, 70000, 0];
-  const readArgs = ['--', workload, 'read', ...sizes.map(String)];
+  const readArgs = ['--', workload, 'read-sizes', ...sizes.map(String)];
 
   t.test('args.count of read equals the sizes the workload read; args.ret on exit', async (t) => {
     const result = ktapRun(['-q', '-e',

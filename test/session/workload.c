@@ -5,8 +5,11 @@
  *   workload spin MS           burns CPU for MS milliseconds in spin_hot()
  *   workload open MS PATH...   opens each PATH (argv strings: still in memory for
  *                              user_string), then stays alive MS milliseconds
- *   workload read SIZE...      read(42, …, SIZE) from /dev/zero (dup'ed to fd 42) per SIZE
+ *   workload read-sizes SIZE...  read(42, …, SIZE) from /dev/zero (dup'ed to fd 42) per SIZE
+ *   workload read N            N read(0, …) calls of one byte
+ *   workload fds               prints its open file descriptors, e.g. "0 1 2"
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,15 +50,29 @@ int main(int argc, char **argv) {
       if (fd >= 0) close(fd);
     }
     usleep(atol(argv[2]) * 1000);
-  } else if (argc >= 2 && strcmp(argv[1], "read") == 0) {
+  } else if (argc >= 2 && strcmp(argv[1], "read-sizes") == 0) {
     static char buffer[1 << 20];
     if (dup2(open("/dev/zero", O_RDONLY), 42) != 42) return 1;
     for (int i = 2; i < argc; i++) {
       long size = atol(argv[i]);
       if (size > (long)sizeof buffer || read(42, buffer, size) != size) return 1;
     }
+  } else if (argc >= 3 && strcmp(argv[1], "read") == 0) {
+    char byte;
+    for (long i = atol(argv[2]); i > 0; i--) (void)!read(0, &byte, 1);
+  } else if (argc >= 2 && strcmp(argv[1], "fds") == 0) {
+    DIR *directory = opendir("/proc/self/fd");
+    if (directory == NULL) return 1;
+    const char *separator = "";
+    for (struct dirent *entry; (entry = readdir(directory)) != NULL;) {
+      if (entry->d_name[0] == '.' || atoi(entry->d_name) == dirfd(directory)) continue;
+      printf("%s%s", separator, entry->d_name);
+      separator = " ";
+    }
+    printf("\n");
+    closedir(directory);
   } else {
-    fprintf(stderr, "usage: workload getppid N | write N M | wait-getppid N | spin MS | open MS PATH... | read SIZE...\n");
+    fprintf(stderr, "usage: workload getppid N | write N M | wait-getppid N | spin MS | read N | fds | open MS PATH... | read-sizes SIZE...\n");
     return 2;
   }
   return 0;

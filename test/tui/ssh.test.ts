@@ -4,43 +4,15 @@
 // cleanly. The server is torn down after.
 
 import t from 'tap';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Pane, dashboardUnavailable, ktap, leftovers, paneRows, root, shellQuote, sleep, stopTmuxServer, waitFor } from './harness';
-
-const SSHD = '/usr/sbin/sshd';
+import { clientOptions, makeKeys, sshUnavailable as sshdUnavailable, startSshd } from '../support/sshd';
+import { Pane, dashboardUnavailable, ktap, leftovers, paneRows, root, shellQuote, stopTmuxServer, waitFor } from './harness';
 
 function sshUnavailable(): string | undefined {
-  const dashboard = dashboardUnavailable();
-  if (dashboard !== undefined) return dashboard;
-  if (!existsSync(SSHD)) return `${SSHD} is missing (apt-get install -y openssh-server)`;
-  if (spawnSync('ssh', ['-V']).status !== 0) return 'the ssh client is missing';
-  return undefined;
-}
-
-/** A TCP port free on 127.0.0.1 now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function accepting(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
+  return dashboardUnavailable() ?? sshdUnavailable();
 }
 
 /** The pid of a running process whose command line contains `marker`, if any. */
@@ -68,42 +40,10 @@ if (reason !== undefined) {
       stopTmuxServer();
       rmSync(directory, { recursive: true, force: true });
     });
-    const hostKey = join(directory, 'host_ed25519');
-    const userKey = join(directory, 'user_ed25519');
-    for (const key of [hostKey, userKey]) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ktap-test', '-f', key]);
-    writeFileSync(join(directory, 'authorized_keys'), readFileSync(userKey + '.pub'));
-    const config = join(directory, 'sshd_config');
-    writeFileSync(config, [
-      'ListenAddress 127.0.0.1',
-      `HostKey ${hostKey}`,
-      'PermitRootLogin yes',
-      `AuthorizedKeysFile ${join(directory, 'authorized_keys')}`,
-      'PubkeyAuthentication yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UsePAM no',
-      'StrictModes no',
-      `PidFile ${join(directory, 'sshd.pid')}`,
-      'PrintMotd no',
-      'PrintLastLog no',
-      '',
-    ].join('\n'));
-    // sshd insists on its privilege-separation directory, which only its service unit creates.
-    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-    const port = await freePort();
-    let sshdLog = '';
-    const sshd = spawn(SSHD, ['-D', '-e', '-f', config, '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-    sshd.stderr!.on('data', (chunk: Buffer) => (sshdLog += chunk.toString()));
-    const sshdExited = new Promise<void>((resolve) => sshd.once('exit', () => resolve()));
-    t.teardown(async () => {
-      if (sshd.exitCode === null) sshd.kill('SIGTERM');
-      await sshdExited;
-    });
-    const deadline = Date.now() + 10_000;
-    while (!(await accepting(port))) {
-      if (sshd.exitCode !== null || Date.now() > deadline) throw new Error(`sshd did not start listening on port ${port}; it said:\n${sshdLog}`);
-      await sleep(50);
-    }
+    const keys = makeKeys(directory);
+    const sshd = await startSshd(directory, keys);
+    t.teardown(() => sshd.stop());
+    const port = sshd.port;
 
     const workload = join(directory, 'sshload');
     execFileSync('cc', ['-O1', '-o', workload, join(root, 'test', 'session', 'workload.c')]);
@@ -116,8 +56,7 @@ if (reason !== undefined) {
     ].join('\n'));
     const remote = `cd ${shellQuote(root)} && exec ${shellQuote(process.execPath)} ${shellQuote(ktap)} --tui --interval 250 ${shellQuote(script)} ` +
       `-- sh -c ${shellQuote(`${workload} getppid 2000; exec sleep 120`)}`;
-    const pane = Pane.open(['ssh', '-tt', '-i', userKey, '-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-      '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', 'root@127.0.0.1', remote], { width: 80, height: 24 });
+    const pane = Pane.open(['ssh', '-tt', ...clientOptions(keys), '-p', String(port), '-o', 'BatchMode=yes', 'root@127.0.0.1', remote], { width: 80, height: 24 });
     t.teardown(() => pane.close());
 
     // Bars are blocks, or '#' where the remote side has no UTF-8 locale (ssh passes none here).

@@ -1,11 +1,18 @@
-// Fuzzing of the bytecode loader: mutated valid files and random bytes go through
-// readBytecodeFile, and nothing but a BadBytecodeError with a printable reason may come out.
+// Fuzzing of bytecode files: mutated valid files and random bytes go through readBytecodeFile,
+// where nothing but a BadBytecodeError with a printable reason may come out; crafted files
+// that pass it are run, where nothing but a VM error may.
 
 import { BadBytecodeError } from '../../src/vm/errors';
 import { BYTECODE_MAGIC, BYTECODE_VERSION, readBytecodeFile, writeBytecodeFile } from '../../src/vm/bytecode-file';
 import { disassemble } from '../../src/vm/disasm';
 import { nestedChain, sampleProtos, TEST_GLOBALS } from './build-proto';
 import { makeRandom, type Random } from '../seeded-random';
+import { FuzzFailure } from '../fuzz/crashes';
+import { HANG_LIMIT_MS, inputRandom } from '../fuzz/fuzz-compiler';
+import { runInSandbox, type RunResult } from '../fuzz/sandbox';
+import { Watchdog } from '../fuzz/watchdog';
+import { GLOBAL_NAMES } from '../../src/vm/lib/index';
+import { craftProto } from './craft-bytecode';
 
 export interface FuzzResult {
   /** Inputs tried. */
@@ -157,4 +164,69 @@ export function fuzz(iterations: number, seed: number, timeBudgetMs = Infinity):
     Error.stackTraceLimit = stackTraceLimit;
   }
   return { inputs, accepted, elapsedMs: performance.now() - start };
+}
+
+export interface CraftedFuzzResult {
+  readonly inputs: number;
+  /** Crafted files the loader accepted; each of them was run. */
+  readonly accepted: number;
+  readonly runs: Readonly<Record<RunResult, number>>;
+  readonly elapsedMs: number;
+}
+
+/**
+ * Crafted files (valid structure, wrong types) through the loader with the real builtin
+ * globals, then run in the sandbox: only a VM error may end a run. Throws FuzzFailure
+ * (with the file saved) on anything else, and on an input running over HANG_LIMIT_MS.
+ */
+export function fuzzCrafted(iterations: number, seed: number, timeBudgetMs = Infinity): CraftedFuzzResult {
+  const watchdog = new Watchdog(`bytecode-crafted-seed${seed}`, HANG_LIMIT_MS);
+  const runs: Record<RunResult, number> = { ok: 0, exit: 0, error: 0 };
+  const start = performance.now();
+  let accepted = 0;
+  let inputs = 0;
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    for (; inputs < iterations; inputs++) {
+      if ((inputs & 0xff) === 0 && performance.now() - start > timeBudgetMs) break;
+      const file = writeBytecodeFile(craftProto(inputRandom(seed, inputs), { globals: GLOBAL_NAMES }));
+      watchdog.begin(file);
+      const before = performance.now();
+      try {
+        const outcome = loadAndRun(file);
+        if (outcome !== 'rejected') {
+          accepted++;
+          runs[outcome]++;
+        }
+      } catch (error) {
+        Error.stackTraceLimit = stackTraceLimit;
+        let detailed: unknown = error;
+        try {
+          loadAndRun(file);
+        } catch (again) {
+          detailed = again;
+        }
+        throw new FuzzFailure('internal error', 'bytecode-crafted', seed, inputs, file, '.ktapc', detailed);
+      } finally {
+        watchdog.end();
+      }
+      if (performance.now() - before > HANG_LIMIT_MS) throw new FuzzFailure('hang', 'bytecode-crafted', seed, inputs, file, '.ktapc', 'ran too long');
+    }
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+    void watchdog.stop();
+  }
+  return { inputs, accepted, runs, elapsedMs: performance.now() - start };
+}
+
+function loadAndRun(file: Uint8Array): RunResult | 'rejected' {
+  let proto;
+  try {
+    proto = readBytecodeFile(file, GLOBAL_NAMES);
+  } catch (error) {
+    if (error instanceof BadBytecodeError) return 'rejected';
+    throw error;
+  }
+  return runInSandbox(proto);
 }

@@ -11,6 +11,7 @@ import { KTuple } from '../tuple';
 import { clampInteger, numberArgument, optionalNumberArgument, stringArgument, tableArgument } from './arguments';
 import { formatString, symbolOrHex } from './format';
 import type { BuiltinDef } from './registry';
+import { WORK_COST } from '../limits';
 
 const DEFAULT_STACK_DEPTH = 10;
 const MAX_STACK_DEPTH = 50;
@@ -33,7 +34,16 @@ function renderStack(frames: readonly string[] | undefined, depthValue: Value, s
 }
 
 function eventStack(rt: Runtime, which: 'kernelStack' | 'userStack'): readonly string[] | undefined {
+  // Symbolizing may read /proc and ELF files the first time; charged as one system call.
+  if (rt.event?.[which] !== undefined) rt.charge(WORK_COST.systemCall);
   return rt.event?.[which]?.();
+}
+
+/** What print's output costs: a row, plus its string bytes. */
+function outputUnits(values: readonly Value[]): number {
+  let bytes = 0;
+  for (const value of values) if (typeof value === 'string') bytes += value.length;
+  return WORK_COST.formattedRow + bytes / WORK_COST.bytesPerUnit;
 }
 
 /**
@@ -80,6 +90,7 @@ export const BASE_BUILTINS: readonly BuiltinDef[] = [
     params: '(v, ...)',
     doc: 'write the values separated by TABs, then a newline',
     make: (rt) => (...values: Value[]) => {
+      rt.charge(outputUnits(values));
       rt.out.print(values);
       return undefined;
     },
@@ -89,7 +100,9 @@ export const BASE_BUILTINS: readonly BuiltinDef[] = [
     params: '(fmt, ...)',
     doc: 'write fmt with its %-conversions replaced by the values',
     make: (rt) => (format: Value, ...values: Value[]) => {
-      rt.out.printf(formatString(rt, stringArgument(format, 1), values));
+      const text = formatString(rt, stringArgument(format, 1), values);
+      rt.charge(WORK_COST.formattedRow + text.length / WORK_COST.bytesPerUnit);
+      rt.out.printf(text);
       return undefined;
     },
   },
@@ -138,6 +151,12 @@ export const BASE_BUILTINS: readonly BuiltinDef[] = [
     make: () => once(() => os.machine()),
   },
   {
+    name: 'host',
+    params: '()',
+    doc: 'the host: its label in --hosts on a fleet, else the machine\'s hostname',
+    make: (rt) => once(() => rt.host.hostLabel?.() ?? os.hostname()),
+  },
+  {
     name: 'kernel_v',
     params: '()',
     doc: 'kernel release as uname -r gives it',
@@ -176,7 +195,9 @@ export const BASE_BUILTINS: readonly BuiltinDef[] = [
     make: (rt) => (address: Value) => {
       if (typeof address === 'string') return address;
       const checked = numberArgument(address, 1);
-      return rt.event === null ? '' : readUserString(rt.event.pid, toUint64(checked));
+      if (rt.event === null) return '';
+      rt.charge(WORK_COST.systemCall);
+      return readUserString(rt.event.pid, toUint64(checked));
     },
   },
   {

@@ -46,14 +46,32 @@ t.test('sorting: largest first, ties in iteration order', async (t) => {
     row('a', 2, '1') + row('c', 2, '1'));
 });
 
-t.test('keys over 32 bytes get their own line; 32 bytes overflow the column', async (t) => {
+t.test('keys with line breaks: as they are, then their bar on a row of its own; 32 bytes overflow the column', async (t) => {
   const long = 'vfs_read+0x0/0x1b0\nksys_read+0x6f/0xf0\n';
   const exact = 'k'.repeat(32);
   const { builtin, recorded, table } = withTable([[long, 3], [exact, 1]]);
   builtin('print_hist')(table);
   t.equal(recorded.text, HEADER +
-    long + '@'.repeat(28).padEnd(38) + '\n3\n\n' +
+    long + ''.padStart(31) + ' |' + '@'.repeat(28).padEnd(38) + '3      \n\n' +
     exact + ' |' + '@'.repeat(9).padEnd(38) + '1      \n');
+});
+
+t.test('single-line keys over 32 bytes widen the key column, up to 64; longer ones are cut in the middle', async (t) => {
+  const wide = 'w'.repeat(40);
+  const { builtin, recorded, table } = withTable([[wide, 1], ['short', 1]]);
+  builtin('print_hist')(table);
+  const lines = recorded.text.split('\n');
+  t.equal(lines[0], 'value '.padStart(40) + '------------- Distribution ------------- count');
+  t.equal(lines[1], wide + ' |' + '@'.repeat(19).padEnd(38) + '1      ');
+  t.equal(lines[2], 'short'.padStart(40) + ' |' + '@'.repeat(19).padEnd(38) + '1      ');
+
+  // 100 bytes, a two-byte UTF-8 character where a plain cut would split it.
+  const huge = 'a'.repeat(30) + '\xc3\xa9' + 'b'.repeat(68);
+  const cut = withTable([[huge, 2]]);
+  cut.builtin('print_hist')(cut.table);
+  const row = cut.recorded.text.split('\n')[1]!;
+  t.equal(row, ' ' + 'a'.repeat(30) + '...' + 'b'.repeat(30) + ' |' + '@'.repeat(37) + ' 2      ', 'the character is not split');
+  t.same(cut.recorded.hists[0].rows, [{ key: huge, count: 2 }], '--json keeps the whole key');
 });
 
 t.test('wide values and other key types', async (t) => {
@@ -62,7 +80,7 @@ t.test('wide values and other key types', async (t) => {
   table.set(nested, 0);
   builtin('print_hist')(table);
   const lines = recorded.text.split('\n');
-  t.equal(lines[1], row('1', 38, '123456789').slice(0, -1), 'the count widens its column');
+  t.equal(lines[1], row('1', 37, '123456789').slice(0, -1), 'the count widens its column; a full bar stops one short of it');
   t.match(lines[2], /^ +table 0x[0-9a-f]+ \| {38}0 {6}$/);
 });
 
@@ -117,7 +135,7 @@ t.test('bars: exact sums, negative and zero sums', async (t) => {
 
   fake = withTable([['up', 10], ['down', -5]]);
   fake.builtin('print_hist')(fake.table);
-  t.equal(fake.recorded.text, HEADER + row('up', 38, '10') + row('down', 0, '-5'), 'bars clamped to 0…38');
+  t.equal(fake.recorded.text, HEADER + row('up', 37, '10') + row('down', 0, '-5'), 'bars clamped to 0…37: the last column stays blank');
 });
 
 t.test('errors', async (t) => {

@@ -8,7 +8,7 @@ import { isBuiltin, toDisplayString } from '../../../src/vm/value';
 import { fakeRuntime } from './fake-runtime';
 
 const FUNCTIONS = [
-  'print', 'printf', 'print_hist', 'print_folded', 'print_trace_clock', 'pairs', 'len', 'delete', 'exit', 'arch', 'kernel_v',
+  'print', 'printf', 'print_hist', 'print_folded', 'print_trace_clock', 'pairs', 'len', 'delete', 'exit', 'arch', 'host', 'kernel_v',
   'num_cpus', 'gettimeofday_s', 'gettimeofday_ms', 'gettimeofday_us', 'gettimeofday_ns', 'stack', 'ustack',
   'ipof', 'stringof', 'user_string', 'kernel_string', 'in_interrupt', 'in_iowait', 'curr_taskinfo',
   // docs/language.md

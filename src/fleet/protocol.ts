@@ -1,0 +1,204 @@
+// The fleet's wire protocol (docs/fleet.md): versioned JSON lines between the coordinator and
+// each agent over the ssh channel, with the encoding of ktap values and a checked decoder.
+
+import { MAX_SAFE, fromBigInt, type Value } from '../vm/value';
+
+/** Bumped on any incompatible change; both sides refuse a peer speaking another version. */
+export const PROTOCOL_VERSION = 1;
+/** A line longer than this is an error for its host (agents split big updates well below it). */
+export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+/** Agents cut a table update into messages of about this many bytes of entries. */
+export const UPDATE_CHUNK_BYTES = 256 * 1024;
+/** Printed by the remote bootstrap when the bundle is not in its cache yet (see ssh.ts). */
+export const NEED_BUNDLE_LINE = 'ktap-need-bundle';
+
+/**
+ * A ktap number, string or boolean on the wire: a JSON number while it is a safe integer,
+ * `{"int":"DIGITS"}` beyond, a JSON string for a byte string (each character one byte),
+ * true/false. Tables and functions never travel.
+ */
+export type WireValue = number | string | boolean | { readonly int: string };
+
+/** Changes of one top-level variable since the last update: a table's entries, or a scalar. */
+export interface VariableUpdate {
+  readonly name: string;
+  /** For a table: changed entries with their current value, and keys removed. */
+  readonly set?: ReadonlyArray<readonly [WireValue, WireValue]>;
+  readonly del?: readonly WireValue[];
+  /** For a scalar: its current value (null: nil). */
+  readonly value?: WireValue | null;
+}
+
+/** Events and lost events of one CPU, totals since the agent started: [cpu, events, lost]. */
+export type CpuCounts = readonly [number, number, number];
+
+export type AgentMessage =
+  | { readonly type: 'hello'; readonly protocol: number; readonly version: string; readonly pid: number; readonly node: string }
+  | { readonly type: 'attached'; readonly handlers: number }
+  | { readonly type: 'update'; readonly vars: readonly VariableUpdate[]; readonly cpus?: readonly CpuCounts[]; readonly last?: boolean }
+  | { readonly type: 'output'; readonly text: string }
+  | { readonly type: 'workload'; readonly text: string }
+  | { readonly type: 'warning'; readonly message: string }
+  | { readonly type: 'error'; readonly message: string }
+  | { readonly type: 'end'; readonly reason: string };
+
+export interface StartMessage {
+  readonly type: 'start';
+  readonly protocol: number;
+  /** The host's label in --hosts: what host() returns there. */
+  readonly label: string;
+  /** The verified bytecode file, base64. */
+  readonly bytecode: string;
+  /** Whether the file's main function takes the script's top-level variables as session variables. */
+  readonly sessionVariables: boolean;
+  readonly scriptName: string;
+  readonly scriptArgs: readonly string[];
+  readonly intervalMs: number;
+  readonly json: boolean;
+  readonly verbose: boolean;
+  readonly command: readonly string[];
+  readonly limits: Readonly<Record<string, number>>;
+  readonly bufferSizeKb?: number;
+}
+
+export type CoordinatorMessage = StartMessage | { readonly type: 'stop' };
+
+/** A message that breaks the protocol: the host that sent it has failed. */
+export class ProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+export function encodeValue(value: Value): WireValue | undefined {
+  switch (typeof value) {
+    case 'number': return value;
+    case 'bigint': return { int: value.toString() };
+    case 'string': case 'boolean': return value;
+    default: return undefined;
+  }
+}
+
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+
+export function decodeValue(wire: unknown): Value {
+  switch (typeof wire) {
+    case 'number':
+      if (!Number.isSafeInteger(wire) || Math.abs(wire) > MAX_SAFE) throw new ProtocolError(`bad number ${wire}`);
+      return wire;
+    case 'string':
+      if (/[^\x00-\xff]/.test(wire)) throw new ProtocolError('a string that is not a byte string');
+      return wire;
+    case 'boolean':
+      return wire;
+    case 'object': {
+      const digits = (wire as { int?: unknown } | null)?.int;
+      if (typeof digits === 'string' && /^-?[0-9]{1,19}$/.test(digits)) {
+        const big = BigInt(digits);
+        if (big >= INT64_MIN && big <= INT64_MAX) return fromBigInt(big);
+      }
+      throw new ProtocolError('bad value');
+    }
+    default:
+      throw new ProtocolError('bad value');
+  }
+}
+
+/** One line of an agent, checked field by field: ProtocolError when it is not a message of this protocol. */
+export function parseAgentMessage(line: string): AgentMessage {
+  let message: unknown;
+  try {
+    message = JSON.parse(line);
+  } catch {
+    throw new ProtocolError(`not a JSON line: ${excerpt(line)}`);
+  }
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) throw new ProtocolError(`not a message: ${excerpt(line)}`);
+  const fields = message as Record<string, unknown>;
+  const text = (name: string): string => {
+    if (typeof fields[name] !== 'string') throw new ProtocolError(`${String(fields.type)} message without '${name}'`);
+    return fields[name] as string;
+  };
+  const count = (name: string): number => {
+    if (!Number.isSafeInteger(fields[name]) || (fields[name] as number) < 0) throw new ProtocolError(`${String(fields.type)} message without '${name}'`);
+    return fields[name] as number;
+  };
+  switch (fields.type) {
+    case 'hello': return { type: 'hello', protocol: count('protocol'), version: text('version'), pid: count('pid'), node: text('node') };
+    case 'attached': return { type: 'attached', handlers: count('handlers') };
+    case 'update': return checkUpdate(fields);
+    case 'output': case 'workload': return { type: fields.type, text: text('text') };
+    case 'warning': case 'error': return { type: fields.type, message: text('message') };
+    case 'end': return { type: 'end', reason: text('reason') };
+    default: throw new ProtocolError(`unknown message type ${excerpt(String(fields.type))}`);
+  }
+}
+
+function checkUpdate(fields: Record<string, unknown>): AgentMessage {
+  const vars = fields.vars;
+  if (!Array.isArray(vars)) throw new ProtocolError("update message without 'vars'");
+  for (const entry of vars as unknown[]) {
+    const variable = entry as Record<string, unknown> | null;
+    if (typeof variable !== 'object' || variable === null || typeof variable.name !== 'string') throw new ProtocolError('update of a variable without a name');
+    if (variable.set !== undefined && !(Array.isArray(variable.set) && variable.set.every((pair) => Array.isArray(pair) && pair.length === 2))) {
+      throw new ProtocolError(`update of ${excerpt(variable.name)}: bad 'set'`);
+    }
+    if (variable.del !== undefined && !Array.isArray(variable.del)) throw new ProtocolError(`update of ${excerpt(variable.name)}: bad 'del'`);
+  }
+  const cpus = fields.cpus;
+  if (cpus !== undefined && !(Array.isArray(cpus) && cpus.every((row) => Array.isArray(row) && row.length === 3 && row.every((n) => Number.isSafeInteger(n) && n >= 0)))) {
+    throw new ProtocolError("update message with bad 'cpus'");
+  }
+  return fields as unknown as AgentMessage;
+}
+
+function excerpt(text: string): string {
+  return text.length > 60 ? JSON.stringify(text.slice(0, 60)) + '…' : JSON.stringify(text);
+}
+
+/**
+ * Splits a byte stream into lines, holding at most MAX_MESSAGE_BYTES of an unfinished one:
+ * `onLine` for each complete line, `onOversized` once if a line grows past the limit.
+ */
+export class LineSplitter {
+  private pending = '';
+  private broken = false;
+
+  constructor(
+    private readonly onLine: (line: string) => void,
+    private readonly onOversized: () => void,
+    private readonly limit = MAX_MESSAGE_BYTES,
+  ) {}
+
+  push(chunk: string): void {
+    if (this.broken) return;
+    let start = 0;
+    for (let newline = chunk.indexOf('\n'); newline >= 0; newline = chunk.indexOf('\n', start)) {
+      const line = this.pending + chunk.slice(start, newline);
+      this.pending = '';
+      start = newline + 1;
+      if (line.length > this.limit) return this.oversized();
+      this.onLine(line);
+      if (this.broken) return;
+    }
+    this.pending += chunk.slice(start);
+    if (this.pending.length > this.limit) this.oversized();
+  }
+
+  /** What is left after the stream ended without a final newline. */
+  rest(): string {
+    return this.pending;
+  }
+
+  /** Stops delivering lines (the host has failed). */
+  stop(): void {
+    this.broken = true;
+    this.pending = '';
+  }
+
+  private oversized(): void {
+    this.stop();
+    this.onOversized();
+  }
+}
