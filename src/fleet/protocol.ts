@@ -1,10 +1,12 @@
 // The fleet's wire protocol (docs/fleet.md): versioned JSON lines between the coordinator and
 // each agent over the ssh channel, with the encoding of ktap values and a checked decoder.
 
+import { MAX_TUPLE_PARTS } from '../vm/opcodes';
+import { KTuple, tuple } from '../vm/tuple';
 import { MAX_SAFE, fromBigInt, type Value } from '../vm/value';
 
-/** Bumped on any incompatible change; both sides refuse a peer speaking another version. */
-export const PROTOCOL_VERSION = 1;
+/** Bumped on any incompatible change; both sides refuse a peer speaking another version (2: tuples). */
+export const PROTOCOL_VERSION = 2;
 /** A line longer than this is an error for its host (agents split big updates well below it). */
 export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 /** Agents cut a table update into messages of about this many bytes of entries. */
@@ -15,9 +17,13 @@ export const NEED_BUNDLE_LINE = 'ktap-need-bundle';
 /**
  * A ktap number, string or boolean on the wire: a JSON number while it is a safe integer,
  * `{"int":"DIGITS"}` beyond, a JSON string for a byte string (each character one byte),
- * true/false. Tables and functions never travel.
+ * true/false; a tuple (a multi-key table's key) as the array of its parts, a nil part as
+ * null. Tables and functions never travel.
  */
-export type WireValue = number | string | boolean | { readonly int: string };
+export type WireValue = number | string | boolean | { readonly int: string } | ReadonlyArray<WireValue | null>;
+
+/** Tuples nest (a key holding a key); deeper than this on the wire is not something ktap sent. */
+const MAX_TUPLE_DEPTH = 16;
 
 /** Changes of one top-level variable since the last update: a table's entries, or a scalar. */
 export interface VariableUpdate {
@@ -76,14 +82,16 @@ export function encodeValue(value: Value): WireValue | undefined {
     case 'number': return value;
     case 'bigint': return { int: value.toString() };
     case 'string': case 'boolean': return value;
-    default: return undefined;
+    default:
+      // A tuple's parts are numbers, strings, booleans, nil or tuples (tuple.ts): all travel.
+      return value instanceof KTuple ? value.parts.map((part) => (part === undefined ? null : encodeValue(part)!)) : undefined;
   }
 }
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
 
-export function decodeValue(wire: unknown): Value {
+export function decodeValue(wire: unknown, depth = 0): Value {
   switch (typeof wire) {
     case 'number':
       if (!Number.isSafeInteger(wire) || Math.abs(wire) > MAX_SAFE) throw new ProtocolError(`bad number ${wire}`);
@@ -94,6 +102,7 @@ export function decodeValue(wire: unknown): Value {
     case 'boolean':
       return wire;
     case 'object': {
+      if (Array.isArray(wire)) return decodeTuple(wire, depth);
       const digits = (wire as { int?: unknown } | null)?.int;
       if (typeof digits === 'string' && /^-?[0-9]{1,19}$/.test(digits)) {
         const big = BigInt(digits);
@@ -104,6 +113,11 @@ export function decodeValue(wire: unknown): Value {
     default:
       throw new ProtocolError('bad value');
   }
+}
+
+function decodeTuple(parts: readonly unknown[], depth: number): Value {
+  if (parts.length > MAX_TUPLE_PARTS || depth >= MAX_TUPLE_DEPTH) throw new ProtocolError('bad tuple');
+  return tuple(...parts.map((part) => (part === null ? undefined : decodeValue(part, depth + 1))));
 }
 
 /** One line of an agent, checked field by field: ProtocolError when it is not a message of this protocol. */

@@ -2,6 +2,7 @@
 // process's figures, read at scrape time (never in the event path) and written as exposition text.
 
 import { KTable } from '../vm/table';
+import { KTuple } from '../vm/tuple';
 import { parseDecimalInteger, type Value } from '../vm/value';
 import { ExpositionWriter, escapeLabelValue, labelSet, metricName, sampleLine, type MetricType } from './exposition';
 import type { MetricsSource, MetricsStats } from './source';
@@ -75,6 +76,7 @@ export class MetricsCollector {
     let samples = '';
     let exposed = 0;
     const nonAscii = new Set<string>();
+    const tupleLabels = new Set<string>();
     const limit = this.maxKeys > 0 ? this.maxKeys : Infinity;
     let overLimit = 0;
     let notNumber = 0;
@@ -98,7 +100,7 @@ export class MetricsCollector {
         overLimit++;
         continue;
       }
-      const labels = keyLabels(key, table, nonAscii);
+      const labels = key instanceof KTuple ? tupleKeyLabels(key, tupleLabels) : keyLabels(key, table, nonAscii);
       if (labels === null) {
         notScalar++;
         continue;
@@ -174,6 +176,25 @@ function keyLabels(key: Value, table: KTable, nonAscii: Set<string>): string | n
   }
   if (spellsScalarKey(key, table)) return DUPLICATE;
   return `{key="${escapeLabelValue(key)}"}`;
+}
+
+/**
+ * The labels of a tuple key (`s[execname, probename]`): `{key1="…",key2="…"}`, one label per
+ * part (nil as ""); null when a part is itself a tuple. Two tuples label alike only when
+ * their parts read alike (7 and "7"), which `seen` (this scrape's tuple labels) tells.
+ */
+function tupleKeyLabels(key: KTuple, seen: Set<string>): string | null | typeof DUPLICATE {
+  const names: string[] = [];
+  const values: string[] = [];
+  for (const part of key.parts) {
+    if (part instanceof KTuple) return null;
+    names.push(`key${names.length + 1}`);
+    values.push(part === undefined ? '' : typeof part === 'string' ? Buffer.from(part, 'latin1').toString('utf8') : String(part));
+  }
+  const labels = labelSet(names, values);
+  if (seen.has(labels)) return DUPLICATE;
+  seen.add(labels);
+  return labels;
 }
 
 /** Whether `text` is how a number or boolean key of `table` with a numeric value is shown. */

@@ -7,6 +7,7 @@ import { ChangeTracker, type Variable } from '../../src/fleet/changes';
 import { FleetMerge } from '../../src/fleet/merge';
 import { LineSplitter, ProtocolError, decodeValue, encodeValue, parseAgentMessage, type VariableUpdate } from '../../src/fleet/protocol';
 import { KTable } from '../../src/vm/table';
+import { tuple } from '../../src/vm/tuple';
 import type { Value } from '../../src/vm/value';
 import { fakeRuntime } from '../vm/lib/fake-runtime';
 
@@ -76,6 +77,33 @@ t.test('other values are kept per host, by label', async (t) => {
   t.same(entries(merged.get('names')), [[1, [['a', 'bash'], ['b', 'zsh']]]]);
   t.same(entries(merged.get('last')), [['b', 'x']]);
   t.same(a.warnings, ['table names: entries whose value is a table stay on the host']);
+});
+
+t.test('tuple keys travel as arrays and are summed like any key; a nested tuple and a nil part too', async (t) => {
+  const { rt } = fakeRuntime();
+  const merged = new Map<string, Value>([['s', rt.newTable()]]);
+  const merge = new FleetMerge(rt, (name) => merged.has(name) ? { get: () => merged.get(name), set: (value) => merged.set(name, value) } : undefined, ['a', 'b']);
+  const a = host(rt);
+  const b = host(rt);
+  a.table('s').set(tuple('bash', 'read'), 3);
+  b.table('s').set(tuple('bash', 'read'), 4);
+  b.table('s').set(tuple(tuple('x', 1), undefined), 1);
+  const sent = b.send();
+  t.same(sent, [{ name: 's', set: [[['bash', 'read'], 4], [[['x', 1], null], 1]] }], 'a tuple is the array of its parts, nil as null');
+  merge.apply('a', a.send());
+  merge.apply('b', sent);
+  const table = merged.get('s') as KTable;
+  t.equal(table.get(tuple('bash', 'read')), 7, 'the same tuple from two hosts is one key');
+  t.equal(table.get(tuple(tuple('x', 1), undefined)), 1);
+  t.same(a.warnings, []);
+  a.table('s').set(tuple('bash', 'read'), undefined);
+  merge.apply('a', a.send());
+  t.equal(table.get(tuple('bash', 'read')), 4, 'a tuple key deleted on a host takes its share away');
+  t.throws(() => decodeValue(Array.from({ length: 9 }, () => 1)), ProtocolError, 'more parts than a tuple has');
+  let deep: unknown = 1;
+  for (let depth = 0; depth < 17; depth++) deep = [deep];
+  t.throws(() => decodeValue(deep), ProtocolError, 'nested deeper than ktap sends');
+  t.throws(() => decodeValue([{}]), ProtocolError);
 });
 
 t.test('host() without --hosts: the machine\'s hostname (on a fleet, its label: fleet.test.ts)', async (t) => {

@@ -96,6 +96,18 @@ t.test('entries that cannot be samples are counted: values not numbers, table ke
   t.match(text, /^ktap_metrics_omitted_entries\{table="mixed",reason="duplicate_labels"\} 4$/m);
 });
 
+t.test('tuple keys: one label per part; a nested tuple is no scalar; tuples that read alike keep the first', async (t) => {
+  const session = newSession();
+  run(session, 'var s = {} var nested = {} s["bash", "read"] += 3 s[7, true] += 1 s["7", true] += 2 s[nil, "a\\"b"] += 4 ' +
+    'for (k, v in pairs(s)) { nested[k, 1] = v }');
+  const text = new MetricsCollector(sessionSource(session)).scrape();
+  t.same(family(text, 'ktap_s').filter((line) => !line.startsWith('#')), [
+    'ktap_s{key1="bash",key2="read"} 3', 'ktap_s{key1="7",key2="true"} 1', 'ktap_s{key1="",key2="a\\"b"} 4',
+  ]);
+  t.match(text, /^ktap_metrics_omitted_entries\{table="s",reason="duplicate_labels"\} 1$/m);
+  t.match(text, /^ktap_metrics_omitted_entries\{table="nested",reason="key_not_scalar"\} 4$/m);
+});
+
 t.test('byte-string keys: escaped, UTF-8 kept, invalid bytes as U+FFFD; a name taken by ktap is left out', async (t) => {
   const session = newSession();
   run(session, 'var files = {} files["a\\"b\\\\c\\nd"] = 1 files["caf\\xc3\\xa9"] = 2 files["bad\\xff"] = 3 ' +
