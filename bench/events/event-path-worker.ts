@@ -35,6 +35,8 @@ const SCRIPTS: Record<string, string> = {
     'trace_end { var n = 0 for (k, v in pairs(s)) { n += v } print(n) }',
   // The same dispatch with a handler that does nothing: what the VM's work costs.
   empty: 'trace *:* { }',
+  // Every event rendered as text (the timing the argstr unit test used to assert).
+  argstr: 'var n = 0 trace *:* { n += len(argstr) }',
 };
 
 interface Variant {
@@ -48,6 +50,7 @@ const VARIANTS: Record<string, Variant> = {
   pages: { what: 'pages in memory → deliver → s[execname] += 1', script: 'count', source: 'pages' },
   empty: { what: 'reader → deliver → empty handler', script: 'empty', source: 'reader' },
   reader: { what: 'reader only (no-op deliver)', script: null, source: 'reader' },
+  argstr: { what: 'reader → deliver → n += len(argstr)', script: 'argstr', source: 'reader' },
 };
 
 // How many times the recorded pages are repeated in each CPU's file: one pass reads

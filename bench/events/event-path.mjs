@@ -27,6 +27,7 @@ export const VARIANTS = [
   { name: 'pages', what: 'pages in memory → deliver → s[execname] += 1' },
   { name: 'empty', what: 'RingReader → deliver → empty handler {}' },
   { name: 'reader', what: 'RingReader alone (decode + merge, no-op callback)' },
+  { name: 'argstr', what: 'RingReader → deliver → n += len(argstr) (every event rendered as text)' },
 ];
 
 /**

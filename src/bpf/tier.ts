@@ -25,6 +25,7 @@ import { Assembler, FP, Helper } from './asm';
 import { SyscallError } from './sys';
 import { UserError } from '../errors';
 import { syscallNumbers } from './syscalls';
+import { FilterNotCompiled, emitFilter, filterProblem, parseFilter, type FilterFields, type FilterNode } from './filter';
 
 export type TierMode = 'auto' | 'kernel' | 'user';
 
@@ -181,8 +182,10 @@ export class KernelTier {
     const tids = this.options.pids === undefined ? undefined : this.threadFilter().map.fd;
     try {
       const compile = (access: EventAccess, syscallLimit?: number, syscallIds?: readonly number[]): BpfProgram => {
+        const filter = plan.filter;
         const generated = generate({
           analysis,
+          ...(filter === null ? {} : { filter: (asm, context, skip) => emitFilter(asm, filter, filterFieldsOf(access), context, skip) }),
           tables,
           scalars,
           access,
@@ -213,7 +216,8 @@ export class KernelTier {
         // One program per distinct field layout; the probe name travels as the attach cookie.
         const byLayout = new Map<string, BpfProgram>();
         plan.events.forEach((event, index) => {
-          const signature = JSON.stringify(event.fields.map((field) => [field.offset, field.size, field.signed, field.kind]));
+          // A filter names fields: events whose fields lie alike but are named otherwise need programs of their own.
+          const signature = JSON.stringify(event.fields.map((field) => [field.offset, field.size, field.signed, field.kind, plan.filter === null ? '' : field.name]));
           let program = byLayout.get(signature);
           if (program === undefined) byLayout.set(signature, (program = compile({ kind: 'record', fields: event.fields })));
           attachments.push(attachTracepoint(program, this.options.tracefsRoot, event.tracepoint.system, event.tracepoint.event, BigInt(index)));
@@ -397,6 +401,12 @@ interface Plan {
   readonly events: readonly PlannedEvent[];
   /** Probe names by attach cookie. */
   readonly names: readonly string[];
+  /** The /filter/, compiled into each program. */
+  readonly filter: FilterNode | null;
+}
+
+function filterFieldsOf(access: EventAccess): FilterFields {
+  return access.kind === 'record' ? { kind: 'record', fields: access.fields } : { kind: access.kind };
 }
 
 function bindingKind(value: Value): 'table' | 'scalar' | null {
@@ -417,9 +427,17 @@ function planFor(
   if (body === undefined) throw new NotForKernel(0, 'a handler registered by a function call runs in user space');
   const line = body.proto.lineDefined;
   const spec = handler.spec;
-  if (spec.filter !== undefined) throw new NotForKernel(line, 'a /filter/ runs in the tracefs path');
   const nonTracepoint = spec.definitions.find((definition) => definition.kind !== 'tracepoint' && definition.kind !== 'syscall');
   if (nonTracepoint !== undefined) throw new NotForKernel(line, `${nonTracepoint.kind} probes run in user space`);
+  let filter: FilterNode | null = null;
+  try {
+    if (spec.filter !== undefined) filter = parseFilter(spec.filter);
+  } catch (error) {
+    if (error instanceof FilterNotCompiled) throw new NotForKernel(line, error.message);
+    throw error;
+  }
+  /** The first reason the filter cannot be compiled for events with FIELDS. */
+  const filterFits = (fields: FilterFields): string | null => (filter === null ? null : filterProblem(filter, fields));
   const globals: GlobalBinding[] = body.proto.upvalues.map((upvalue, index) => {
     const cell = body.cells[index] as Cell;
     const kind = kindOf(cell);
@@ -429,16 +447,23 @@ function planFor(
   const whole = spec.definitions.length === 1 ? WHOLE_SYSCALL_GLOBS.get(spec.definitions[0]!.text) : undefined;
   const rawArgs = whole?.access === 'rawSysEnter' ? [0] : [0, 1];
   if (whole !== undefined && !analysis.usesProbename && [...analysis.args].every((index) => rawArgs.includes(index))) {
-    return { analysis, raw: { name: whole.raw, access: whole.access }, events: [], names: [] };
+    const problem = filterFits({ kind: whole.access });
+    // The glob's events are hundreds, too many for perf events: the tracefs path then.
+    if (problem !== null) throw new NotForKernel(line, problem);
+    return { analysis, raw: { name: whole.raw, access: whole.access }, events: [], names: [], filter };
   }
-  if (tracefsRoot === null) return { analysis, raw: null, events: [], names: [] };
+  if (tracefsRoot === null) return { analysis, raw: null, events: [], names: [], filter };
   const resolved = resolveEvents(tracefsRoot, spec.definitions, line);
   const raw = rawSyscalls(resolved.events.map((event) => event.tracepoint), analysis);
-  if (raw !== null) return { analysis, raw, events: [], names: [] };
+  if (raw !== null && filterFits({ kind: raw.access }) === null) return { analysis, raw, events: [], names: [], filter };
   if (resolved.events.length > MAX_PERF_EVENTS) {
     throw new NotForKernel(line, `${resolved.events.length} events attach faster through tracefs than as ${resolved.events.length} perf events`);
   }
-  return { analysis, raw: null, ...resolved };
+  for (const event of resolved.events) {
+    const problem = filterFits({ kind: 'record', fields: event.fields });
+    if (problem !== null) throw new NotForKernel(line, `${problem} (${event.tracepoint.system}:${event.tracepoint.event})`);
+  }
+  return { analysis, raw: null, ...resolved, filter };
 }
 
 /** Most system calls one raw-tracepoint program checks the id of. */

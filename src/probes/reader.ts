@@ -58,7 +58,7 @@ class CpuStream {
   time = 0;
   private base = -1n;
   private baseTime = 0;
-  /** When a pump last read something of this CPU (performance.now()). */
+  /** When a pump last read something of this CPU (the reader's clock, ms). */
   private readAt = 0;
   lost = 0;
   corruptPages = 0;
@@ -203,7 +203,8 @@ export class RingReader {
   /** The last pump ended for time with records still to deliver. */
   pending = false;
 
-  constructor(instancePath: string, cpus: readonly number[], pageSize: number) {
+  /** CLOCK gives milliseconds (performance.now() but in tests of the FLUSH_MS and PUMP_MS rules). */
+  constructor(instancePath: string, cpus: readonly number[], pageSize: number, private readonly clock: () => number = () => performance.now()) {
     const timeBase = (): bigint => this.timeBaseNs;
     const maxQueued = Math.max(256, Math.floor(QUEUE_BUDGET_BYTES / pageSize / Math.max(1, cpus.length)));
     this.streams = cpus.map((cpu) => new CpuStream(cpu, `${instancePath}/per_cpu/cpu${cpu}`, pageSize, maxQueued, timeBase));
@@ -237,11 +238,11 @@ export class RingReader {
    * says that records are left). Returns the number of pages read (0: nothing new).
    */
   pump(deliver: RecordHandler, reach: PumpReach = 'all'): number {
-    const started = performance.now();
+    const started = this.clock();
     let pages = this.fill(reach, started);
     this.pending = false;
     while (this.merge(deliver, TOPUP_RECORDS) === TOPUP_RECORDS) {
-      const now = performance.now();
+      const now = this.clock();
       if (now - started >= PUMP_MS) {
         this.pending = true;
         break;

@@ -608,6 +608,7 @@ export class Session {
   private openKernelTier(): KernelTier | null {
     if (this.kernelTier !== null) return this.kernelTier;
     if (this.kernelTierUnavailable !== null) return null;
+    checkTargets(this.options);
     const pids = this.workload !== null ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
     const opened = KernelTier.open({
       tracefsRoot: findTracefs(),

@@ -5,7 +5,7 @@ import { BadBytecodeError } from './errors';
 import { INSTRUCTION_WIDTH, MAX_REGISTERS, Op, OPCODES, type OperandKind } from './opcodes';
 import { instructionCount, type Constant, type Proto, type UpvalueDesc } from './proto';
 import { MAX_SAFE } from './value';
-import { quoteBytes } from './disasm';
+import { quoteBytes } from './quote';
 
 /** Most cells (captured locals) a function may have. */
 export const MAX_CELLS = 1000;

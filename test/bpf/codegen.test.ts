@@ -5,6 +5,7 @@ import t from 'tap';
 import { compile } from '../../src/compiler';
 import { analyze, upvaluesWritten, type GlobalBinding } from '../../src/bpf/analyze';
 import { generate, type TableBinding } from '../../src/bpf/codegen';
+import { emitFilter, filterProblem, parseFilter } from '../../src/bpf/filter';
 import { BpfMap } from '../../src/bpf/maps';
 import { BpfProgram } from '../../src/bpf/program';
 import { GLOBAL_NAMES } from '../../src/vm/lib/index';
@@ -65,6 +66,32 @@ t.test('what a user-space handler writes', async (t) => {
   t.equal(upvaluesWritten(handlerOf('var f = nil\ntrace x:y { f() }').proto), 'all', 'a script function could write anything');
 });
 
+t.test('filters: what is compiled into the program, and what is left to the kernel', async (t) => {
+  t.same(parseFilter('fd == 2 && (count > 0x10 || !(comm != "a b"))'), {
+    op: 'and',
+    left: { op: 'compare', field: 'fd', compare: '==', value: 2n },
+    right: { op: 'or', left: { op: 'compare', field: 'count', compare: '>', value: 16n }, right: { op: 'not', operand: { op: 'string', field: 'comm', equal: false, value: 'a b' } } },
+  });
+  t.same(parseFilter('a==-010||b&1'), { op: 'or', left: { op: 'compare', field: 'a', compare: '==', value: -8n }, right: { op: 'compare', field: 'b', compare: '&', value: 1n } }, 'octal as the kernel reads it; && binds before ||');
+  for (const text of ['comm ~ "ba*"', 'comm == "ba*"', 'fd == x', 'fd == 2 &&', '(fd == 2', 'fd.function == 1', 'CPU & CPUS{1}', '']) {
+    t.throws(() => parseFilter(text), { name: 'FilterNotCompiled' }, `left to the kernel: ${text}`);
+  }
+  const fields = [
+    { name: 'fd', type: 'unsigned int', offset: 16, size: 8, signed: false, kind: 'int' as const },
+    { name: 'name', type: 'char[16]', offset: 24, size: 16, signed: false, kind: 'chars' as const },
+    { name: 'path', type: '__data_loc char[]', offset: 40, size: 4, signed: false, kind: 'dataloc' as const },
+  ];
+  const problem = (text: string) => filterProblem(parseFilter(text), { kind: 'record', fields });
+  t.equal(problem('fd == 1 && name == "x" && common_pid > 0 && CPU == 0 && COMM != "y"'), null);
+  t.equal(problem('fd == -1'), "the filter's value -1 does not fit fd");
+  t.equal(problem('path == "x"'), "the filter's field path is read by the kernel's filter");
+  t.equal(problem('nosuch == 1'), "the filter's field nosuch is read by the kernel's filter");
+  t.equal(problem('name == "0123456789abcdef"'), 'the filter\'s string "0123456789abcdef" is as long as name');
+  t.equal(problem('name == 1'), 'the filter compares name with a number');
+  t.equal(filterProblem(parseFilter('ret < 0'), { kind: 'rawSysExit' }), null, 'the raw sys_exit context has ret');
+  t.not(filterProblem(parseFilter('fd == 1'), { kind: 'rawSysEnter' }), null, 'the raw context has no named arguments');
+});
+
 const unavailable = bpfUnavailable();
 if (unavailable !== undefined) {
   t.comment(`SKIP verifier tests: BPF unavailable: ${unavailable}`);
@@ -94,6 +121,12 @@ if (unavailable !== undefined) {
       t.equal(generated.lines.length, generated.code.length / 8, `${name}: a line per slot`);
       t.ok([...generated.lines].every((line) => line >= proto.lineDefined && line <= proto.lastLine), `${name}: lines within the handler`);
       t.doesNotThrow(() => BpfProgram.load({ type: 'tracepoint', code: generated.code }).close(), `${name}: accepted by the verifier`);
+      const filter = parseFilter('f0 == 1 && (comm == "sh" || !(f1 & 4)) || common_pid < 100 && CPU != 1');
+      const filtered = generate({
+        analysis, tables, scalars, access: { kind: 'record', fields }, hitsFd: hits.fd, errorsFd: errors.fd, handlerId: 1, wallOffsetNs: 0n,
+        filter: (asm, context, skip) => emitFilter(asm, filter, { kind: 'record', fields }, context, skip),
+      });
+      t.doesNotThrow(() => BpfProgram.load({ type: 'tracepoint', code: filtered.code }).close(), `${name}, filtered: accepted by the verifier`);
     }
   });
 }

@@ -5,13 +5,14 @@
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bpfUnavailable } from './support';
 import { PipedKtap, Workload, buildWorkload, valueBecomes } from '../repl/harness';
 
 const root = join(__dirname, '..', '..');
 const ktap = join(root, 'bin', 'ktap');
+const cpus = availableParallelism();
 const unavailable = process.getuid?.() !== 0 ? 'not running as root' : bpfUnavailable();
 
 if (unavailable !== undefined) {
@@ -81,6 +82,44 @@ trace_end {
     t.equal(user.stdout, EXPECTED, 'user tier');
     t.equal(kernel.stderr.split('\n').filter((line) => /: kernel tier \(eBPF\)$/.test(line)).length, 3, '-v: each handler in the kernel');
     t.notMatch(user.stderr, /kernel tier/, 'nothing in the kernel under --tier user');
+  });
+
+  // Filters compiled into the programs: integer fields (signed and not), a char field and
+  // the task's comm, common_pid and CPU, && || ! and parentheses; -C checked in the program.
+  const FILTERS = `var n = 0
+var w = 0
+var s = 0
+var g = 0
+trace syscalls:sys_enter_write /fd == 2 && count == 1/ { n += 1 }
+trace syscalls:sys_exit_write /ret == 1 || ret < 0/ { w += 1 }
+trace sched:sched_process_exit /comm == "workload" || comm == "nothing"/ { s += 1 }
+trace syscalls:sys_enter_getppid /common_pid != 0 && !(CPU < 0)/ { g += 1 }
+trace_end { print(n, w, s, g) }
+`;
+
+  t.test('filters run in the kernel and count as the kernel filters do', async (t) => {
+    const args = ['/bin/sh', '-c', `${workload} write 5 3; ${workload} getppid 1000`];
+    const kernel = run('kernel', FILTERS, args, {}, true);
+    const user = run('user', FILTERS, args, {}, true);
+    t.equal(kernel.stdout, 'ooooo3\t8\t2\t1001\n', `kernel tier (stderr: ${kernel.stderr.trim()})`);
+    t.equal(user.stdout, kernel.stdout, 'user tier');
+    t.equal(kernel.stderr.split('\n').filter((line) => /: kernel tier \(eBPF\)$/.test(line)).length, 4, '-v: each filtered handler in the kernel');
+  });
+
+  t.test('a filter the kernel tier cannot compile keeps its handler in the tracefs path', async (t) => {
+    const result = run('auto', 'var n = 0\ntrace sched:sched_process_exit /comm ~ "work*"/ { n += 1 }\ntrace_end { print(n) }', ['getppid', '1']);
+    t.equal(result.stdout, '1\n');
+    t.match(result.stderr, /sched:sched_process_exit \/comm ~ "work\*"\/: user tier \(line 2: 'comm ~ "work\*"' is matched by the kernel's filter\)/);
+  });
+
+  t.test('-C runs the program on one CPU only', { skip: cpus < 2 ? 'one CPU' : false }, async (t) => {
+    const script = 'var c = {}\ntrace syscalls:sys_enter_getppid { c[execname] += 1 }\ntrace_end { print(c["workload"]) }';
+    for (const cpu of [0, 1]) {
+      const file = join(directory, 'cpu.kp');
+      writeFileSync(file, script);
+      const result = spawnSync(process.execPath, [ktap, '-q', '--tier', 'kernel', '-C', String(cpu), file, '--', 'taskset', '-c', '1', workload, 'getppid', '300'], { encoding: 'utf8', timeout: 60_000 });
+      t.equal(result.stdout, cpu === 1 ? '300\n' : 'nil\n', `-C ${cpu}, the workload on CPU 1 (stderr: ${result.stderr.trim()})`);
+    }
   });
 
   t.test('auto: a handler that cannot go to the kernel says why, the rest go', async (t) => {

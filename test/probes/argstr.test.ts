@@ -397,7 +397,7 @@ t.test('btfEnumValues reads ENUM and ENUM64 and drops names with two values', as
   t.throws(() => btfEnumValues(blob), PrintFormatError);
 });
 
-t.test('rendering a sched_switch takes about a microsecond at most', async (t) => {
+t.test('rendering a sched_switch again and again gives the same text', async (t) => {
   const layout = parseEventFormat(readFileSync(join(FIXTURES, 'formats', 'sched.sched_switch.format'), 'latin1'), 'sched');
   const { bytes, length } = makeRecord(layout, {
     prev_comm: 'kworker/u16:3', prev_pid: 1234, prev_prio: 120, prev_state: 0x101, next_comm: 'swapper/1', next_pid: 0, next_prio: 120,
@@ -405,13 +405,10 @@ t.test('rendering a sched_switch takes about a microsecond at most', async (t) =
   const renderer = compileArgstr(layout);
   t.equal(renderer(bytes, RECORD_START, length),
     'sched_switch: prev_comm=kworker/u16:3 prev_pid=1234 prev_prio=120 prev_state=S+ ==> next_comm=swapper/1 next_pid=0 next_prio=120');
-  let characters = 0;
-  for (let index = 0; index < 20000; index++) characters += renderer(bytes, RECORD_START, length).length;
-  const count = 200000;
-  const start = process.hrtime.bigint();
-  for (let index = 0; index < count; index++) characters += renderer(bytes, RECORD_START, length).length;
-  const nanoseconds = Number(process.hrtime.bigint() - start) / count;
-  t.comment(`sched_switch argstr: ${nanoseconds.toFixed(0)} ns per record`);
-  // Generous against slow CI machines; it measures about 0.3 µs.
-  t.ok(nanoseconds < 5000 && characters > 0, `${nanoseconds.toFixed(0)} ns`);
+  // Once the renderer is optimised (its speed is a figure of `npm run bench`, event path
+  // variant argstr), it still renders the same.
+  const first = renderer(bytes, RECORD_START, length);
+  let same = 0;
+  for (let index = 0; index < 50_000; index++) if (renderer(bytes, RECORD_START, length) === first) same++;
+  t.equal(same, 50_000);
 });

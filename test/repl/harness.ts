@@ -2,7 +2,7 @@
 // a workload process that makes exactly the getppid() calls asked of it, and polling helpers.
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { ktap, root, shellQuote, sleep, waitFor } from '../tui/harness';
@@ -45,6 +45,23 @@ export async function valueBecomes(session: Asking, expression: string, expected
     await sleep(100);
   } while (Date.now() < deadline);
   return value;
+}
+
+/** CPU time PID has used so far, in ms (utime + stime of /proc/PID/stat). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat(5), counted from the state (field 3) here, in clock ticks of 10 ms.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * Waits until PID has burnt `ms` of CPU from now: an input that loops is then surely running,
+ * however long a busy machine took to start it (a fixed sleep would race with that).
+ */
+export async function burnsCpu(pid: number, ms: number): Promise<void> {
+  const from = cpuMs(pid);
+  await waitFor(() => cpuMs(pid) - from >= ms, `pid ${pid} to use ${ms} ms of CPU`, 60_000);
 }
 
 /** Compiles test/repl/ppid.c into `directory`. */

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  PipedKtap, Workload, attachedLine, buildWorkload, getppidOf, ktap, ktapEnvironment, leftovers, root, sleep, tracingUnavailable, valueBecomes,
+  PipedKtap, Workload, attachedLine, buildWorkload, burnsCpu, getppidOf, ktap, ktapEnvironment, leftovers, root, tracingUnavailable, valueBecomes,
 } from './harness';
 
 const reason = tracingUnavailable();
@@ -132,9 +132,9 @@ if (reason !== undefined) {
 
   t.test('Ctrl-C (SIGINT) interrupts a runaway loop; the session goes on', async (t) => {
     const piped = open(t, ['--max-instructions', '0']);
-    piped.line('var before = 1');
+    await piped.ask('var before = 1 print("ready")', /^ready$/m);
     piped.line('while (true) { }');
-    await sleep(500);
+    await burnsCpu(piped.pid, 300);
     piped.child.kill('SIGINT');
     await piped.expect(/^error: interrupted$/m);
     await piped.ask('before + 1', /^2$/m);

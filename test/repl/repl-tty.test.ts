@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  TerminalKtap, Workload, attachedLine, buildWorkload, getppidOf, leftovers, sleep, stopTmuxServer, tmuxSessions, tracingUnavailable, valueBecomes, waitFor,
+  TerminalKtap, Workload, attachedLine, buildWorkload, burnsCpu, getppidOf, leftovers, sleep, stopTmuxServer, tmuxSessions, tracingUnavailable, valueBecomes, waitFor,
 } from './harness';
 
 const reason = tracingUnavailable();
@@ -202,7 +202,7 @@ if (reason !== undefined) {
     await term.expect(attachedLine(1, child.pid));
     await term.prompt();
     term.line('while (true) { }');
-    await sleep(500);
+    await burnsCpu(term.pid, 300);
     t.not(term.screen().split('\n').at(-1), 'ktap>', 'the loop is still running (no limit)');
     term.keys('C-c');
     await term.expect(/^ktap> while \(true\) \{ \}\n(\^C)?error: interrupted\nktap>$/m, 'interrupted, back at the prompt');

@@ -2,10 +2,12 @@
  *   workload getppid N         N getppid() calls
  *   workload write N M         N write(1, …) and M write(2, …) of one byte each
  *   workload wait-getppid N    waits for a line on stdin, then N getppid() calls
- *   workload spin MS           burns CPU for MS milliseconds in spin_hot()
+ *   workload spin MS           burns MS milliseconds of its own CPU time in spin_hot() (not
+ *                              wall time: on a busy machine it runs longer, sampled as often)
  *   workload open MS PATH...   opens each PATH (argv strings: still in memory for
  *                              user_string), then stays alive MS milliseconds
- *   workload read-sizes SIZE...  read(42, …, SIZE) from /dev/zero (dup'ed to fd 42) per SIZE
+ *   workload read-sizes SIZE...
+ *                              read(42, …, SIZE) from /dev/zero (dup'ed to fd 42) per SIZE
  *   workload read N            N read(0, …) calls of one byte
  *   workload fds               prints its open file descriptors, e.g. "0 1 2"
  */
@@ -39,10 +41,10 @@ int main(int argc, char **argv) {
     calls(atol(argv[2]));
   } else if (argc >= 3 && strcmp(argv[1], "spin") == 0) {
     struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &start);
     do {
       spin_hot(100000);
-      clock_gettime(CLOCK_MONOTONIC, &now);
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
     } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < atol(argv[2]));
   } else if (argc >= 3 && strcmp(argv[1], "open") == 0) {
     for (int i = 3; i < argc; i++) {

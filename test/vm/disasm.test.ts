@@ -2,7 +2,8 @@
 // and the nested function after its parent.
 
 import t from 'tap';
-import { disassemble, quoteBytes } from '../../src/vm/disasm';
+import { disassemble } from '../../src/vm/disasm';
+import { quoteBytes } from '../../src/vm/quote';
 import { buildProto } from './build-proto';
 
 t.test('listing of a main function and a closure', async (t) => {

@@ -5,6 +5,7 @@ import { RuntimeError } from '../errors';
 import type { Runtime } from '../runtime';
 import { toDisplayString, toUint64, type Value } from '../value';
 import { clampInteger, low32, numberArgument } from './arguments';
+import { quoteBytes } from '../quote';
 
 const FLAG_CHARACTERS = '-+ #0';
 /** Longer modifiers first so `hh` and `ll` are not read as `h` and `l` plus a conversion. */
@@ -103,7 +104,10 @@ export function formatString(rt: Runtime, format: string, args: readonly Value[]
     const character = index < format.length ? format[index++] : '';
     // The conversion is checked before its argument, so a format ending in `%` (SPEC §5.1:
     // "C is empty") is reported as such even when no value follows.
-    if (!CONVERSIONS.includes(character)) throw new RuntimeError(`invalid option '%${character}' to 'format'`);
+    if (!CONVERSIONS.includes(character)) {
+      // Shown escaped, so a control byte after `%` keeps the message one printable line.
+      throw new RuntimeError(`invalid option '%${quoteBytes(character, "'").slice(1, -1)}' to 'format'`);
+    }
     const position = used + 2;
     if (used >= args.length) throw new RuntimeError(`bad argument #${position}: (no value)`);
     const argument = args[used++];

@@ -14,9 +14,13 @@ t.test('outside events: now', async (t) => {
   const after = Date.now();
   t.ok(Number.isSafeInteger(seconds) && Number.isSafeInteger(milliseconds) && Number.isSafeInteger(microseconds));
   t.equal(typeof nanoseconds, 'bigint', 'nanoseconds since the epoch exceed 2^53');
-  t.ok(seconds >= Math.floor(before / 1000) - 1 && seconds <= Math.ceil(after / 1000) + 1);
-  t.ok(milliseconds >= before - 5 && milliseconds <= after + 5);
-  t.ok(microseconds >= milliseconds * 1000 - 5000 && microseconds <= (after + 5) * 1000);
+  // Node's time origin is taken at start-up from two clocks read one after the other, so on
+  // a busy machine it can be off from Date.now() by however long the process waited between
+  // them: "now" is checked to the second, which still tells every unit from its neighbours.
+  const slackMs = 1000;
+  t.ok(seconds >= Math.floor((before - slackMs) / 1000) && seconds <= Math.ceil((after + slackMs) / 1000), `${seconds} s is now`);
+  t.ok(milliseconds >= before - slackMs && milliseconds <= after + slackMs, `${milliseconds} ms is now`);
+  t.ok(microseconds >= milliseconds * 1000 && microseconds <= (after + slackMs) * 1000, 'microseconds, read later on the same clock');
   t.ok(nanoseconds >= BigInt(microseconds) * 1000n);
 });
 
