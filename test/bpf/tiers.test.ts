@@ -143,7 +143,7 @@ trace_end { print(n, w, s, g) }
 
   t.test('runtime errors counted in the kernel are reported as the VM reports them', async (t) => {
     const result = run('kernel', 'var c = {}\ntrace syscalls:sys_enter_getppid {\n  c[pid] = 1 / (tid - tid)\n}', ['getppid', '5']);
-    t.match(result.stdout, /^error: divide 0 arith operation$/m);
+    t.match(result.stdout, /^error: \S+\/script\.kp:3: divide 0 arith operation$/m, 'where, as the VM says it');
   });
 
   t.test('after SIGKILL no program of ours stays loaded', async (t) => {

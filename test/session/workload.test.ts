@@ -133,7 +133,7 @@ t.test('-- cmd', { skip: reason === undefined ? false : `tracefs unavailable: ${
     t.equal(interrupted.stdout, 'Tracing... Hit Ctrl-C to end.\n\nend\n', 'SIGINT: a newline, then trace_end');
     t.equal(terminated.stdout, 'Tracing... Hit Ctrl-C to end.\nend\n', 'SIGTERM: trace_end');
     t.equal(ticked.stdout, 'Tracing... Hit Ctrl-C to end.\nend\t3\n', 'exit() in a tick: trace_end');
-    t.equal(failed.stdout, 'Tracing... Hit Ctrl-C to end.\nerror: attempt to perform arithmetic on a nil value\n', 'a runtime error: no trace_end');
+    t.equal(failed.stdout, 'Tracing... Hit Ctrl-C to end.\nerror: (command line):1: attempt to perform arithmetic on a nil value\n', 'a runtime error: no trace_end');
     for (const result of [interrupted, terminated, ticked, failed]) t.equal(result.code, 0);
   });
 });
