@@ -58,7 +58,8 @@ export class TestFleet {
   readonly servers: SshServer[] = [];
   readonly keys: SshKeys;
   readonly sshCommand: string;
-  private readonly workload: string;
+  /** test/session/workload.c, built for the test. */
+  readonly workload: string;
 
   private constructor(readonly directory: string) {
     this.keys = makeKeys(directory);
