@@ -113,6 +113,12 @@ t.test('Prometheus scrapes ktap --metrics and its API returns the exact count', 
   const metadata = (await (await fetch(`http://127.0.0.1:${apiPort}/api/v1/metadata?metric=ktap_calls`)).json()) as { data: Record<string, Array<{ type: string }>> };
   t.equal(metadata.data.ktap_calls?.[0]?.type, 'counter', 'a table that only grows is a counter');
 
+  // The handler runs in the kernel tier (a pid key, a number): ktap's own counters count its runs.
+  const own = await (await fetch(`http://${target}/metrics`)).text();
+  const total = (family: string): number => [...own.matchAll(new RegExp(`^${family}\\{[^}]*\\} (\\d+)$`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0);
+  t.ok(total('ktap_events_total') >= CALLS, `ktap_events_total counts the kernel tier's runs (${total('ktap_events_total')})`);
+  t.ok(total('ktap_handler_runs_total') >= CALLS, `ktap_handler_runs_total too (${total('ktap_handler_runs_total')})`);
+
   tracer.kill('SIGINT');
   t.equal(await exited(tracer), 0);
   t.match(stdout, /\nend\n$/, 'trace_end ran at Ctrl-C');
