@@ -6,7 +6,9 @@
 import t from 'tap';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { leftovers, shellQuote, waitFor } from '../tui/harness';
+import { leftovers } from '../support/tracing';
+import { waitFor } from '../support/wait';
+import { shellQuote } from '../support/tmux';
 import { CALLS, COUNTING, HOST_NAMES, TestFleet, descendants, fleetUnavailable } from './harness';
 
 const reason = fleetUnavailable();

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clientOptions, makeKeys, sshUnavailable, startSshd, type SshKeys, type SshServer } from '../support/sshd';
-import { ktap, root, shellQuote } from '../tui/harness';
+import { ktap, root } from '../support/tracing';
+import { shellQuote } from '../support/tmux';
 
 /** Why the fleet tests cannot run here, or undefined. */
 export function fleetUnavailable(): string | undefined {

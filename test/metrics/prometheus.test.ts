@@ -2,23 +2,19 @@
 // its own storage and port: after its scrapes, its query API returns the workload's exact count.
 
 import t from 'tap';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ktap, root, tracingUnavailable } from '../support/tracing';
 
-const root = join(__dirname, '..', '..');
-const ktap = join(root, 'bin', 'ktap');
 const prometheus = '/usr/bin/prometheus';
 const CALLS = 3000;
 
 function unavailableReason(): string | undefined {
   if (!existsSync(prometheus)) return `${prometheus} is not installed (.ci/packages lists it)`;
-  if (process.getuid?.() !== 0) return 'not running as root';
-  const probe = spawnSync(process.execPath, [ktap, '-le', 'syscalls:sys_enter_getppid'], { encoding: 'utf8' });
-  if (probe.status !== 0 || probe.stdout.trim() === '') return probe.stderr.trim() || 'no syscalls:sys_enter_getppid tracepoint';
-  return undefined;
+  return tracingUnavailable();
 }
 
 /** A port free on 127.0.0.1 now (Prometheus cannot tell which port it picked itself). */

@@ -7,14 +7,13 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  PipedKtap, Workload, attachedLine, buildWorkload, burnsCpu, getppidOf, ktap, ktapEnvironment, leftovers, root, tracingUnavailable, valueBecomes,
-} from './harness';
+import { PipedKtap, Workload, attachedLine, buildWorkload, burnsCpu, getppidOf, ktapEnvironment, valueBecomes } from './harness';
+import { ktap, leftovers, root, tracingUnavailable } from '../support/tracing';
+import { skipFile } from '../support/skip';
 
 const reason = tracingUnavailable();
 if (reason !== undefined) {
-  t.comment(`SKIP tracefs unavailable: ${reason}`);
-  t.pass(`skipped: tracefs unavailable (${reason})`);
+  skipFile('tracefs unavailable', reason);
 } else {
   const directory = mkdtempSync(join(tmpdir(), 'ktap-repl-pipe-'));
   const workloadBinary = buildWorkload(directory);
