@@ -306,6 +306,7 @@ export class Session {
 
   /** The counters the faces show; reads each CPU's buffer stats, so once per refresh. */
   stats(): SessionStats {
+    if (this.kernelTier !== null) this.countKernelRuns(this.kernelTier);
     const tables: Array<{ name: string; table: KTable }> = [];
     for (const [name, value] of this.variables()) if (value instanceof KTable) tables.push({ name, table: value });
     return {
@@ -643,10 +644,15 @@ export class Session {
     this.kernelWatch = setInterval(() => this.pollKernelTier(tier), KERNEL_POLL_MS);
   }
 
-  private pollKernelTier(tier: KernelTier): void {
+  /** Reads the kernel-tier handlers' run counters (so a reader of stats() sees them exact). */
+  private countKernelRuns(tier: KernelTier): void {
     for (const handler of this.handlers) {
       if (tier.has(handler)) this.handlerRuns[handler.id] = tier.hitsPerCpu(handler).reduce((sum, count) => sum + count, 0);
     }
+  }
+
+  private pollKernelTier(tier: KernelTier): void {
+    this.countKernelRuns(tier);
     const error = tier.takeError();
     if (error === null || this.failed) return;
     const handler = this.handlers.find((candidate) => candidate.id === error.handlerId);
