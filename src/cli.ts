@@ -12,6 +12,7 @@ import { sessionSource } from './metrics/source';
 import { listingTiers } from './bpf/tier';
 import { runAgent } from './fleet/agent';
 import { parseHostList, parseHostsFile, type HostSpec } from './fleet/hosts';
+import type { HostSessionOptions } from './fleet/protocol';
 import { runFleetScript } from './fleet/run';
 import { localBundle } from './fleet/ssh';
 import { FileError, openOutputFile, readScriptFile, refuseInputAsOutput, systemMessage } from './session/files';
@@ -200,7 +201,7 @@ async function runOnHosts(options: CliOptions): Promise<number> {
   const outputFd = openOutput(options);
   const chunkName = options.mode === 'run' ? options.script! : '(command line)';
   // The coordinator's session holds the merged view; the workload runs on the hosts.
-  const session = sessionFor({ ...options, command: [], quiet: true }, outputFd, chunkName);
+  const session = sessionFor({ ...options, command: [], quiet: true, dryRun: false }, outputFd, chunkName);
   try {
     const shipped = loadShipped(session, options, chunkName);
     const source = options.remoteKtap !== undefined ? { remoteKtap: options.remoteKtap } : { bundle: localBundle() };
@@ -209,8 +210,8 @@ async function runOnHosts(options: CliOptions): Promise<number> {
       connectTimeoutS: options.connectTimeoutS,
       intervalMs: options.intervalMs,
       command: options.command,
+      hostOptions: hostSessionOptions(options),
       quiet: options.quiet,
-      ...(options.bufferSizeKb === undefined ? {} : { bufferSizeKb: options.bufferSizeKb }),
       ...(options.tui ? {
         openFace: (fleet) => openDashboard(session, {
           intervalMs: options.intervalMs,
@@ -224,6 +225,21 @@ async function runOnHosts(options: CliOptions): Promise<number> {
     session.close();
     if (outputFd !== 1) closeSync(outputFd);
   }
+}
+
+/** What holds on every host of a fleet: the options of the agents' sessions. */
+function hostSessionOptions(options: CliOptions): HostSessionOptions {
+  return {
+    json: options.json,
+    verbose: options.verbose,
+    timestamps: options.timestamps,
+    dryRun: options.dryRun,
+    tier: options.tier,
+    traceSelf: options.traceSelf,
+    limits: { ...options.limits },
+    ...(options.cpu === undefined ? {} : { cpu: options.cpu }),
+    ...(options.bufferSizeKb === undefined ? {} : { bufferSizeKb: options.bufferSizeKb }),
+  };
 }
 
 function fleetHosts(options: CliOptions): HostSpec[] {

@@ -231,7 +231,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   if (metrics !== undefined && mode !== 'run' && mode !== 'eval' && mode !== 'simple') {
     throw new UsageError(mode === 'repl' && !interactive ? '--metrics needs a script to run (FILE, -e or -s)' : `cannot combine --metrics and ${modeName(mode)}`);
   }
-  checkFleetOptions(mode, { hosts, hostsFile, remoteKtap, pid, cpu, dryRun });
+  checkFleetOptions(mode, { hosts, hostsFile, remoteKtap, pid, metrics: metrics !== undefined });
   return {
     mode, script, scriptArgs, outputFile, saveTo, pid, cpu, timestamps, quiet, verbose, dryRun, tui, json, bareErrors,
     intervalMs, bufferSizeKb, traceSelf, listPattern, listFields, limits, command, metrics, metricsMaxKeys, tier,
@@ -239,8 +239,12 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   };
 }
 
-/** --hosts and its companions: with a script, one of --hosts / --hosts-file, and no -p/-C/-d (per machine). */
-function checkFleetOptions(mode: CliOptions['mode'], fleet: { hosts?: string; hostsFile?: string; remoteKtap?: string; pid?: number; cpu?: number; dryRun: boolean }): void {
+/**
+ * --hosts and its companions: with a script, one of --hosts / --hosts-file. -C, -d, -T and
+ * the rest hold on every host; -p (a process of one machine) and --metrics (one ktap per
+ * host, merged by PromQL) do not make sense on a fleet.
+ */
+function checkFleetOptions(mode: CliOptions['mode'], fleet: { hosts?: string; hostsFile?: string; remoteKtap?: string; pid?: number; metrics: boolean }): void {
   const onFleet = fleet.hosts !== undefined || fleet.hostsFile !== undefined;
   if (fleet.hosts !== undefined && fleet.hostsFile !== undefined) throw new UsageError('conflicting options: cannot combine --hosts and --hosts-file');
   if (!onFleet) {
@@ -250,8 +254,7 @@ function checkFleetOptions(mode: CliOptions['mode'], fleet: { hosts?: string; ho
   if (mode === 'repl') throw new UsageError('--hosts needs a script (FILE, -e or -s): the REPL does not run on a fleet yet');
   if (mode !== 'run' && mode !== 'eval' && mode !== 'simple') throw new UsageError(`--hosts runs a script, -e or -s; it cannot be combined with ${modeName(mode)}`);
   if (fleet.pid !== undefined) throw new UsageError('conflicting options: -p names a process of one machine; with --hosts use -- cmd');
-  if (fleet.cpu !== undefined) throw new UsageError('conflicting options: cannot combine -C and --hosts');
-  if (fleet.dryRun) throw new UsageError('conflicting options: cannot combine -d and --hosts');
+  if (fleet.metrics) throw new UsageError('conflicting options: cannot combine --metrics and --hosts; run ktap --metrics on each host and let Prometheus merge (docs/metrics.md)');
 }
 
 function modeName(mode: CliOptions['mode']): string {

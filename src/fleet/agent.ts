@@ -98,7 +98,11 @@ class Agent {
       json: start.json,
       quiet: true,
       verbose: start.verbose,
-      dryRun: false,
+      dryRun: start.dryRun,
+      timestamps: start.timestamps,
+      tier: start.tier,
+      traceSelf: start.traceSelf,
+      ...(start.cpu === undefined ? {} : { cpu: start.cpu }),
       scriptName: start.scriptName,
       scriptArgs: start.scriptArgs,
       command: start.command,
@@ -162,9 +166,8 @@ class Agent {
   }
 
   private *variables(): Iterable<Variable> {
-    const { sessionSlots, sessionCells } = this.session;
-    for (const [name, slot] of sessionSlots) {
-      const cell = sessionCells[slot]!;
+    for (const [name] of this.session.variables()) {
+      const cell = this.session.variableCell(name)!;
       yield { name, read: () => cell.v };
     }
   }
@@ -181,13 +184,14 @@ class Agent {
     });
   }
 
+  /** Events per CPU (the kernel tier's runs included) and lost events, from the session's stats. */
   private cpuCounts(): CpuCounts[] {
-    const kernel = this.session.kernel;
-    if (kernel === null) return this.lastCpus;
-    const lost = kernel.lostPerCpu();
-    const count = Math.max(kernel.eventsPerCpu.length, ...[...lost.keys()].map((cpu) => cpu + 1));
+    const cpus = this.session.stats().cpus;
+    if (cpus === null) return this.lastCpus;
+    const { events, lost } = cpus;
+    const count = Math.max(events.length, ...[...lost.keys()].map((cpu) => cpu + 1));
     const rows: CpuCounts[] = [];
-    for (let cpu = 0; cpu < count; cpu++) rows.push([cpu, kernel.eventsPerCpu[cpu] ?? 0, lost.get(cpu) ?? 0]);
+    for (let cpu = 0; cpu < count; cpu++) rows.push([cpu, events[cpu] ?? 0, lost.get(cpu) ?? 0]);
     this.lastCpus = rows;
     return rows;
   }

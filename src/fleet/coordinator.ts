@@ -24,10 +24,8 @@ export class Fleet implements HostEvents {
 
   constructor(private readonly session: Session, private readonly options: FleetOptions) {
     this.merge = new FleetMerge(session.rt, (name) => {
-      const slot = session.sessionSlots.get(name);
-      if (slot === undefined) return undefined;
-      const cell = session.sessionCells[slot]!;
-      return { get: () => cell.v, set: (value) => (cell.v = value) };
+      const cell = session.variableCell(name);
+      return cell === undefined ? undefined : { get: () => cell.v, set: (value) => (cell.v = value) };
     }, options.hosts.map((host) => host.label));
   }
 

@@ -1,12 +1,13 @@
 // The fleet's wire protocol (docs/fleet.md): versioned JSON lines between the coordinator and
 // each agent over the ssh channel, with the encoding of ktap values and a checked decoder.
 
+import type { TierMode } from '../bpf/tier';
 import { MAX_TUPLE_PARTS } from '../vm/opcodes';
 import { KTuple, tuple } from '../vm/tuple';
 import { MAX_SAFE, fromBigInt, type Value } from '../vm/value';
 
-/** Bumped on any incompatible change; both sides refuse a peer speaking another version (2: tuples). */
-export const PROTOCOL_VERSION = 2;
+/** Bumped on any incompatible change; both sides refuse a peer speaking another version (3: tuples). */
+export const PROTOCOL_VERSION = 3;
 /** A line longer than this is an error for its host (agents split big updates well below it). */
 export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 /** Agents cut a table update into messages of about this many bytes of entries. */
@@ -48,7 +49,23 @@ export type AgentMessage =
   | { readonly type: 'error'; readonly message: string }
   | { readonly type: 'end'; readonly reason: string };
 
-export interface StartMessage {
+/** The options of ktap that hold on every host: how each agent's session runs. */
+export interface HostSessionOptions {
+  readonly json: boolean;
+  readonly verbose: boolean;
+  /** -T: each event's output starts with its kernel timestamp. */
+  readonly timestamps: boolean;
+  /** -d: every host resolves the probes and attaches nothing. */
+  readonly dryRun: boolean;
+  /** -C: the CPU traced on every host. */
+  readonly cpu?: number;
+  readonly tier: TierMode;
+  readonly traceSelf: boolean;
+  readonly limits: Readonly<Record<string, number>>;
+  readonly bufferSizeKb?: number;
+}
+
+export interface StartMessage extends HostSessionOptions {
   readonly type: 'start';
   readonly protocol: number;
   /** The host's label in --hosts: what host() returns there. */
@@ -60,11 +77,7 @@ export interface StartMessage {
   readonly scriptName: string;
   readonly scriptArgs: readonly string[];
   readonly intervalMs: number;
-  readonly json: boolean;
-  readonly verbose: boolean;
   readonly command: readonly string[];
-  readonly limits: Readonly<Record<string, number>>;
-  readonly bufferSizeKb?: number;
 }
 
 export type CoordinatorMessage = StartMessage | { readonly type: 'stop' };

@@ -6,7 +6,7 @@ import type { Session } from '../session/session';
 import type { KFunction } from '../vm/value';
 import { Fleet } from './coordinator';
 import type { HostSpec } from './hosts';
-import { PROTOCOL_VERSION } from './protocol';
+import { PROTOCOL_VERSION, type HostSessionOptions } from './protocol';
 import type { AgentSource } from './ssh';
 
 export interface FleetScript {
@@ -22,7 +22,8 @@ export interface FleetScript {
   readonly connectTimeoutS: number;
   readonly intervalMs: number;
   readonly command: readonly string[];
-  readonly bufferSizeKb?: number;
+  /** How every agent's session runs (-T, -d, -C, --tier, limits, …). */
+  readonly hostOptions: HostSessionOptions;
   readonly quiet: boolean;
   /** Opens the dashboard on the fleet (--tui); returns how to close it. */
   readonly openFace?: (fleet: Fleet) => { close(): void };
@@ -68,11 +69,8 @@ export async function runFleetScript(script: FleetScript): Promise<number> {
       scriptName: options.scriptName,
       scriptArgs: options.scriptArgs,
       intervalMs: script.intervalMs,
-      json: options.json,
-      verbose: options.verbose,
       command: script.command,
-      limits: { ...options.limits },
-      ...(script.bufferSizeKb === undefined ? {} : { bufferSizeKb: script.bufferSizeKb }),
+      ...script.hostOptions,
     },
   });
   let face: { close(): void } | null = null;

@@ -1,5 +1,5 @@
-// What a scrape reads from the session: its variables by name and the counters it keeps.
-// The only file of src/metrics that knows the Session's shape.
+// What a scrape reads from the session, through its public door (variables(), stats()):
+// its variables by name and the counters it keeps. The only file of src/metrics that knows the Session.
 
 import type { Session } from '../session/session';
 import type { Value } from '../vm/value';
@@ -26,17 +26,15 @@ export interface MetricsSource {
 
 export function sessionSource(session: Session): MetricsSource {
   return {
-    *variables() {
-      for (const [name, slot] of session.sessionSlots) yield [name, session.sessionCells[slot]?.v] as const;
-    },
+    variables: () => session.variables(),
     stats() {
-      const kernel = session.kernel;
+      const { cpus, probes, eventsPerProbe } = session.stats();
       return {
-        eventsPerCpu: kernel?.eventsPerCpu ?? [],
-        lostPerCpu: kernel?.lostPerCpu() ?? new Map(),
-        handlerMsPerCpu: kernel?.handlerMsPerCpu ?? [],
-        eventsPerProbe: kernel?.deliveredPerEvent() ?? [],
-        handlerRuns: session.handlers.map((handler) => ({ id: handler.id, header: handler.header, runs: session.handlerRuns[handler.id] ?? 0 })),
+        eventsPerCpu: cpus?.events ?? [],
+        lostPerCpu: cpus?.lost ?? new Map(),
+        handlerMsPerCpu: cpus?.handlerMs ?? [],
+        eventsPerProbe,
+        handlerRuns: probes.map(({ handler, runs }) => ({ id: handler.id, header: handler.header, runs })),
       };
     },
   };

@@ -88,6 +88,11 @@ export interface SessionStats {
   readonly cpus: CpuStats | null;
   /** Session variables holding tables. */
   readonly tables: ReadonlyArray<{ readonly name: string; readonly table: KTable }>;
+  /**
+   * Records delivered through tracefs per kernel event (`system:event`). Kernel-tier
+   * handlers count in `probes` and `cpus`, not here: their programs count runs, not events.
+   */
+  readonly eventsPerProbe: ReadonlyArray<{ readonly event: string; readonly count: number }>;
   /** VM instructions run so far. */
   readonly instructions: number;
 }
@@ -306,17 +311,27 @@ export class Session {
 
   /** The counters the faces show; reads each CPU's buffer stats, so once per refresh. */
   stats(): SessionStats {
+    if (this.kernelTier !== null) this.countKernelRuns(this.kernelTier);
     const tables: Array<{ name: string; table: KTable }> = [];
-    for (const [name, slot] of this.sessionSlots) {
-      const value = this.sessionCells[slot]?.v;
-      if (value instanceof KTable) tables.push({ name, table: value });
-    }
+    for (const [name, value] of this.variables()) if (value instanceof KTable) tables.push({ name, table: value });
     return {
       probes: this.handlers.map((handler) => ({ handler, runs: this.handlerRuns[handler.id] ?? 0 })),
       cpus: this.cpuStats(),
       tables,
       instructions: this.rt.instructionsDone,
+      eventsPerProbe: this.kernel?.deliveredPerEvent() ?? [],
     };
+  }
+
+  /** The session variables (a script's top-level variables with --tui, --metrics, --hosts, the REPL's) and their values now. */
+  *variables(): Generator<readonly [string, Value]> {
+    for (const [name, slot] of this.sessionSlots) yield [name, this.sessionCells[slot]!.v] as const;
+  }
+
+  /** The cell of a session variable (the fleet's merge writes there), or undefined when there is none of that name. */
+  variableCell(name: string): Cell | undefined {
+    const slot = this.sessionSlots.get(name);
+    return slot === undefined ? undefined : this.sessionCells[slot];
   }
 
   /** Events per CPU: those read from tracefs plus the kernel tier's runs (counted in the kernel). */
@@ -634,10 +649,15 @@ export class Session {
     this.kernelWatch = setInterval(() => this.pollKernelTier(tier), KERNEL_POLL_MS);
   }
 
-  private pollKernelTier(tier: KernelTier): void {
+  /** Reads the kernel-tier handlers' run counters (so a reader of stats() sees them exact). */
+  private countKernelRuns(tier: KernelTier): void {
     for (const handler of this.handlers) {
       if (tier.has(handler)) this.handlerRuns[handler.id] = tier.hitsPerCpu(handler).reduce((sum, count) => sum + count, 0);
     }
+  }
+
+  private pollKernelTier(tier: KernelTier): void {
+    this.countKernelRuns(tier);
     const error = tier.takeError();
     if (error === null || this.failed) return;
     const handler = this.handlers.find((candidate) => candidate.id === error.handlerId);

@@ -175,7 +175,8 @@ export function statusLine(model: DashboardModel, state: StatusState, width: num
   const keyVariants = [
     `q quit  p ${state.paused ? 'resume' : 'pause'}  Tab table  r reset  +/- ${formatInterval(state.intervalMs)}  ? help  s save`,
     `q quit p ${state.paused ? 'resume' : 'pause'} Tab r +/- ${formatInterval(state.intervalMs)} ? s`,
-    'q p Tab r +/- ? s',
+    // Paused, the way back matters most: it stays spelled out even in the shortest form.
+    `q p${state.paused ? ' resume' : ''} Tab r +/- ? s`,
   ];
   const right = state.note ?? keyVariants.find((keys) => stats.length + 2 + keys.length <= width) ?? keyVariants[keyVariants.length - 1]!;
   const gap = Math.max(1, width - stats.length - right.length);

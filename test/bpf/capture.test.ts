@@ -12,11 +12,12 @@ import { CaptureSource } from '../../src/bpf/capture-source';
 import { recordPid } from '../../src/probes/fields';
 import { KernelSymbols } from '../../src/probes/kallsyms';
 import { bpfUnavailable } from './support';
+import { skipFile } from '../support/skip';
 
 const TRACEFS = '/sys/kernel/tracing';
 const reason = bpfUnavailable();
 if (reason !== undefined) {
-  t.comment(`SKIP capture needs BPF: ${reason}`);
+  skipFile('capture needs BPF', reason);
 } else {
   const directory = mkdtempSync(join(tmpdir(), 'ktap-capture-'));
   t.teardown(() => rmSync(directory, { recursive: true, force: true }));

@@ -11,6 +11,7 @@ import { BpfProgram } from '../../src/bpf/program';
 import { GLOBAL_NAMES } from '../../src/vm/lib/index';
 import type { Proto } from '../../src/vm/proto';
 import { bpfUnavailable } from './support';
+import { skipFile } from '../support/skip';
 
 /** The first handler of SOURCE, its upvalues bound as tables (names starting with t) or scalars. */
 function handlerOf(source: string): { proto: Proto; globals: GlobalBinding[] } {
@@ -94,7 +95,7 @@ t.test('filters: what is compiled into the program, and what is left to the kern
 
 const unavailable = bpfUnavailable();
 if (unavailable !== undefined) {
-  t.comment(`SKIP verifier tests: BPF unavailable: ${unavailable}`);
+  skipFile('verifier tests: BPF unavailable', unavailable);
 } else {
   t.test('generated programs pass the verifier, with a line for every slot', async (t) => {
     const maps: BpfMap[] = [];

@@ -12,6 +12,7 @@ import { attachRawTracepoint, attachTracepoint } from '../../src/bpf/attach';
 import { BpfMap, possibleCpus, sumPerCpu } from '../../src/bpf/maps';
 import { BpfProgram, VerifierError } from '../../src/bpf/program';
 import { bpfUnavailable } from './support';
+import { skipFile } from '../support/skip';
 
 t.test('assembler: slots, two-slot ld_imm64, jump offsets in slots, lines', async (t) => {
   const a = new Assembler();
@@ -38,7 +39,7 @@ t.test('assembler: slots, two-slot ld_imm64, jump offsets in slots, lines', asyn
 
 const reason = bpfUnavailable();
 if (reason !== undefined) {
-  t.comment(`SKIP BPF unavailable: ${reason}`);
+  skipFile('BPF unavailable', reason);
 } else {
   t.test('maps: update, lookup, delete, iterate, batch', async (t) => {
     const map = BpfMap.create({ type: 'hash', keySize: 8, valueSize: 8, maxEntries: 4096, name: 'ktap_test' });

@@ -9,14 +9,14 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bpfUnavailable } from './support';
 import { PipedKtap, Workload, buildWorkload, valueBecomes } from '../repl/harness';
+import { skipFile } from '../support/skip';
+import { ktap, root } from '../support/tracing';
 
-const root = join(__dirname, '..', '..');
-const ktap = join(root, 'bin', 'ktap');
 const cpus = availableParallelism();
 const unavailable = process.getuid?.() !== 0 ? 'not running as root' : bpfUnavailable();
 
 if (unavailable !== undefined) {
-  t.comment(`SKIP kernel tier end to end: ${unavailable}`);
+  skipFile('kernel tier end to end', unavailable);
 } else {
   const directory = mkdtempSync(join(tmpdir(), 'ktap-tiers-'));
   t.teardown(() => rmSync(directory, { recursive: true, force: true }));

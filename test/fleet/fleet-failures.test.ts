@@ -6,7 +6,8 @@ import t from 'tap';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeKeys, startSshd } from '../support/sshd';
-import { leftovers, waitFor } from '../tui/harness';
+import { leftovers } from '../support/tracing';
+import { waitFor } from '../support/wait';
 import { CALLS, COUNTING, TestFleet, fleetUnavailable } from './harness';
 
 const reason = fleetUnavailable();

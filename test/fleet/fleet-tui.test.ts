@@ -3,7 +3,9 @@
 // trace_end prints the merged histogram on the normal screen.
 
 import t from 'tap';
-import { Pane, dashboardUnavailable, ktap, paneRows, stopTmuxServer } from '../tui/harness';
+import { ktap } from '../support/tracing';
+import { Pane, stopTmuxServer } from '../support/tmux';
+import { dashboardUnavailable, paneRows } from '../tui/harness';
 import { CALLS, HOST_NAMES, TestFleet, fleetUnavailable } from './harness';
 
 const reason = fleetUnavailable() ?? dashboardUnavailable();

@@ -6,7 +6,9 @@
 import t from 'tap';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { leftovers, waitFor } from '../tui/harness';
+import { leftovers } from '../support/tracing';
+import { waitFor } from '../support/wait';
+import { shellQuote } from '../support/tmux';
 import { CALLS, COUNTING, HOST_NAMES, TestFleet, descendants, fleetUnavailable } from './harness';
 
 const reason = fleetUnavailable();
@@ -55,6 +57,32 @@ if (reason !== undefined) {
     t.equal((run.stdout.match(/Distribution/g) ?? []).length, 1, 'trace_end printed the merged histogram after Ctrl-C');
     await waitFor(() => agents.every((pid) => !existsSync(`/proc/${pid}`)) || undefined, 'every agent to end');
     t.same(agents.flatMap((pid) => leftovers(pid)), [], 'nothing left in tracefs on any host');
+  });
+
+  t.test('-C, -T and -d hold on every host; -p and --metrics are refused in one line', async (t) => {
+    const workload = shellQuote(fleet.workload);
+    const counting = 'var n = 0 trace syscalls:sys_enter_getppid { if (execname == "workload") { n += 1 } } trace_end { print(n) }';
+    const [oneCpu, stamped, dryGood, dryBad] = [
+      // -C 1: the calls made on CPU 0 are not traced, those on CPU 1 are.
+      fleet.run(['--hosts', fleet.label(0), '-q', '-C', '1', '-e', counting, '--', 'sh', '-c', `taskset -c 0 ${workload} getppid 100; taskset -c 1 ${workload} getppid 10`]),
+      fleet.run(['--hosts', fleet.label(1), '-q', '-T', '-e', 'trace syscalls:sys_enter_getppid { if (execname == "workload") { print("call") exit() } }', '--', fleet.workload, 'getppid', '1']),
+      fleet.run(['--hosts', fleet.label(2), '-q', '-d', '-v', '-e', 'trace syscalls:sys_enter_getppid { }', '--', 'true']),
+      fleet.run(['--hosts', fleet.label(0), '-q', '-d', '-e', 'trace syscalls:sys_enter_getppid { } trace syscalls:sys_enter_nosuch { }', '--', 'true']),
+    ];
+    t.equal(await oneCpu.exited, 0, `-C: exit 0 (${oneCpu.stderr})`);
+    t.equal(oneCpu.stdout, '10\n', '-C 1 on the host: only the calls made on CPU 1');
+    t.equal(await stamped.exited, 0, `-T: exit 0 (${stamped.stderr})`);
+    t.match(stamped.stdout, new RegExp(`^\\[${fleet.labelPattern(1)}\\] \\d+\\.\\d{6} call\n$`), '-T: the host\'s event output starts with its timestamp');
+    t.equal(await dryGood.exited, 0, `-d: exit 0 (${dryGood.stderr})`);
+    t.match(dryGood.stderr, new RegExp(`^\\[${fleet.labelPattern(2)}\\] ktap: would attach syscalls:sys_enter_getppid`, 'm'), '-d -v: the host says what it would attach');
+    t.equal(await dryBad.exited, 1, '-d with an event the host lacks: exit 1');
+    t.match(dryBad.stderr, new RegExp(`^error: \\[${fleet.labelPattern(0)}\\] unknown event 'syscalls:sys_enter_nosuch'`, 'm'), '-d: the host that lacks the event, in one line');
+    const pid = fleet.run(['--hosts', fleet.label(0), '-p', '1', '-e', 'print(1)']);
+    t.equal(await pid.exited, 1);
+    t.equal(pid.stderr, "error: conflicting options: -p names a process of one machine; with --hosts use -- cmd (see 'ktap -h')\n");
+    const metrics = fleet.run(['--hosts', fleet.label(0), '--metrics', '0', '-e', 'print(1)']);
+    t.equal(await metrics.exited, 1);
+    t.match(metrics.stderr, /^error: conflicting options: cannot combine --metrics and --hosts; [^\n]*\n$/);
   });
 
   t.test('bad --hosts input: one line naming what is wrong', async (t) => {

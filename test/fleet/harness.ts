@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clientOptions, makeKeys, sshUnavailable, startSshd, type SshKeys, type SshServer } from '../support/sshd';
-import { ktap, root, shellQuote } from '../tui/harness';
+import { ktap, root } from '../support/tracing';
+import { shellQuote } from '../support/tmux';
 
 /** Why the fleet tests cannot run here, or undefined. */
 export function fleetUnavailable(): string | undefined {
@@ -58,7 +59,8 @@ export class TestFleet {
   readonly servers: SshServer[] = [];
   readonly keys: SshKeys;
   readonly sshCommand: string;
-  private readonly workload: string;
+  /** test/session/workload.c, built for the test. */
+  readonly workload: string;
 
   private constructor(readonly directory: string) {
     this.keys = makeKeys(directory);

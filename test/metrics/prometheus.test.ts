@@ -2,23 +2,19 @@
 // its own storage and port: after its scrapes, its query API returns the workload's exact count.
 
 import t from 'tap';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ktap, root, tracingUnavailable } from '../support/tracing';
 
-const root = join(__dirname, '..', '..');
-const ktap = join(root, 'bin', 'ktap');
 const prometheus = '/usr/bin/prometheus';
 const CALLS = 3000;
 
 function unavailableReason(): string | undefined {
   if (!existsSync(prometheus)) return `${prometheus} is not installed (.ci/packages lists it)`;
-  if (process.getuid?.() !== 0) return 'not running as root';
-  const probe = spawnSync(process.execPath, [ktap, '-le', 'syscalls:sys_enter_getppid'], { encoding: 'utf8' });
-  if (probe.status !== 0 || probe.stdout.trim() === '') return probe.stderr.trim() || 'no syscalls:sys_enter_getppid tracepoint';
-  return undefined;
+  return tracingUnavailable();
 }
 
 /** A port free on 127.0.0.1 now (Prometheus cannot tell which port it picked itself). */
@@ -112,6 +108,12 @@ t.test('Prometheus scrapes ktap --metrics and its API returns the exact count', 
   t.same((await query('up{job="ktap"}')).map((sample) => sample.value[1]), ['1'], 'the target is up');
   const metadata = (await (await fetch(`http://127.0.0.1:${apiPort}/api/v1/metadata?metric=ktap_calls`)).json()) as { data: Record<string, Array<{ type: string }>> };
   t.equal(metadata.data.ktap_calls?.[0]?.type, 'counter', 'a table that only grows is a counter');
+
+  // The handler runs in the kernel tier (a pid key, a number): ktap's own counters count its runs.
+  const own = await (await fetch(`http://${target}/metrics`)).text();
+  const total = (family: string): number => [...own.matchAll(new RegExp(`^${family}\\{[^}]*\\} (\\d+)$`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0);
+  t.ok(total('ktap_events_total') >= CALLS, `ktap_events_total counts the kernel tier's runs (${total('ktap_events_total')})`);
+  t.ok(total('ktap_handler_runs_total') >= CALLS, `ktap_handler_runs_total too (${total('ktap_handler_runs_total')})`);
 
   tracer.kill('SIGINT');
   t.equal(await exited(tracer), 0);

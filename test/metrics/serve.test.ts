@@ -4,10 +4,7 @@
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
-
-const root = join(__dirname, '..', '..');
-const ktap = join(root, 'bin', 'ktap');
+import { ktap, root } from '../support/tracing';
 
 /** Starts ktap and resolves with the URL it serves at, once it says so on stderr. */
 function startServing(args: string[]): Promise<{ url: string; stop: () => Promise<{ code: number | null; stdout: string }> }> {

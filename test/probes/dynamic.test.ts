@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sdtFetchArg } from '../../src/probes/dynamic';
 import { defaultFetchArgs, definitionLine, eventName, uprobePlace } from '../../src/probes/uprobe';
+import { skipFile } from '../support/skip';
+import { ktap, tracingUnavailable, uprobesUnavailable } from '../support/tracing';
 
-const root = join(__dirname, '..', '..');
-const ktap = join(root, 'bin', 'ktap');
 
 t.test('definition lines', async (t) => {
   t.equal(definitionLine('ktap_1', { event: 'malloc', isReturn: false, place: uprobePlace('/lib/libc.so.6', 0x9a0e0n), fetchArgs: 'size=%di' }),
@@ -34,21 +34,9 @@ t.test('definition lines', async (t) => {
   t.equal(sdtFetchArg({ size: 8, signed: false, float: true, spec: '%xmm0' }, 1), '', 'floating point cannot be fetched');
 });
 
-function unavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  const probe = spawnSync(process.execPath, [ktap, '-le', 'sched:sched_switch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return probe.stderr.trim();
-  try {
-    readFileSync('/sys/kernel/tracing/uprobe_events');
-  } catch {
-    return 'no uprobe_events (CONFIG_UPROBE_EVENTS)';
-  }
-  return undefined;
-}
-
-const reason = unavailable();
+const reason = tracingUnavailable() ?? uprobesUnavailable();
 if (reason !== undefined) {
-  t.comment(`SKIP uprobes unavailable: ${reason}`);
+  skipFile('uprobes unavailable', reason);
 } else {
   const directory = mkdtempSync(join(tmpdir(), 'ktap-dynamic-'));
   t.teardown(() => rmSync(directory, { recursive: true, force: true }));

@@ -13,6 +13,7 @@ import { FLUSH_MS, RingReader } from '../../src/probes/reader';
 import { PageCursor, isFinishedPage } from '../../src/probes/ringbuf';
 import { findTracefs, Instance } from '../../src/probes/tracefs';
 import { PAGE_SIZE, PageBuilder, entry } from './pages';
+import { skipFile } from '../support/skip';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'ringbuf');
 const CAPACITY = PAGE_SIZE - 16;
@@ -175,8 +176,7 @@ try {
 }
 
 if (unavailable !== undefined) {
-  t.comment(`SKIP tracefs unavailable: ${unavailable}`);
-  t.pass(`skipped: live page checks need tracefs (${unavailable})`);
+  skipFile('tracefs unavailable', unavailable);
 } else {
   t.test('live: every page the kernel moved on from is finished, the one it writes into is not', async (t) => {
     const instance = Instance.create(root);

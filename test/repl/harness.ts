@@ -1,15 +1,13 @@
 // Shared by the REPL tests: the real `ktap` driven through a tmux pseudo-terminal or a pipe,
 // a workload process that makes exactly the getppid() calls asked of it, and polling helpers.
 
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { ktap, root, shellQuote, sleep, waitFor } from '../tui/harness';
-
-// The generic helpers are the dashboard tests' (one copy for both).
-export { ktap, leftovers, root, sleep, waitFor } from '../tui/harness';
-export { tracingUnavailable } from '../support/tracing';
+import { ktap, root } from '../support/tracing';
+import { Pane } from '../support/tmux';
+import { sleep, waitFor } from '../support/wait';
 
 /**
  * A probe on one process's getppid() calls: the kernel filters on its pid, so the calls of
@@ -116,67 +114,26 @@ export function ktapEnvironment(home: string): NodeJS.ProcessEnv {
 
 // ---- through a terminal (tmux) --------------------------------------------------------
 
-/** One tmux server per test file, on its own socket, so nothing touches the user's tmux. */
-const socket = `ktap-repl-test-${process.pid}`;
-let sessionCount = 0;
-
-function tmux(...args: string[]): string {
-  return execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8' });
-}
-
-/** Stops this file's tmux server and removes its socket (teardown). */
-export function stopTmuxServer(): void {
-  spawnSync('tmux', ['-L', socket, 'kill-server'], { stdio: 'ignore' });
-  rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.()}`, socket), { force: true });
-}
-
-export function tmuxSessions(): string[] {
-  const result = spawnSync('tmux', ['-L', socket, 'list-sessions', '-F', '#{session_name}'], { encoding: 'utf8' });
-  return result.status === 0 ? result.stdout.split('\n').filter((line) => line !== '') : [];
-}
-
-/**
- * `ktap` in a 120x40 tmux pane, run by a shell that writes its exit status below it (tmux's
- * own pane_dead_status proved unreliable); the pane stays so the last screen can be read.
- */
+/** `ktap` in a 120x40 tmux pane, HOME its own (history); the screen includes the scrollback. */
 export class TerminalKtap {
-  readonly name: string;
-  readonly pid: number;
-
-  private constructor(name: string, pid: number) {
-    this.name = name;
-    this.pid = pid;
-  }
+  private constructor(readonly pane: Pane, readonly pid: number) {}
 
   static async start(args: readonly string[], home: string): Promise<TerminalKtap> {
-    // Between tests no session exists; the server stays up instead of racing a new session.
-    if (sessionCount === 0) tmux('start-server', ';', 'set-option', '-s', 'exit-empty', 'off');
-    const name = `repl-${++sessionCount}`;
-    const command = ['env', '-u', 'NODE_OPTIONS', `HOME=${home}`, process.execPath, ktap, ...args].map(shellQuote).join(' ');
-    tmux('new-session', '-d', '-s', name, '-x', '120', '-y', '40', `${command}; echo "[ktap exited $?]"`,
-      ';', 'set-option', '-t', name, 'remain-on-exit', 'on');
-    const shell = tmux('display-message', '-p', '-t', name, '#{pane_pid}').trim();
-    const pid = await waitFor(() => {
-      const children = spawnSync('ps', ['-o', 'pid=', '--ppid', shell], { encoding: 'utf8' }).stdout.trim();
-      return children === '' ? undefined : Number(children.split('\n')[0]);
-    }, 'ktap to start');
-    return new TerminalKtap(name, pid);
+    const pane = Pane.open([process.execPath, ktap, ...args], { width: 120, height: 40, env: [`HOME=${home}`] });
+    return new TerminalKtap(pane, await pane.childPid(ktap));
   }
 
-  /** Types text literally (no Enter). */
   type(text: string): void {
-    tmux('send-keys', '-t', this.name, '-l', text);
+    this.pane.type(text);
   }
 
   /** Sends key names: Enter, Tab, C-c, C-d, … */
   keys(...keys: string[]): void {
-    tmux('send-keys', '-t', this.name, ...keys);
+    this.pane.keys(...keys);
   }
 
-  /** Types a line and presses Enter. */
   line(text: string): void {
-    this.type(text);
-    this.keys('Enter');
+    this.pane.line(text);
   }
 
   /** Types a line and waits for the screen to match. */
@@ -187,46 +144,35 @@ export class TerminalKtap {
 
   /** Everything the pane shows, scrollback included, trailing blank lines removed. */
   screen(): string {
-    return tmux('capture-pane', '-p', '-J', '-S', '-', '-t', this.name).replace(/\s+$/, '');
+    return this.pane.history();
   }
 
-  /** The line the cursor is on. */
   cursorLine(): string {
-    const y = Number(tmux('display-message', '-p', '-t', this.name, '#{cursor_y}').trim());
-    return tmux('capture-pane', '-p', '-t', this.name).split('\n')[y] ?? '';
+    return this.pane.cursorLine();
   }
 
   /** Waits until the screen matches; returns the match. */
   async expect(pattern: RegExp | string, what = String(pattern), timeoutMs = 10_000): Promise<RegExpExecArray | string> {
-    try {
-      return await waitFor(() => (typeof pattern === 'string' ? this.screen().includes(pattern) && pattern : pattern.exec(this.screen()) ?? undefined), what, timeoutMs);
-    } catch (error) {
-      throw new Error(`${(error as Error).message}; the screen:\n${this.screen()}`);
-    }
+    return this.pane.showingScreen(() => waitFor(() =>
+      (typeof pattern === 'string' ? this.screen().includes(pattern) && pattern : pattern.exec(this.screen()) ?? undefined), what, timeoutMs));
   }
 
   /** Waits until the last line of the screen is the empty prompt. */
   async prompt(timeoutMs = 10_000): Promise<void> {
-    try {
-      await waitFor(() => this.screen().split('\n').at(-1) === 'ktap>', 'the prompt', timeoutMs);
-    } catch (error) {
-      throw new Error(`${(error as Error).message}; the screen:\n${this.screen()}`);
-    }
+    await this.pane.showingScreen(() => waitFor(() => this.screen().split('\n').at(-1) === 'ktap>', 'the prompt', timeoutMs));
   }
 
-  /** Exit status once ktap has exited, else undefined. */
   exitStatus(): number | undefined {
-    const status = /^\[ktap exited (\d+)\]$/m.exec(this.screen());
-    return status === null ? undefined : Number(status[1]);
+    return this.pane.exitStatus();
   }
 
   async exited(timeoutMs = 10_000): Promise<number> {
-    return waitFor(() => this.exitStatus(), 'ktap to exit', timeoutMs);
+    return this.pane.exited(timeoutMs);
   }
 
-  /** Removes the tmux session: the terminal hangs up, and ktap gets SIGHUP if it still runs. */
+  /** The terminal hangs up: ktap gets SIGHUP if it still runs. */
   close(): void {
-    spawnSync('tmux', ['-L', socket, 'kill-session', '-t', this.name], { stdio: 'ignore' });
+    this.pane.hangUp();
   }
 }
 

@@ -7,14 +7,13 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  PipedKtap, Workload, attachedLine, buildWorkload, burnsCpu, getppidOf, ktap, ktapEnvironment, leftovers, root, tracingUnavailable, valueBecomes,
-} from './harness';
+import { PipedKtap, Workload, attachedLine, buildWorkload, burnsCpu, getppidOf, ktapEnvironment, valueBecomes } from './harness';
+import { ktap, leftovers, root, tracingUnavailable } from '../support/tracing';
+import { skipFile } from '../support/skip';
 
 const reason = tracingUnavailable();
 if (reason !== undefined) {
-  t.comment(`SKIP tracefs unavailable: ${reason}`);
-  t.pass(`skipped: tracefs unavailable (${reason})`);
+  skipFile('tracefs unavailable', reason);
 } else {
   const directory = mkdtempSync(join(tmpdir(), 'ktap-repl-pipe-'));
   const workloadBinary = buildWorkload(directory);
@@ -108,7 +107,7 @@ if (reason !== undefined) {
     t.equal(await valueBecomes(piped, 'good', 300), 300, 'and keeps running');
     t.equal(piped.stdout.split('\n').filter((line) => line.includes('error')).length, 1, 'reported once');
     await piped.ask('.probes', /events lost: \d+/);
-    t.match(piped.stdout, /^1 +trace syscalls:sys_exit_getppid \/common_pid == \d+\/ +300 +[\d.]+ +user$/m, 'the good one, with its count');
+    t.match(piped.stdout, /^1 +trace syscalls:sys_exit_getppid \/common_pid == \d+\/ +300 +[\d.]+ +kernel$/m, 'the good one, with its count (its filter fits the kernel tier)');
     t.notMatch(piped.stdout, /^2 +trace/m, 'the failed handler is gone');
     await endOfInput(t, piped, { othersTraced: true });
   });
@@ -201,7 +200,7 @@ if (reason !== undefined) {
     await piped.ask(`${getppidOf(process.pid)} { }`, /^\[1\] /m);
     await piped.ask('tick-1s { }', /^\[2\] /m);
     const probes = await piped.ask('.probes', /^id +definition +events +events\/s +tier\n(.*)\n(.*)\nevents lost: (\d+)$/m) as RegExpExecArray;
-    t.match(probes[1], /^1 +trace syscalls:sys_enter_getppid \/common_pid == \d+\/ +\d+ +\d+\.\d +user$/);
+    t.match(probes[1], /^1 +trace syscalls:sys_enter_getppid \/common_pid == \d+\/ +\d+ +\d+\.\d +kernel$/);
     t.match(probes[2], /^2 +tick-1s +\d+ +\d+\.\d +user$/);
     await piped.ask('.events syscalls:sys_enter_getpp*', /^syscalls:sys_enter_getppid$/m);
     await piped.ask('.events nosuch:*', /^no matching events$/m);

@@ -6,14 +6,15 @@ import t, { type Test } from 'tap';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  TerminalKtap, Workload, attachedLine, buildWorkload, burnsCpu, getppidOf, leftovers, sleep, stopTmuxServer, tmuxSessions, tracingUnavailable, valueBecomes, waitFor,
-} from './harness';
+import { TerminalKtap, Workload, attachedLine, buildWorkload, burnsCpu, getppidOf, valueBecomes } from './harness';
+import { leftovers, tracingUnavailable } from '../support/tracing';
+import { stopTmuxServer, tmuxSessions } from '../support/tmux';
+import { sleep, waitFor } from '../support/wait';
+import { skipFile } from '../support/skip';
 
 const reason = tracingUnavailable();
 if (reason !== undefined) {
-  t.comment(`SKIP tracefs unavailable: ${reason}`);
-  t.pass(`skipped: tracefs unavailable (${reason})`);
+  skipFile('tracefs unavailable', reason);
 } else {
   const directory = mkdtempSync(join(tmpdir(), 'ktap-repl-tty-'));
   const workloadBinary = buildWorkload(directory);

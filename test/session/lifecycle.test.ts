@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeRandom } from '../seeded-random';
-import { TRACEFS, guardianOf, ktap, leftoversOf, root, tracingUnavailable } from '../support/tracing';
+import { TRACEFS, guardianOf, ktap, leftovers, root, tracingUnavailable } from '../support/tracing';
+import { skipFile } from '../support/skip';
 
 /** Waits until CONDITION holds, checking every 10 ms, for at most MS; returns whether it held. */
 async function waitFor(condition: () => boolean, ms: number): Promise<boolean> {
@@ -49,8 +50,7 @@ function libcPath(): string | undefined {
 
 const reason = tracingUnavailable();
 if (reason !== undefined) {
-  t.comment(`SKIP tracefs unavailable: ${reason}`);
-  t.skip(`tracefs unavailable (${reason})`, () => {});
+  skipFile('tracefs unavailable', reason);
 } else {
   const instanceOf = (pid: number): boolean => readdirSync(join(TRACEFS, 'instances')).some((name) => name.startsWith(`ktap-${pid}-`));
 
@@ -66,7 +66,7 @@ if (reason !== undefined) {
       run.child.kill(signal);
       const code = await run.exited;
       t.equal(code, 0, `${signal} round ${round}: ended by ktap, not killed by the signal`);
-      t.same(leftoversOf(run.pid), [], `${signal} round ${round}: nothing left (${run.stderr.trim() || 'no stderr'})`);
+      t.same(leftovers(run.pid), [], `${signal} round ${round}: nothing left (${run.stderr.trim() || 'no stderr'})`);
       t.notMatch(run.stderr, /internal error|\n\s+at /, `${signal} round ${round}: no stack trace`);
     }
   });
@@ -76,13 +76,13 @@ if (reason !== undefined) {
     const probe = libc === undefined ? 'sched:sched_wakeup' : `probe:${libc}:ctermid`;
     const run = start(['-e', `trace sched:sched_switch { } trace ${probe} { }`]);
     await waitFor(() => run.stdout.includes('Tracing...'), 30_000);
-    t.ok(leftoversOf(run.pid).length >= 1, `attached: ${leftoversOf(run.pid).join(', ')}`);
+    t.ok(leftovers(run.pid).length >= 1, `attached: ${leftovers(run.pid).join(', ')}`);
     const guardian = guardianOf(run.pid);
     t.ok(guardian !== undefined, 'the run has a guardian');
     run.child.kill('SIGKILL');
     await run.exited;
     // Other runs on the machine remove leftovers of dead pids too: the guardian must be the one.
-    t.ok(await waitFor(() => leftoversOf(run.pid).length === 0, 5_000), 'nothing left within a few seconds');
+    t.ok(await waitFor(() => leftovers(run.pid).length === 0, 5_000), 'nothing left within a few seconds');
     t.ok(guardian !== undefined && await waitFor(() => !existsSync(`/proc/${guardian}`), 5_000), 'and the guardian is gone too');
 
     // Killed in the middle of attaching: the guardian knew what to remove from the start.
@@ -90,7 +90,7 @@ if (reason !== undefined) {
     await waitFor(() => instanceOf(early.pid) || early.child.exitCode !== null, 10_000);
     early.child.kill('SIGKILL');
     await early.exited;
-    t.ok(await waitFor(() => leftoversOf(early.pid).length === 0, 5_000), 'nothing left after a kill mid-attach');
+    t.ok(await waitFor(() => leftovers(early.pid).length === 0, 5_000), 'nothing left after a kill mid-attach');
   });
 
   t.test('a reader that goes away ends ktap quietly', async (t) => {
@@ -125,7 +125,7 @@ if (reason !== undefined) {
     const tracing = await closedAfter(1, ['-s', 'sched:sched_switch']);
     t.equal(tracing.code, 0, 'a tracing run into head -1 ends (not killed) with exit 0');
     t.notMatch(tracing.stderr, /internal error|\n\s+at /, 'no stack trace');
-    t.same(leftoversOf(tracing.pid), [], 'and cleans up');
+    t.same(leftovers(tracing.pid), [], 'and cleans up');
   });
 
   t.test('a signal during a long attach (every function of libc) ends the run and leaves nothing', async (t) => {
@@ -143,7 +143,7 @@ if (reason !== undefined) {
     const exited = await Promise.race([run.exited.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 15_000))]);
     t.ok(exited, `ktap exited after the signal (${Date.now() - signalled} ms)`);
     if (!exited) run.child.kill('SIGKILL');
-    t.ok(await waitFor(() => leftoversOf(run.pid).length === 0, 60_000), `nothing left (${run.stderr.trim() || 'no stderr'})`);
+    t.ok(await waitFor(() => leftovers(run.pid).length === 0, 60_000), `nothing left (${run.stderr.trim() || 'no stderr'})`);
   });
 
   t.test('a glob with a function the kernel refuses: the run goes on, one line counts the refused', async (t) => {
@@ -163,7 +163,7 @@ if (reason !== undefined) {
     t.match(run.stderr, /^ktap: probe:\S+:pthread_spin_\*: the kernel refused \d+ probes?, traced without/m, 'one line counts them');
     t.match(run.stderr, /^ktap: {3}pthread_spin_\w+: .+$/m, '-v lists each with the reason');
     t.notMatch(run.stderr, /unknown error|ktap_\d+:/, 'no internal name, no unknown error');
-    t.same(leftoversOf(run.pid), [], 'nothing left');
+    t.same(leftovers(run.pid), [], 'nothing left');
   });
 
   t.test('-C and -p are checked: one line, exit 1', async (t) => {

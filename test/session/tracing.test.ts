@@ -3,35 +3,20 @@
 
 import t from 'tap';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { guardianOf } from '../support/tracing';
+import { guardianOf, ktap, leftovers, root, tracingUnavailable } from '../support/tracing';
+import { skipFile } from '../support/skip';
 
-const root = join(__dirname, '..', '..');
-const ktap = join(root, 'bin', 'ktap');
-const tracefs = '/sys/kernel/tracing';
-
-function unavailableReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  const probe = spawnSync(process.execPath, [ktap, '-le', 'sched:sched_switch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return probe.stderr.trim() || 'ktap -le failed';
-  return undefined;
-}
-
-const reason = unavailableReason();
+const reason = tracingUnavailable();
 if (reason !== undefined) {
-  t.comment(`SKIP tracefs unavailable: ${reason}`);
-  t.pass(`skipped: tracefs unavailable (${reason})`);
+  skipFile('tracefs unavailable', reason);
 } else {
   const directory = mkdtempSync(join(tmpdir(), 'ktap-tracing-'));
   t.teardown(() => rmSync(directory, { recursive: true, force: true }));
   const workload = join(directory, 'workload');
   execFileSync('cc', ['-O1', '-o', workload, join(__dirname, 'workload.c')]);
-
-  /** Instances a ktap process with this pid created and left behind. */
-  const leftovers = (pid: number | undefined): string[] =>
-    existsSync(join(tracefs, 'instances')) ? readdirSync(join(tracefs, 'instances')).filter((name) => name.startsWith(`ktap-${pid}-`)) : [];
 
   interface Run {
     child: ChildProcess;
@@ -191,7 +176,7 @@ if (reason !== undefined) {
     const result = spawnSync('env', ['-u', 'NODE_OPTIONS', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
       process.execPath, ktap, '-e', 'trace sched:sched_switch { }'], { cwd: '/', encoding: 'utf8', env });
     if (result.error !== undefined || (/cannot|denied/i.test(result.stderr) && !/tracing needs root/.test(result.stderr))) {
-      t.comment(`SKIP cannot run ktap as nobody here: ${result.error?.message ?? result.stderr.trim()}`);
+      t.pass('as nobody', { skip: `cannot run ktap as nobody here: ${result.error?.message ?? result.stderr.trim()}` });
       return;
     }
     t.equal(result.status, 1);

@@ -3,12 +3,10 @@
 
 import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ktap, root, tracingUnavailable } from '../support/tracing';
-
-const tracefs = '/sys/kernel/tracing';
+import { ktap, leftovers, root, tracingUnavailable } from '../support/tracing';
 
 interface Result {
   stdout: string;
@@ -43,8 +41,6 @@ t.test('-- cmd', { skip: reason === undefined ? false : `tracefs unavailable: ${
     });
   }
 
-  const leftovers = (pid: number): string[] =>
-    existsSync(join(tracefs, 'instances')) ? readdirSync(join(tracefs, 'instances')).filter((name) => name.startsWith(`ktap-${pid}-`)) : [];
   const getppid = 'trace syscalls:sys_enter_getppid { }';
 
   t.test('the command gets descriptors 0-2 only, not ktap\'s nor those ktap inherited', async (t) => {

@@ -2,7 +2,7 @@
 // events from (test files skip for real when it gives a reason), and a run's guardian.
 
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The repository root and its launcher. */
@@ -28,10 +28,16 @@ export function tracingUnavailable(): string | undefined {
 /** Where the tracing tests find tracefs. */
 export const TRACEFS = '/sys/kernel/tracing';
 
+/** Why uprobes cannot be made here (besides tracingUnavailable()), or undefined. */
+export function uprobesUnavailable(): string | undefined {
+  return existsSync(join(TRACEFS, 'uprobe_events')) ? undefined : 'no uprobe_events (CONFIG_UPROBE_EVENTS)';
+}
+
 /** The instances and probe definitions the ktap process PID created that are still there. */
-export function leftoversOf(pid: number): string[] {
-  const instances = readdirSync(join(TRACEFS, 'instances')).filter((name) => name.startsWith(`ktap-${pid}-`));
-  const probes = readFileSync(join(TRACEFS, 'uprobe_events'), 'latin1').split('\n')
+export function leftovers(pid: number | undefined): string[] {
+  const directory = join(TRACEFS, 'instances');
+  const instances = existsSync(directory) ? readdirSync(directory).filter((name) => name.startsWith(`ktap-${pid}-`)) : [];
+  const probes = uprobesUnavailable() !== undefined ? [] : readFileSync(join(TRACEFS, 'uprobe_events'), 'latin1').split('\n')
     .filter((line) => new RegExp(`^[pr]:ktap_${pid}(_\\d+)?/`).test(line));
   return [...instances, ...probes];
 }

@@ -8,7 +8,11 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Pane, dashboardUnavailable, ktap, leftovers, paneRows, root, stopTmuxServer, waitFor } from './harness';
+import { ktap, leftovers, root } from '../support/tracing';
+import { Pane, stopTmuxServer } from '../support/tmux';
+import { waitFor } from '../support/wait';
+import { dashboardUnavailable, paneRows } from './harness';
+import { skipFile } from '../support/skip';
 
 t.test('--tui with stdout not a terminal: one line, exit 1', async (t) => {
   const result = spawnSync(process.execPath, [ktap, '--tui', '-e', 'tick-1s { }'], { cwd: root, encoding: 'utf8' });
@@ -19,8 +23,7 @@ t.test('--tui with stdout not a terminal: one line, exit 1', async (t) => {
 
 const reason = dashboardUnavailable();
 if (reason !== undefined) {
-  t.comment(`SKIP dashboard terminal tests: ${reason}`);
-  t.pass(`skipped: dashboard terminal tests (${reason})`);
+  skipFile('dashboard terminal tests', reason);
 } else {
   const directory = mkdtempSync(join(tmpdir(), 'ktap-tui-'));
   // A name of its own, so that other tests' workloads running meanwhile are not counted.

@@ -184,5 +184,6 @@ t.test('panes fit their size', async (t) => {
     const line = statusLine(model as DashboardModel, { paused: true, intervalMs: 1000, note: null }, width, UNICODE_GLYPHS);
     t.equal(line.length, width, `status line exactly ${width} columns`);
     t.match(line, /^PAUSED 59:59 ev 123G lost 98.8k vm 12.3G\/s rss 3.0G +q/);
+    t.match(line, /p resume/, `paused, the way back is spelled out at ${width} columns`);
   }
 });

@@ -6,12 +6,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Pane, dashboardUnavailable, ktap, leftovers, paneRows, root, sleep, stopTmuxServer, waitFor } from './harness';
+import { ktap, leftovers, root } from '../support/tracing';
+import { Pane, stopTmuxServer } from '../support/tmux';
+import { sleep, waitFor } from '../support/wait';
+import { dashboardUnavailable, paneRows } from './harness';
+import { skipFile } from '../support/skip';
 
 const reason = dashboardUnavailable();
 if (reason !== undefined) {
-  t.comment(`SKIP REPL .dash tests: ${reason}`);
-  t.pass(`skipped: REPL .dash tests (${reason})`);
+  skipFile('REPL .dash tests', reason);
 } else {
   const directory = mkdtempSync(join(tmpdir(), 'ktap-tui-repl-'));
   // A name of its own, so that other tests' workloads running meanwhile are not counted.

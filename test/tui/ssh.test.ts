@@ -9,7 +9,11 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clientOptions, makeKeys, sshUnavailable as sshdUnavailable, startSshd } from '../support/sshd';
-import { Pane, dashboardUnavailable, ktap, leftovers, paneRows, root, shellQuote, stopTmuxServer, waitFor } from './harness';
+import { ktap, leftovers, root } from '../support/tracing';
+import { Pane, shellQuote, stopTmuxServer } from '../support/tmux';
+import { waitFor } from '../support/wait';
+import { dashboardUnavailable, paneRows } from './harness';
+import { skipFile } from '../support/skip';
 
 function sshUnavailable(): string | undefined {
   return dashboardUnavailable() ?? sshdUnavailable();
@@ -31,8 +35,7 @@ function processWith(marker: string): number | undefined {
 
 const reason = sshUnavailable();
 if (reason !== undefined) {
-  t.comment(`SKIP dashboard over SSH: ${reason}`);
-  t.pass(`skipped: dashboard over SSH (${reason})`);
+  skipFile('dashboard over SSH', reason);
 } else {
   t.test('ktap --tui over ssh -tt on loopback renders and quits cleanly', async (t) => {
     const directory = mkdtempSync(join(tmpdir(), 'ktap-tui-ssh-'));
