@@ -14,6 +14,8 @@ export interface ProbeHandler {
   readonly header: string;
   /** N of the user_string(argN) calls in the handler: fetched as strings by uprobes. */
   readonly userStrings: readonly number[];
+  /** NAME of its user_string(args.NAME) calls: the same, by field name. */
+  readonly userStringFields: readonly string[];
   /** Fields the handler reads as args.NAME. */
   readonly fields: readonly string[];
 }
@@ -55,12 +57,26 @@ export const PROBE_SOURCES: { readonly [K in ProbeKind]: ProbeSource<K> } = {
   tracepoint: { events: (definition, _handler, attacher) => attacher.tracepoints([definition]) },
   syscall: { events: (definition, _handler, attacher) => attacher.tracepoints([definition]) },
   kprobe: { events: (definition, _handler, attacher) => defineKprobes(definition, attacher.definers()) },
-  uprobe: { events: (definition, handler, attacher) => defineUprobes(definition, attacher.definers(), new Set(handler.userStrings)) },
-  sdt: { events: (definition, handler, attacher) => defineMarkers(definition, attacher.definers(), new Set(handler.userStrings)) },
+  uprobe: { events: (definition, handler, attacher) => defineUprobes(definition, attacher.definers(), fetchedStrings(handler)) },
+  sdt: { events: (definition, handler, attacher) => defineMarkers(definition, attacher.definers(), fetchedStrings(handler)) },
   ftrace: { attach: (_definition, handler, attacher, filter) => attacher.functionTracer(handler, filter === null ? [] : functionPatterns(filter)) },
   profile: { attach: (definition, handler, attacher) => attacher.sample(handler, definition.intervalNs) },
   tick: { attach: (definition, handler, attacher) => attacher.tick(handler, definition.intervalNs) },
 };
+
+/**
+ * The argN a uprobe's or marker's default fetch arguments should fetch as strings: those the
+ * handler passes to user_string as argN, as args.argN, or as args.retval (a return probe's arg2).
+ */
+function fetchedStrings(handler: ProbeHandler): Set<number> {
+  const indexes = new Set(handler.userStrings);
+  for (const name of handler.userStringFields) {
+    const numbered = /^arg([1-9])$/.exec(name);
+    if (numbered !== null) indexes.add(Number(numbered[1]));
+    else if (name === 'retval') indexes.add(2);
+  }
+  return indexes;
+}
 
 /**
  * Attaches one handler: each definition through its kind's row; the events of routed kinds

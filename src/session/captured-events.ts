@@ -68,7 +68,9 @@ export class CapturedEvents {
       const offset = layout.strings[at]! + SLOT_HEADER - RECORD_AT;
       return { ...field, type: `char[${STRING_BYTES}]`, kind: 'chars' as const, offset, size: STRING_BYTES };
     });
-    return this.remember({ source, type: { ...type, argFields, render: null }, layout, sampler: false });
+    // args.NAME reads the same copies.
+    const fields = new Map([...type.fields].map(([name, field]) => [name, argFields[type.argFields.indexOf(field)] ?? field]));
+    return this.remember({ source, type: { ...type, argFields, fields, render: null }, layout, sampler: false });
   }
 
   /** profile at HZ on every CPU of the run, with both stacks of the sampled code. */

@@ -14,8 +14,10 @@ export interface Handler {
   /** The header parsed: what the probe-source table attaches. */
   readonly spec: EventSpec;
   readonly fn: KFunction;
-  /** N of the user_string(argN) calls in the handler: fetched as strings by uprobes. */
+  /** N of the user_string(argN) calls in the handler: fetched as strings by uprobes, captured by BPF. */
   readonly userStrings: readonly number[];
+  /** NAME of the user_string(args.NAME) calls in the handler: the same, by field name. */
+  readonly userStringFields: readonly string[];
   /** Its bytecode and captured variables (when REGISTER made it): what the kernel tier compiles. */
   readonly body?: HandlerBody;
   /** Fields the handler reads as args.NAME: each must exist in at least one of its events. */

@@ -235,7 +235,9 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
    */
   private captureIfNeeded(route: Route, handler: Handler, filter: string | null): void {
     if (route.handlers.length > 0 || route.enabled || filter !== null) return;
-    const args = handler.userStrings.filter((index) => isUserPointer(route.type.argFields[index]));
+    const { argFields, fields } = route.type;
+    const named = handler.userStringFields.map((name) => argFields.indexOf(fields.get(name)!)).filter((index) => index >= 0);
+    const args = [...new Set([...handler.userStrings, ...named])].filter((index) => isUserPointer(argFields[index]));
     if (args.length === 0) return;
     const capture = this.openCapture();
     if (capture === null) return;

@@ -885,8 +885,9 @@ export class Session {
     const spec = parseHeader(kind, header);
     if (typeof spec === 'string') throw new RuntimeError(spec);
     const userStrings = hints.userStrings ?? [];
+    const userStringFields = hints.userStringFields ?? [];
     const fields = hints.fields ?? [];
-    this.handlers.push({ id: this.nextHandlerId++, kind, header, spec, fn, userStrings, fields, ...(hints.body === undefined ? {} : { body: hints.body }) });
+    this.handlers.push({ id: this.nextHandlerId++, kind, header, spec, fn, userStrings, userStringFields, fields, ...(hints.body === undefined ? {} : { body: hints.body }) });
   }
 
   private argTable(): KTable {

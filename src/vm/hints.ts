@@ -1,17 +1,24 @@
-// What a handler's bytecode tells the probe layer in advance: which event arguments it
-// passes to user_string, so a uprobe can have the kernel copy those strings at the event,
-// and which fields it reads by name, so that attaching can check the events have them.
+// What a handler's bytecode tells the probe layer in advance: which event arguments and
+// fields it passes to user_string, so the kernel can copy those strings at the event (a
+// uprobe's fetch, a tracepoint's BPF capture), and which fields it reads by name, so that
+// attaching can check the events have them.
 
 import { EVENT_VARIABLES, INSTRUCTION_WIDTH, OPCODES, Op } from './opcodes';
 import type { Proto } from './proto';
 
+/** What a handler passes directly to user_string: N of `argN`, NAME of `args.NAME`. */
+export interface UserStringSources {
+  readonly args: Set<number>;
+  readonly fields: Set<string>;
+}
+
 /**
- * Indexes N of `user_string(argN)` calls made directly in `proto` (not in functions it
- * calls). Tracks, per register, the last instruction that wrote it, in code order — the
- * pattern the compiler emits for such a call is GETGLOBAL, EVENTVAR, CALL.
+ * The `user_string(argN)` and `user_string(args.NAME)` calls made directly in `proto` (not
+ * in functions it calls). Tracks, per register, the last instruction that wrote it, in code
+ * order — the pattern the compiler emits for such a call is GETGLOBAL, EVENTVAR or FIELD, CALL.
  */
-export function userStringArguments(proto: Proto): Set<number> {
-  const found = new Set<number>();
+export function userStringSources(proto: Proto): UserStringSources {
+  const found = { args: new Set<number>(), fields: new Set<string>() };
   const lastWriter = new Map<number, number>();
   const code = proto.code;
   for (let pc = 0; pc < proto.lines.length; pc++) {
@@ -22,9 +29,11 @@ export function userStringArguments(proto: Proto): Set<number> {
       const callee = lastWriter.get(a);
       const argument = lastWriter.get(a + 1);
       if (callee !== undefined && argument !== undefined && code[callee * INSTRUCTION_WIDTH] === Op.GETGLOBAL &&
-        proto.constants[code[callee * INSTRUCTION_WIDTH + 2]!] === 'user_string' && code[argument * INSTRUCTION_WIDTH] === Op.EVENTVAR) {
-        const variable = code[argument * INSTRUCTION_WIDTH + 2]!;
-        if (variable <= EVENT_VARIABLES.indexOf('arg9')) found.add(variable);
+        proto.constants[code[callee * INSTRUCTION_WIDTH + 2]!] === 'user_string') {
+        const writer = code[argument * INSTRUCTION_WIDTH];
+        const operand = code[argument * INSTRUCTION_WIDTH + 2]!;
+        if (writer === Op.EVENTVAR && operand <= EVENT_VARIABLES.indexOf('arg9')) found.args.add(operand);
+        if (writer === Op.FIELD) found.fields.add(proto.constants[operand] as string);
       }
     }
     // Taken as written by the instruction: its first register operand (true for every

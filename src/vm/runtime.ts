@@ -84,6 +84,8 @@ export interface RegistrationHints {
   readonly registrar?: string;
   /** Arguments the handler passes to user_string (from its bytecode). */
   readonly userStrings?: readonly number[];
+  /** Fields it passes to user_string as args.NAME. */
+  readonly userStringFields?: readonly string[];
   /** Event fields the handler reads by name (args.NAME), checked against its events at attach. */
   readonly fields?: readonly string[];
   /** The handler's prototype and the cells of its upvalues, when REGISTER created it. */

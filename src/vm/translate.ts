@@ -2,7 +2,7 @@
 // becomes a factory taking its upvalue cells; registers become JS locals, jumps a
 // `switch` over basic blocks, and the sandbox checks sit at back-edges and calls.
 
-import { eventFieldNames, userStringArguments } from './hints';
+import { eventFieldNames, userStringSources } from './hints';
 import { INSTRUCTION_WIDTH, OPCODES, Op, type OpName } from './opcodes';
 import * as ops from './ops';
 import { structure, type Region } from './structure';
@@ -229,17 +229,17 @@ class Translator {
   }
 
   /**
-   * REGISTER's hints: user_string(argN) calls of the handler, the event fields it reads
-   * as args.NAME, and its prototype with the cells it captured, so the kernel tier can
+   * REGISTER's hints: user_string(argN) and user_string(args.NAME) calls of the handler,
+   * the event fields it reads as args.NAME, and its prototype with the cells it captured, so the kernel tier can
    * compile it and share its globals.
    */
   registrationHints(pc: number, register: number): string {
     const child = this.registeredProto(pc, register);
     if (child === undefined) return '';
-    const userStrings = [...userStringArguments(child)].sort((a, b) => a - b);
+    const userStrings = userStringSources(child);
     const captures = child.upvalues.map((_, index) => this.upvalueSource(child, index)).join(', ');
     this.handlerProtos.push(child);
-    return `, { userStrings: [${userStrings.join(', ')}], fields: ${JSON.stringify(eventFieldNames(child))}, body: { proto: handlerProtos[${this.handlerProtos.length - 1}], cells: [${captures}] } }`;
+    return `, { userStrings: [${[...userStrings.args].sort((a, b) => a - b).join(', ')}], userStringFields: ${JSON.stringify([...userStrings.fields])}, fields: ${JSON.stringify(eventFieldNames(child))}, body: { proto: handlerProtos[${this.handlerProtos.length - 1}], cells: [${captures}] } }`;
   }
 
   childProto(index: number): Proto {

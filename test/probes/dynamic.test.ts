@@ -63,6 +63,12 @@ if (reason !== undefined) {
     t.same(leftover(result.pid), [], 'uprobe definitions removed');
   });
 
+  t.test('user_string(args.arg1) is fetched as a string by the kernel, as user_string(arg1) is', async (t) => {
+    const result = run(`trace probe:${target}:greet { print(user_string(args.arg1), args.arg1) }`, target, 'calls', '3');
+    t.equal(result.status, 0, result.stderr);
+    t.equal(result.stdout, 'world\tworld\n', 'the field itself is the fetched string (not a pointer)');
+  });
+
   t.test('a glob over a shared library: libc malloc from a test program', async (t) => {
     const result = run('var n = 0 trace probe:/lib/x86_64-linux-gnu/libc.so.6:mallo[c] { n += 1 } trace_end { print(n >= 5000) }',
       target, 'malloc', '5000');

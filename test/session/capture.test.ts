@@ -30,6 +30,17 @@ t.test('capture at the event', { skip: reason }, async (t) => {
     t.match(result.stderr, /captured at the event by BPF: syscalls:sys_enter_openat/, '-v says what BPF captures');
   });
 
+  t.test('user_string(args.filename): the field by name is captured the same way', async (t) => {
+    const files = Array.from({ length: 10 }, (_, index) => join(directory, `named-${index}`));
+    for (const file of files) writeFileSync(file, 'x');
+    const script = `trace syscalls:sys_enter_openat { if (execname == "cat") { print(user_string(args.filename)) } }`;
+    const result = run(['-v', '-e', script, '--', 'sh', '-c', files.map((file) => `cat ${file} >/dev/null`).join('; ')]);
+    t.equal(result.status, 0, result.stderr);
+    const printed = new Set(result.stdout.split('\n'));
+    t.same(files.filter((file) => !printed.has(file)), [], 'every file name, copied while its cat ran');
+    t.match(result.stderr, /captured at the event by BPF: syscalls:sys_enter_openat/);
+  });
+
   t.test('profile-999hz: above HZ, ustack() in the sampled code', async (t) => {
     const script = `var n = 0 var stacks = {}
 profile-999hz { n += 1 stacks[ustack(1)] += 1 }
