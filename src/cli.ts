@@ -6,6 +6,7 @@ import { closeSync, writeFileSync } from 'node:fs';
 import { compile } from './compiler';
 import { OPTION_HELP, parseArguments, type CliOptions } from './cli/options';
 import { EXIT_OK, exitOnUncaught, UserError } from './errors';
+import { endWhenReaderGoes, exitAfterOutput } from './exit';
 import { MetricsCollector } from './metrics/collector';
 import { serveMetrics, type MetricsServer } from './metrics/server';
 import { sessionSource } from './metrics/source';
@@ -339,4 +340,5 @@ function helpText(): string {
 
 // A failure in a callback while tracing (a timer, the ring-buffer reader) ends ktap the same way.
 process.on('uncaughtException', exitOnUncaught);
-main(process.argv.slice(2)).then((code) => process.exit(code), exitOnUncaught);
+endWhenReaderGoes();
+main(process.argv.slice(2)).then(exitAfterOutput, exitOnUncaught);
