@@ -229,13 +229,14 @@ export class Session {
    * Loads a verified bytecode file (BadBytecodeError on a bad one). With `sessionVariables`
    * (a fleet agent) its main function may take session upvalues: the script's top-level
    * variables, compiled as the coordinator's session variables, become this session's, by
-   * the names the file carries, so their tables can be streamed by name.
+   * the names the file carries, so their tables can be streamed by name. `slotLimit`: the
+   * session variables' numbers stay below it (a script's are numbered from 0, so its own
+   * count by default; a REPL input may use any variable earlier inputs declared).
    */
-  loadBytecode(bytes: Uint8Array, sessionVariables = false): KFunction {
+  loadBytecode(bytes: Uint8Array, sessionVariables = false, slotLimit?: number): KFunction {
     const proto = readBytecodeFile(bytes, GLOBAL_NAMES, { allowSessionUpvalues: sessionVariables });
     for (const upvalue of proto.upvalues) {
-      // A script's own top-level variables are numbered from 0: anything else is not one.
-      if (upvalue.index >= proto.upvalues.length) throw new BadBytecodeError(`session variable ${upvalue.index} out of range`);
+      if (upvalue.index >= (slotLimit ?? proto.upvalues.length)) throw new BadBytecodeError(`session variable ${upvalue.index} out of range`);
       this.sessionCells[upvalue.index] ??= new Cell();
       this.sessionSlots.set(upvalue.name, upvalue.index);
     }
