@@ -7,7 +7,9 @@
 import t from 'tap';
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { leftovers, shellQuote, waitFor } from '../tui/harness';
+import { leftovers } from '../support/tracing';
+import { waitFor } from '../support/wait';
+import { shellQuote } from '../support/tmux';
 import { CALLS, HOST_NAMES, TestFleet, descendants, fleetUnavailable, type Run } from './harness';
 
 const reason = fleetUnavailable();
