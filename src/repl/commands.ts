@@ -151,14 +151,13 @@ function probesText(repl: ReplContext): string {
   const stats = session.stats();
   const probes = [
     ...stats.probes,
-    ...[...repl.remoteHandlers.values()].map((handler) => ({ handler, runs: fleet?.runs(handler.id) ?? 0 })),
+    ...[...repl.remoteHandlers.values()].map((handler) => ({ handler, runs: fleet?.runs(handler.id) ?? 0, tier: 'hosts' })),
   ].sort((a, b) => a.handler.id - b.handler.id);
   // The definition column grows with the longest one (filters make them long).
   const width = Math.max(41, ...probes.map(({ handler }) => definition(handler).length));
   const lines = [`id  ${'definition'.padEnd(width)}   events    events/s  tier`];
-  for (const { handler, runs } of probes) {
+  for (const { handler, runs, tier } of probes) {
     const rate = seconds > 0 ? (runs - (lastSample.runs[handler.id] ?? 0)) / seconds : 0;
-    const tier = repl.remoteHandlers.has(handler.id) ? 'hosts' : session.kernelTier?.has(handler) === true ? 'kernel' : 'user';
     lines.push(`${String(handler.id).padEnd(3)} ${definition(handler).padEnd(width)} ${String(runs).padStart(8)} ${rate.toFixed(1).padStart(11)}  ${tier}`);
     lastSample.runs[handler.id] = runs;
   }
