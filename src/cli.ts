@@ -6,6 +6,7 @@ import { closeSync, writeFileSync } from 'node:fs';
 import { compile } from './compiler';
 import { OPTION_HELP, parseArguments, type CliOptions } from './cli/options';
 import { EXIT_OK, exitOnUncaught, UserError } from './errors';
+import { endWhenReaderGoes, exitAfterOutput } from './exit';
 import { MetricsCollector } from './metrics/collector';
 import { serveMetrics, type MetricsServer } from './metrics/server';
 import { sessionSource } from './metrics/source';
@@ -14,7 +15,8 @@ import { runAgent } from './fleet/agent';
 import { parseHostList, parseHostsFile, type HostSpec } from './fleet/hosts';
 import type { HostSessionOptions } from './fleet/protocol';
 import { runFleetScript } from './fleet/run';
-import { localBundle } from './fleet/ssh';
+import { runFleetRepl } from './fleet/repl';
+import { localBundle, type AgentSource } from './fleet/ssh';
 import { FileError, openOutputFile, readScriptFile, refuseInputAsOutput, systemMessage } from './session/files';
 import { runRepl } from './repl/repl';
 import { listEventFields, listEvents, listFunctions, listMarkers, removeStaleRunsIfPermitted } from './session/catalog';
@@ -129,13 +131,23 @@ function sessionFor(options: CliOptions, outputFd: number, chunkName: string): S
   });
 }
 
-/** The REPL (SPEC-product §3), optionally after running FILE as its first input. */
+/** The REPL (SPEC-product §3), optionally after running FILE as its first input; on a fleet with --hosts. */
 async function runInteractive(options: CliOptions): Promise<number> {
   const outputFd = openOutput(options);
-  const session = sessionFor(options, outputFd, options.script ?? '(repl)');
+  const onFleet = options.hosts !== undefined || options.hostsFile !== undefined;
+  const session = sessionFor(onFleet ? { ...options, dryRun: false } : options, outputFd, options.script ?? '(repl)');
   try {
     const first = options.script === undefined ? undefined : readScript(options.script);
-    const status = await runRepl(session, first, options.intervalMs);
+    const status = !onFleet ? await runRepl(session, first, options.intervalMs) : await runFleetRepl({
+      session,
+      hosts: fleetHosts(options),
+      source: agentSource(options),
+      connectTimeoutS: options.connectTimeoutS,
+      intervalMs: options.intervalMs,
+      hostOptions: hostSessionOptions(options),
+      verbose: options.verbose,
+      ...(first === undefined ? {} : { firstFile: first }),
+    });
     session.writer.flush();
     if (session.writer.failure !== null) throw new FileError(session.writer.failure);
     return status;
@@ -204,9 +216,8 @@ async function runOnHosts(options: CliOptions): Promise<number> {
   const session = sessionFor({ ...options, command: [], quiet: true, dryRun: false }, outputFd, chunkName);
   try {
     const shipped = loadShipped(session, options, chunkName);
-    const source = options.remoteKtap !== undefined ? { remoteKtap: options.remoteKtap } : { bundle: localBundle() };
     return await runFleetScript({
-      session, ...shipped, hosts, source,
+      session, ...shipped, hosts, source: agentSource(options),
       connectTimeoutS: options.connectTimeoutS,
       intervalMs: options.intervalMs,
       command: options.command,
@@ -225,6 +236,11 @@ async function runOnHosts(options: CliOptions): Promise<number> {
     session.close();
     if (outputFd !== 1) closeSync(outputFd);
   }
+}
+
+/** The agent on the hosts: ktap's own bundle, shipped, or the installed ktap of --remote-ktap. */
+function agentSource(options: CliOptions): AgentSource {
+  return options.remoteKtap !== undefined ? { remoteKtap: options.remoteKtap } : { bundle: localBundle() };
 }
 
 /** What holds on every host of a fleet: the options of the agents' sessions. */
@@ -339,4 +355,5 @@ function helpText(): string {
 
 // A failure in a callback while tracing (a timer, the ring-buffer reader) ends ktap the same way.
 process.on('uncaughtException', exitOnUncaught);
-main(process.argv.slice(2)).then((code) => process.exit(code), exitOnUncaught);
+endWhenReaderGoes();
+main(process.argv.slice(2)).then(exitAfterOutput, exitOnUncaught);

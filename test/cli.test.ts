@@ -432,3 +432,18 @@ t.test('output through pipes', async (t) => {
   expectRun(t, ktap(['-o', output, '-e', `for (i = 1, ${lineCount}) { printf("%d\\n", i) }`]), {}, 'large output to a file');
   t.equal(readFileSync(output, 'latin1'), large.stdout, 'same output through -o');
 });
+
+t.test('a reader slower than ktap still gets all of the output', async (t) => {
+  // The reader starts reading only after ktap has written everything and returned: what the
+  // pipe could not take at once (64 KiB) is still queued in ktap when it ends.
+  const node = JSON.stringify(process.execPath);
+  const slowly = (command: string): Run => shell(`${command} | (sleep 1; wc -c)`);
+  const constructor = script(`var t = {${Array.from({ length: 30_000 }, (_, index) => index).join(',')}}\n`);
+  const listing = ktap(['-b', constructor]);
+  t.ok(listing.stdout.length > 1 << 20, `a big listing (${listing.stdout.length} bytes)`);
+  expectRun(t, slowly(`${node} bin/ktap -b ${constructor}`), { stdout: `${listing.stdout.length}\n` }, '-b FILE, read late');
+  // The REPL shows a value with a write Node may queue.
+  const input = script('var s = "' + 'x'.repeat(30_000) + '"\nfor (i = 1, 3) { s = s .. s }\ns\n');
+  expectRun(t, slowly(`${node} bin/ktap -i < ${input}`), { stdout: `${240_000 + 1}\n` }, 'a 240 KB value at the REPL, read late');
+  expectRun(t, shell(`${node} bin/ktap -i < ${input} | head -c 10`), { stdout: 'x'.repeat(10) }, 'and a reader that goes away: exit 0, quietly');
+});

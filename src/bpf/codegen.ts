@@ -6,6 +6,7 @@ import { Assembler, FP, Helper, type JmpName, type Label, type Reg } from './asm
 import type { Analysis, Kind, KeyKind } from './analyze';
 import { INSTRUCTION_WIDTH, OPCODES, EVENT_VARIABLES, type OpName } from '../vm/opcodes';
 import type { FieldLayout } from '../probes/format';
+import { SYSCALL_NUMBERS_END } from './syscalls';
 
 /** How a kernel table or scalar is stored: its map, and whether it is a per-CPU map of sums. */
 export interface MapBinding {
@@ -54,14 +55,22 @@ export interface CodegenInput {
   readonly excludeTgid?: number;
   /** -p / -- cmd: hash of traced thread ids (u32 → u8); the program runs for them only. */
   readonly tidsFd?: number;
-  /** Raw system call tracepoints fire for every call: keep ids below this (those with tracepoints). */
-  readonly syscallLimit?: number;
-  /** …or only these system call numbers. */
-  readonly syscallIds?: readonly number[];
+  /**
+   * Raw system call tracepoints fire for every call: the program runs for the numbers set in
+   * this array map (one entry, a bitmap of SYSCALL_NUMBERS_END bits; see syscallBitmap).
+   */
+  readonly syscallsFd?: number;
   /** Added to CLOCK_MONOTONIC (bpf_ktime_get_ns) to give wall-clock time, as the user tier does. */
   readonly wallOffsetNs: bigint;
   /** A /filter/ compiled to a condition on the record (jumps to `skip` when false). */
   readonly filter?: (asm: Assembler, context: Reg, skip: Label) => void;
+}
+
+/** The value of the syscallsFd map: bit N set when the program runs for system call N. */
+export function syscallBitmap(numbers: Iterable<number>): Buffer {
+  const bitmap = Buffer.alloc(SYSCALL_NUMBERS_END / 8);
+  for (const number of numbers) if (number >= 0 && number < SYSCALL_NUMBERS_END) bitmap[number >> 3]! |= 1 << (number & 7);
+  return bitmap;
 }
 
 export interface Generated {
@@ -134,16 +143,25 @@ class Generator {
   /** The filters that decide whether the handler runs at all: -C, -p / -- cmd, system call ids, /filter/. */
   private prologue(): void {
     const { asm, input } = this;
-    if (input.syscallLimit !== undefined) {
-      this.syscallId(1);
-      asm.jumpImm('jge', 1, input.syscallLimit, this.exitLabel); // unsigned: -1 and x32 ids too
-    }
-    if (input.syscallIds !== undefined) {
-      const traced = asm.label('traced');
-      this.syscallId(1);
-      for (const id of input.syscallIds) asm.jumpImm('jeq', 1, id, traced);
-      asm.goto(this.exitLabel);
-      asm.place(traced);
+    if (input.syscallsFd !== undefined) {
+      // Bit `id` of the bitmap: one lookup and a shift, whatever the number of system calls.
+      const ID: Reg = 8;
+      this.syscallId(ID);
+      asm.jumpImm('jge', ID, SYSCALL_NUMBERS_END, this.exitLabel); // unsigned: -1 and x32 ids too
+      asm.storeImm('W', FP, this.keyOffset, 0);
+      asm.loadMap(1, input.syscallsFd);
+      this.keyPointer(2);
+      asm.call(Helper.mapLookupElem);
+      asm.jumpImm('jeq', 0, 0, this.exitLabel);
+      asm.mov(1, ID);
+      asm.aluImm('rsh', 1, 3);
+      asm.alu('add', 0, 1);
+      asm.load('B', 1, 0, 0);
+      asm.mov(2, ID);
+      asm.aluImm('and', 2, 7);
+      asm.alu('rsh', 1, 2);
+      asm.aluImm('and', 1, 1);
+      asm.jumpImm('jeq', 1, 0, this.exitLabel);
     }
     if (input.cpu !== undefined) {
       asm.call(Helper.getSmpProcessorId);

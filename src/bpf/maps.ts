@@ -90,10 +90,15 @@ export class BpfMap {
   /** The value under KEY (a fresh buffer of valueBytes), or undefined when absent. */
   lookup(key: Buffer): Buffer | undefined {
     const value = Buffer.alloc(this.valueBytes);
+    return this.lookupInto(key, value) ? value : undefined;
+  }
+
+  /** Reads the value under KEY into VALUE (valueBytes long, reused by pollers); false when absent. */
+  lookupInto(key: Buffer, value: Buffer): boolean {
     const result = bpfTry(Cmd.mapLookupElem, this.elemAttr(key, value, 0));
-    if (result === -ENOENT) return undefined;
+    if (result === -ENOENT) return false;
     if (result < 0) bpfCall(Cmd.mapLookupElem, this.elemAttr(key, value, 0), 'bpf(BPF_MAP_LOOKUP_ELEM)');
-    return value;
+    return true;
   }
 
   update(key: Buffer, value: Buffer, flags: number = Update.any): void {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseHeader, type EventDefinition, type EventSpec } from '../syntax/headers';
 import { parseEventFormat, type FieldLayout } from '../probes/format';
 import { resolveTracepoints, type Tracepoint } from '../probes/resolve';
-import { EntryBudget } from '../vm/limits';
+import { DEFAULT_LIMITS, EntryBudget } from '../vm/limits';
 import { HANDLER_KINDS, INSTRUCTION_WIDTH, OPCODES, Op } from '../vm/opcodes';
 import type { Proto } from '../vm/proto';
 import type { HandlerBody } from '../vm/runtime';
@@ -17,14 +17,14 @@ import type { Value } from '../vm/value';
 import { NotForKernel, analyze, type Analysis, type GlobalBinding, type KeyKind } from './analyze';
 import { attachRawTracepoint, attachTracepoint, type Attachment } from './attach';
 import { bpfAvailability } from './available';
-import { KERNEL_ERRORS, generate, type EventAccess, type MapBinding, type TableBinding } from './codegen';
+import { KERNEL_ERRORS, generate, syscallBitmap, type EventAccess, type MapBinding, type TableBinding } from './codegen';
 import { COMM_KEYS, INT_KEYS, KernelTable, bindScalarCell, nameKeys, unbindScalarCell, type KeyCodec } from './kernel-table';
 import { BpfMap, possibleCpus } from './maps';
 import { BpfProgram, VerifierError } from './program';
 import { Assembler, FP, Helper } from './asm';
 import { SyscallError } from './sys';
 import { UserError } from '../errors';
-import { syscallNumbers } from './syscalls';
+import { SYSCALL_NUMBERS_END, syscallNumber, syscallsWithEvents } from './syscalls';
 import { FilterNotCompiled, emitFilter, filterProblem, parseFilter, type FilterFields, type FilterNode } from './filter';
 
 export type TierMode = 'auto' | 'kernel' | 'user';
@@ -40,7 +40,7 @@ export interface TierHandler {
 
 export interface TierOptions {
   readonly tracefsRoot: string;
-  /** --max-table-entries (0: unlimited, maps then get a large default). */
+  /** --max-table-entries (its default and 0 give maps sizes of their own: mapEntries). */
   readonly maxEntries: number;
   readonly budget: EntryBudget;
   readonly cpu?: number;
@@ -72,10 +72,18 @@ interface Loaded {
   readonly programs: BpfProgram[];
   readonly attachments: Attachment[];
   readonly hits: BpfMap;
+  /** Other maps of the programs' own (the system call bitmap). */
+  readonly maps: BpfMap[];
 }
 
-/** Entries of a table's map under --max-table-entries 0 (maps are allocated as they fill). */
-const DEFAULT_MAP_ENTRIES = 1_000_000;
+/**
+ * Entries of a table's map when --max-table-entries is left at its default. A hash map's
+ * buckets are allocated when it is made, whatever it holds: 1,000,000 entries take ~70 ms to
+ * make and free here, 65,536 a few ms (docs/kernel-tier.md).
+ */
+const DEFAULT_MAP_ENTRIES = 65_536;
+/** Entries of a table's map under --max-table-entries 0 (no limit in user space). */
+const UNLIMITED_MAP_ENTRIES = 1_000_000;
 /** BPF_F_NO_PREALLOC: a hash map takes memory per entry inserted, not all of it up front. */
 const NO_PREALLOC = 1;
 /**
@@ -83,11 +91,9 @@ const NO_PREALLOC = 1;
  * enables a whole glob faster (~155 ms for every system call).
  */
 const MAX_PERF_EVENTS = 128;
-/** Raw system call tracepoints see every id; those above this have no tracepoint (x32, invalid). */
-const SYSCALL_LIMIT = 1024;
 const WHOLE_SYSCALL_GLOBS = new Map([
-  ['syscalls:sys_enter_*', { raw: 'sys_enter', access: 'rawSysEnter' as const }],
-  ['syscalls:sys_exit_*', { raw: 'sys_exit', access: 'rawSysExit' as const }],
+  ['syscalls:sys_enter_*', { raw: 'sys_enter' as const, access: 'rawSysEnter' as const }],
+  ['syscalls:sys_exit_*', { raw: 'sys_exit' as const, access: 'rawSysExit' as const }],
 ]);
 
 export class KernelTier {
@@ -178,10 +184,10 @@ export class KernelTier {
     const hits = BpfMap.create({ type: 'percpuArray', keySize: 4, valueSize: 8, maxEntries: 1, name: 'ktap_hits' });
     const programs: BpfProgram[] = [];
     const attachments: Attachment[] = [];
-    const loaded: Loaded = { programs, attachments, hits };
+    const loaded: Loaded = { programs, attachments, hits, maps: [] };
     const tids = this.options.pids === undefined ? undefined : this.threadFilter().map.fd;
     try {
-      const compile = (access: EventAccess, syscallLimit?: number, syscallIds?: readonly number[]): BpfProgram => {
+      const compile = (access: EventAccess, syscallsFd?: number): BpfProgram => {
         const filter = plan.filter;
         const generated = generate({
           analysis,
@@ -196,8 +202,7 @@ export class KernelTier {
           ...(this.options.cpu === undefined ? {} : { cpu: this.options.cpu }),
           ...(tids === undefined ? {} : { tidsFd: tids }),
           ...(tids !== undefined || this.options.traceSelf === true ? {} : { excludeTgid: process.pid }),
-          ...(syscallLimit === undefined ? {} : { syscallLimit }),
-          ...(syscallIds === undefined ? {} : { syscallIds }),
+          ...(syscallsFd === undefined ? {} : { syscallsFd }),
         });
         try {
           const program = BpfProgram.load({ type: access.kind === 'record' ? 'tracepoint' : 'rawTracepoint', code: generated.code, name: 'ktap_handler' });
@@ -210,8 +215,10 @@ export class KernelTier {
         }
       };
       if (plan.raw !== null) {
-        const program = plan.raw.ids === undefined ? compile({ kind: plan.raw.access }, SYSCALL_LIMIT) : compile({ kind: plan.raw.access }, undefined, plan.raw.ids);
-        attachments.push(attachRawTracepoint(program, plan.raw.name));
+        const syscalls = BpfMap.create({ type: 'array', keySize: 4, valueSize: SYSCALL_NUMBERS_END / 8, maxEntries: 1, name: 'ktap_syscalls' });
+        loaded.maps.push(syscalls);
+        syscalls.update(Buffer.alloc(4), syscallBitmap(this.syscallsOf(plan.raw)));
+        attachments.push(attachRawTracepoint(compile({ kind: plan.raw.access }, syscalls.fd), plan.raw.name));
       } else {
         // One program per distinct field layout; the probe name travels as the attach cookie.
         const byLayout = new Map<string, BpfProgram>();
@@ -230,6 +237,11 @@ export class KernelTier {
     return loaded;
   }
 
+  /** The system call numbers a raw program runs for: the handler's, or for the whole glob those with events here. */
+  private syscallsOf(raw: RawPlan): readonly number[] {
+    return raw.ids !== 'all' ? raw.ids : syscallsWithEvents(this.options.tracefsRoot, raw.name === 'sys_enter' ? 'sys_enter_' : 'sys_exit_');
+  }
+
   /** The map of a global, created on first use, its table or cell now reading the map. */
   private globalFor(cell: Cell, binding: NonNullable<GlobalBinding>, analysis: Analysis, names: readonly string[]): GlobalState {
     let state = this.globals.get(cell);
@@ -238,7 +250,6 @@ export class KernelTier {
       this.globals.set(cell, state);
     }
     if (state.map !== null) return state;
-    const maxEntries = this.options.maxEntries > 0 ? this.options.maxEntries : DEFAULT_MAP_ENTRIES;
     if (state.kind === 'scalar') {
       const use = analysis.scalars.get(state.id);
       state.percpu = use !== undefined && !use.reads && !use.assigns;
@@ -250,6 +261,8 @@ export class KernelTier {
     state.key = use?.key ?? 'int';
     state.percpu = use !== undefined && !use.reads && !use.assigns;
     const codec: KeyCodec = state.key === 'comm' ? COMM_KEYS : state.key === 'name' ? nameKeys(names) : INT_KEYS;
+    // A table keyed by probename has one key per event at most.
+    const maxEntries = state.key === 'name' ? Math.max(1, names.length) : this.mapEntries();
     state.map = BpfMap.create({ type: state.percpu ? 'percpuHash' : 'hash', keySize: codec.size, valueSize: 8, maxEntries, flags: NO_PREALLOC, name: `ktap_${state.name}` });
     const previous = cell.v as KTable;
     const table = new KernelTable(this.options.budget, state.map, codec, state.name);
@@ -257,6 +270,13 @@ export class KernelTier {
     state.table = table;
     cell.v = table;
     return state;
+  }
+
+  /** Entries of a table's map: --max-table-entries when the user set it, else DEFAULT_MAP_ENTRIES. */
+  private mapEntries(): number {
+    const limit = this.options.maxEntries;
+    if (limit === 0) return UNLIMITED_MAP_ENTRIES;
+    return limit === DEFAULT_LIMITS.maxTableEntries ? DEFAULT_MAP_ENTRIES : limit;
   }
 
   /**
@@ -306,6 +326,7 @@ export class KernelTier {
       programs: [program],
       attachments: [attachTracepoint(program, this.options.tracefsRoot, 'sched', 'sched_process_fork')],
       hits,
+      maps: [],
     };
     this.tids = { map, follower };
     return this.tids;
@@ -329,10 +350,21 @@ export class KernelTier {
     return Array.from({ length: possibleCpus() }, (_, cpu) => Number(value.readBigUInt64LE(cpu * loaded.hits.cpuStride)));
   }
 
-  /** The first runtime error the programs counted since the last call, as the VM words it. */
+  /** Runs of HANDLER's program on every CPU. */
+  runs(handler: TierHandler): number {
+    return this.hitsPerCpu(handler).reduce((sum, count) => sum + count, 0);
+  }
+
+  private readonly errorKey = Buffer.alloc(4);
+  private readonly errorValue = Buffer.alloc(16);
+
+  /**
+   * The first runtime error the programs counted since the last call, as the VM words it.
+   * Called every poll while programs run: one lookup into buffers kept for it.
+   */
   takeError(): { message: string; handlerId: number; line: number; count: bigint } | null {
-    const value = this.errors.lookup(Buffer.alloc(4));
-    if (value === undefined) return null;
+    const value = this.errorValue;
+    if (!this.errors.lookupInto(this.errorKey, value)) return null;
     const count = value.readBigUInt64LE(0);
     if (count === this.errorSeen) return null;
     this.errorSeen = count;
@@ -364,6 +396,7 @@ export class KernelTier {
     for (const attachment of loaded.attachments) attachment.detach();
     for (const program of loaded.programs) program.close();
     loaded.hits.close();
+    for (const map of loaded.maps) map.close();
   }
 
   /** Detaches everything; tables keep their last entries as ordinary tables. */
@@ -391,13 +424,23 @@ interface PlannedEvent {
   readonly fields: readonly FieldLayout[];
 }
 
+/**
+ * One raw tracepoint for system calls: those numbered IDS, or `all` of the direction (the
+ * whole `sys_enter_*` / `sys_exit_*` glob).
+ */
+interface RawPlan {
+  readonly name: 'sys_enter' | 'sys_exit';
+  readonly access: 'rawSysEnter' | 'rawSysExit';
+  readonly ids: readonly number[] | 'all';
+}
+
 interface Plan {
   readonly analysis: Analysis;
   /**
    * One raw tracepoint for every system call (ids: those of the handler's system calls, or
    * undefined for all), or null for one perf event per tracepoint.
    */
-  readonly raw: { readonly name: string; readonly access: 'rawSysEnter' | 'rawSysExit'; readonly ids?: readonly number[] } | null;
+  readonly raw: RawPlan | null;
   readonly events: readonly PlannedEvent[];
   /** Probe names by attach cookie. */
   readonly names: readonly string[];
@@ -450,7 +493,7 @@ function planFor(
     const problem = filterFits({ kind: whole.access });
     // The glob's events are hundreds, too many for perf events: the tracefs path then.
     if (problem !== null) throw new NotForKernel(line, problem);
-    return { analysis, raw: { name: whole.raw, access: whole.access }, events: [], names: [], filter };
+    return { analysis, raw: { name: whole.raw, access: whole.access, ids: 'all' }, events: [], names: [], filter };
   }
   if (tracefsRoot === null) return { analysis, raw: null, events: [], names: [], filter };
   const resolved = resolveEvents(tracefsRoot, spec.definitions, line);
@@ -466,21 +509,17 @@ function planFor(
   return { analysis, raw: null, ...resolved, filter };
 }
 
-/** Most system calls one raw-tracepoint program checks the id of. */
-const MAX_RAW_SYSCALLS = 16;
-
 /**
- * System call events of one direction, named in the headers, without probename and with
- * arguments the raw tracepoint has (the number; on exit the return value): one raw
- * tracepoint program checking the ids. Null when not.
+ * System call events of one direction whose numbers the headers give, without probename and
+ * with arguments the raw tracepoint has (the number; on exit the return value): one raw
+ * tracepoint program checking the number. Null when not.
  */
-function rawSyscalls(events: readonly Tracepoint[], analysis: Analysis): Plan['raw'] {
-  if (events.length === 0 || events.length > MAX_RAW_SYSCALLS || analysis.usesProbename) return null;
-  const numbers = syscallNumbers();
+function rawSyscalls(events: readonly Tracepoint[], analysis: Analysis): RawPlan | null {
+  if (events.length === 0 || analysis.usesProbename) return null;
   for (const [prefix, name, access, args] of [['sys_enter_', 'sys_enter', 'rawSysEnter', [0]], ['sys_exit_', 'sys_exit', 'rawSysExit', [0, 1]]] as const) {
     if (!events.every((event) => event.system === 'syscalls' && event.event.startsWith(prefix))) continue;
     if (![...analysis.args].every((index) => (args as readonly number[]).includes(index))) return null;
-    const ids = events.map((event) => numbers.get(event.event.slice(prefix.length)));
+    const ids = events.map((event) => syscallNumber(event.event.slice(prefix.length)));
     if (ids.some((id) => id === undefined)) return null;
     return { name, access, ids: ids as number[] };
   }

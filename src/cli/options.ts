@@ -231,7 +231,7 @@ export function parseArguments(argv: readonly string[]): CliOptions {
   if (metrics !== undefined && mode !== 'run' && mode !== 'eval' && mode !== 'simple') {
     throw new UsageError(mode === 'repl' && !interactive ? '--metrics needs a script to run (FILE, -e or -s)' : `cannot combine --metrics and ${modeName(mode)}`);
   }
-  checkFleetOptions(mode, { hosts, hostsFile, remoteKtap, pid, metrics: metrics !== undefined });
+  checkFleetOptions(mode, { hosts, hostsFile, remoteKtap, pid, metrics: metrics !== undefined, command });
   return {
     mode, script, scriptArgs, outputFile, saveTo, pid, cpu, timestamps, quiet, verbose, dryRun, tui, json, bareErrors,
     intervalMs, bufferSizeKb, traceSelf, listPattern, listFields, limits, command, metrics, metricsMaxKeys, tier,
@@ -244,15 +244,15 @@ export function parseArguments(argv: readonly string[]): CliOptions {
  * the rest hold on every host; -p (a process of one machine) and --metrics (one ktap per
  * host, merged by PromQL) do not make sense on a fleet.
  */
-function checkFleetOptions(mode: CliOptions['mode'], fleet: { hosts?: string; hostsFile?: string; remoteKtap?: string; pid?: number; metrics: boolean }): void {
+function checkFleetOptions(mode: CliOptions['mode'], fleet: { hosts?: string; hostsFile?: string; remoteKtap?: string; pid?: number; metrics: boolean; command: readonly string[] }): void {
   const onFleet = fleet.hosts !== undefined || fleet.hostsFile !== undefined;
   if (fleet.hosts !== undefined && fleet.hostsFile !== undefined) throw new UsageError('conflicting options: cannot combine --hosts and --hosts-file');
   if (!onFleet) {
     if (fleet.remoteKtap !== undefined) throw new UsageError('--remote-ktap needs --hosts or --hosts-file');
     return;
   }
-  if (mode === 'repl') throw new UsageError('--hosts needs a script (FILE, -e or -s): the REPL does not run on a fleet yet');
-  if (mode !== 'run' && mode !== 'eval' && mode !== 'simple') throw new UsageError(`--hosts runs a script, -e or -s; it cannot be combined with ${modeName(mode)}`);
+  if (mode === 'repl' && fleet.command.length > 0) throw new UsageError('conflicting options: the REPL on a fleet runs no command (-- cmd); use a script or -e');
+  if (mode !== 'run' && mode !== 'eval' && mode !== 'simple' && mode !== 'repl') throw new UsageError(`--hosts runs a script, -e, -s or the REPL (-i); it cannot be combined with ${modeName(mode)}`);
   if (fleet.pid !== undefined) throw new UsageError('conflicting options: -p names a process of one machine; with --hosts use -- cmd');
   if (fleet.metrics) throw new UsageError('conflicting options: cannot combine --metrics and --hosts; run ktap --metrics on each host and let Prometheus merge (docs/metrics.md)');
 }

@@ -2,11 +2,15 @@
 // runs the script's handlers in a session of its own and streams updates, output and errors
 // as protocol lines on stdout; stdin closing (the ssh channel gone) ends it as SIGHUP does.
 
+import { UserError } from '../errors';
 import { BadBytecodeError } from '../vm/errors';
 import { DEFAULT_LIMITS, type Limits } from '../vm/limits';
 import { Session, type EndReason } from '../session/session';
 import { ChangeTracker, type Variable } from './changes';
 import { LineSplitter, PROTOCOL_VERSION, ProtocolError, type AgentMessage, type CpuCounts, type StartMessage } from './protocol';
+
+/** Session variables a REPL input may name at most (the REPL declares them one input at a time). */
+const MAX_REPL_VARIABLES = 1 << 16;
 
 /** Runs the agent until its session ends; the exit status says whether it ran to its end. */
 export async function runAgent(version: string): Promise<number> {
@@ -24,6 +28,9 @@ export async function runAgent(version: string): Promise<number> {
   return agent.run();
 }
 
+/** A REPL's input or detach, as the agent received it (checked). */
+type ReplRequest = { readonly type: 'input'; readonly id: number; readonly bytecode: Buffer } | { readonly type: 'detach'; readonly handlers: readonly number[] };
+
 /** The protocol over stdin and stdout. */
 class AgentChannel {
   private readonly lines: LineSplitter;
@@ -31,6 +38,9 @@ class AgentChannel {
   private started = false;
   /** Told when the coordinator asks to stop, or the channel closed. */
   onStop: (() => void) | null = null;
+  /** REPL requests wait here until the agent takes them (they can come in the start message's chunk). */
+  private readonly requests: ReplRequest[] = [];
+  private onRequest: ((request: ReplRequest) => void) | null = null;
   closed = false;
 
   constructor() {
@@ -66,7 +76,17 @@ class AgentChannel {
       this.waiting?.(message as StartMessage);
       return;
     }
-    if (message.type === 'stop') this.onStop?.();
+    if (message.type === 'stop') return this.onStop?.();
+    const request = replRequest(message as Record<string, unknown>);
+    if (request === null) return this.fail(`unexpected message ${JSON.stringify(message.type)}`);
+    if (this.onRequest !== null) this.onRequest(request);
+    else this.requests.push(request);
+  }
+
+  /** Hands each REPL request to `handle`, those that came already first. */
+  takeRequests(handle: (request: ReplRequest) => void): void {
+    this.onRequest = handle;
+    for (const request of this.requests.splice(0)) handle(request);
   }
 
   private fail(reason: string): void {
@@ -114,6 +134,11 @@ class Agent {
     this.session.writer.redirect = (text) => this.output.push(text);
     this.session.onWorkloadOutput = (text) => this.workloadOutput.push(text);
     this.session.onRuntimeError = (message) => this.error(message);
+    // In the REPL a failing handler is detached and reported; the host goes on (as the local REPL does).
+    if (start.interactive === true) {
+      this.session.onHandlerError = (handler, error) =>
+        this.channel.send({ type: 'warning', message: `[${handler.id}] ${handler.header}: error: ${error.message}; detached` });
+    }
     this.tracker = new ChangeTracker(() => this.variables(), (message) => this.channel.send({ type: 'warning', message }));
   }
 
@@ -128,7 +153,10 @@ class Agent {
       if (outcome !== 'ok') reason = outcome;
       // tick-N handlers run on the coordinator, on the merged view.
       for (const handler of session.handlers.filter((candidate) => candidate.kind === 'tick')) session.detach(handler);
-      if (outcome === 'ok' && session.hasEventHandlers && !this.channel.closed) {
+      if (this.start.interactive === true && outcome === 'ok' && !this.channel.closed) {
+        timer = setInterval(() => this.update(false), this.start.intervalMs);
+        reason = await this.interact();
+      } else if (outcome === 'ok' && session.hasEventHandlers && !this.channel.closed) {
         timer = setInterval(() => this.update(false), this.start.intervalMs);
         reason = await this.trace();
       }
@@ -159,6 +187,58 @@ class Agent {
     return this.session.runEvents();
   }
 
+  /**
+   * The REPL on a fleet: runs each input the coordinator sends (its output stays here: the
+   * coordinator shows its own run of the input, on the merged view), attaches what it
+   * registered and says so; detaches on request; ends on stop, a closed channel, a signal
+   * or exit().
+   */
+  private interact(): Promise<EndReason> {
+    const session = this.session;
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => session.end(signal === 'SIGINT' ? 'interrupt' : 'terminate'));
+    this.channel.send({ type: 'attached', handlers: 0 });
+    this.channel.takeRequests((request) => {
+      if (session.endReason !== null) return;
+      if (request.type === 'detach') {
+        for (const handler of session.handlers.filter((candidate) => request.handlers.includes(candidate.id))) session.detach(handler);
+        return;
+      }
+      this.channel.send({ type: 'ran', id: request.id, ...this.runInput(request.bytecode) });
+    });
+    return session.endPromise();
+  }
+
+  /** One REPL input: loaded, run with its output dropped, its trace and profile handlers attached. */
+  private runInput(bytecode: Buffer): { attached: Array<[number, number]>; error?: string } {
+    const session = this.session;
+    const before = new Set(session.handlers.map((handler) => handler.id));
+    let error: string | undefined;
+    session.writer.flush();
+    session.writer.redirect = () => undefined;
+    session.onRuntimeError = (message) => (error ??= message);
+    try {
+      const outcome = session.runCode(session.loadBytecode(bytecode, true, MAX_REPL_VARIABLES));
+      session.failed = false; // an input's error is the input's, not the host's
+      if (outcome === 'exit') session.end('exit');
+    } catch (thrown) {
+      error = thrown instanceof BadBytecodeError ? `bad bytecode: ${thrown.message}` : (thrown as Error).message;
+    } finally {
+      session.writer.flush();
+      session.writer.redirect = (text) => this.output.push(text);
+      session.onRuntimeError = (message) => this.error(message);
+    }
+    const registered = session.handlers.filter((handler) => !before.has(handler.id));
+    // tick-N handlers run on the coordinator, on the merged view.
+    for (const handler of registered) if (error !== undefined || handler.kind === 'tick') session.detach(handler);
+    if (error !== undefined) return { attached: [], error };
+    try {
+      return { attached: session.attachPending().map(({ handler, events }) => [handler.id, events]) };
+    } catch (thrown) {
+      if (!(thrown instanceof UserError)) throw thrown;
+      return { attached: [], error: thrown.message };
+    }
+  }
+
   private error(message: string): void {
     this.failed = true;
     this.session.writer.flush();
@@ -177,10 +257,12 @@ class Agent {
     this.session.writer.flush();
     const chunks = this.tracker.changes();
     const cpus = this.cpuCounts();
+    // The REPL's .probes shows each handler's runs over the fleet.
+    const probes = this.start.interactive === true ? this.session.stats().probes.map(({ handler, runs }) => [handler.id, runs] as const) : undefined;
     if (chunks.length === 0) chunks.push([]);
     chunks.forEach((vars, index) => {
       const final = index === chunks.length - 1;
-      this.channel.send({ type: 'update', vars, ...(final ? { cpus } : {}), ...(final && last ? { last: true } : {}) });
+      this.channel.send({ type: 'update', vars, ...(final ? { cpus } : {}), ...(final && probes !== undefined ? { probes } : {}), ...(final && last ? { last: true } : {}) });
     });
   }
 
@@ -198,6 +280,17 @@ class Agent {
 
   /** The counters as they were before the session closed its kernel side. */
   private lastCpus: CpuCounts[] = [];
+}
+
+/** An input or detach message, checked; null for anything else. */
+function replRequest(message: Record<string, unknown>): ReplRequest | null {
+  if (message.type === 'input' && Number.isSafeInteger(message.id) && typeof message.bytecode === 'string') {
+    return { type: 'input', id: message.id as number, bytecode: Buffer.from(message.bytecode, 'base64') };
+  }
+  if (message.type === 'detach' && Array.isArray(message.handlers) && message.handlers.every((id) => Number.isSafeInteger(id))) {
+    return { type: 'detach', handlers: message.handlers as number[] };
+  }
+  return null;
 }
 
 /** Limits from the start message: the defaults, with each known limit the coordinator set. */

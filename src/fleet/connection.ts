@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { HostSpec } from './hosts';
 import {
   LineSplitter, NEED_BUNDLE_LINE, PROTOCOL_VERSION, ProtocolError, parseAgentMessage,
-  type AgentMessage, type CoordinatorMessage, type StartMessage, type VariableUpdate,
+  type AgentMessage, type AttachedHandler, type CoordinatorMessage, type StartMessage, type VariableUpdate,
 } from './protocol';
 import { remoteCommand, sshArguments, startSsh, type AgentSource } from './ssh';
 
@@ -21,6 +21,8 @@ export interface HostEvents {
   note(host: HostConnection, text: string): void;
   /** The host left 'connecting' or ended or failed. */
   stateChanged(host: HostConnection): void;
+  /** The REPL: the agent ran an input. */
+  ran?(host: HostConnection, id: number, attached: readonly AttachedHandler[], error: string | undefined): void;
 }
 
 export interface ConnectionOptions {
@@ -47,6 +49,8 @@ export class HostConnection {
   eventsPerSecond = 0;
   /** Trace and profile handlers the agent attached. */
   attachedHandlers = 0;
+  /** The REPL: runs of each handler on this host, by handler id, as of the last update. */
+  readonly handlerRuns = new Map<number, number>();
   /** Protocol bytes received from the host (the bundle sent is not counted). */
   bytesReceived = 0;
   /** When the agent said it was attached, and when the host ended or failed (performance.now()). */
@@ -59,6 +63,8 @@ export class HostConnection {
   /** ssh's (or the remote shell's) lines before the agent said hello: the reason if it never does. */
   private readonly stderrBeforeHello: string[] = [];
   private helloSeen = false;
+  /** REPL requests made before the start message went: sent right after it. */
+  private queued: CoordinatorMessage[] | null = [];
   private readonly watchdog: NodeJS.Timeout;
   private readonly exited: Promise<void>;
 
@@ -94,7 +100,14 @@ export class HostConnection {
 
   /** Asks the agent to stop: it drains, sends its last update and ends. */
   stop(): void {
-    this.send({ type: 'stop' });
+    this.request({ type: 'stop' });
+  }
+
+  /** The REPL: an input or detach for the agent, held until the agent has been started. */
+  request(message: CoordinatorMessage): void {
+    if (this.settled) return;
+    if (this.queued !== null) this.queued.push(message);
+    else this.send(message);
   }
 
   /** Waits until ssh has exited; after `timeoutMs`, the host is failed and its ssh killed. */
@@ -159,6 +172,8 @@ export class HostConnection {
           return this.fail(`the agent speaks protocol ${message.protocol}, this ktap ${PROTOCOL_VERSION} (ktap ${message.version} there)`);
         }
         this.send({ ...this.options.start, label: this.label });
+        for (const queued of this.queued ?? []) this.send(queued);
+        this.queued = null;
         return;
       case 'attached':
         this.attachedHandlers = message.handlers;
@@ -168,7 +183,10 @@ export class HostConnection {
         if (this.settled) return;
         this.listener.update(this, message.vars);
         if (message.cpus !== undefined) this.count(message.cpus);
+        for (const [id, runs] of message.probes ?? []) this.handlerRuns.set(id, runs);
         return;
+      case 'ran':
+        return this.listener.ran?.(this, message.id, message.attached, message.error);
       case 'output':
         return this.listener.output(this, message.text);
       case 'workload':

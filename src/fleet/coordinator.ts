@@ -8,7 +8,7 @@ import { jsonString } from '../session/output';
 import { HostConnection, type ConnectionOptions, type HostEvents } from './connection';
 import type { HostSpec } from './hosts';
 import { FleetMerge } from './merge';
-import type { VariableUpdate } from './protocol';
+import type { AttachedHandler, CoordinatorMessage, VariableUpdate } from './protocol';
 
 export interface FleetOptions extends ConnectionOptions {
   readonly hosts: readonly HostSpec[];
@@ -21,6 +21,11 @@ export class Fleet implements HostEvents {
   private readonly merge: FleetMerge;
   private bannerShown = false;
   private reportedProblems = 0;
+  /** Where ktap's own lines about hosts go (failures, notes): stderr, or the REPL above its prompt. */
+  report: (line: string) => void = (line) => process.stderr.write(line + '\n');
+  /** The REPL: an agent ran an input. */
+  onRan: ((host: HostConnection, id: number, attached: readonly AttachedHandler[], error: string | undefined) => void) | null = null;
+  private readyWaiters: Array<() => void> = [];
 
   constructor(private readonly session: Session, private readonly options: FleetOptions) {
     this.merge = new FleetMerge(session.rt, (name) => {
@@ -34,6 +39,22 @@ export class Fleet implements HostEvents {
     for (const spec of this.options.hosts) this.connections.push(new HostConnection(spec, this.options, this));
   }
 
+  /** Resolves once no host is connecting any more (each is tracing, ended or failed). */
+  ready(): Promise<void> {
+    if (this.allConnected()) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  /** The REPL: a request for every agent (held for a host until it is started). */
+  broadcast(message: CoordinatorMessage): void {
+    for (const host of this.connections) host.request(message);
+  }
+
+  /** The REPL: runs of a handler over every host, as of their last updates. */
+  handlerRuns(id: number): number {
+    return this.connections.reduce((sum, host) => sum + (host.handlerRuns.get(id) ?? 0), 0);
+  }
+
   /** Whether any host failed (the exit status says so). */
   get anyFailed(): boolean {
     return this.connections.some((host) => host.state === 'failed');
@@ -45,7 +66,11 @@ export class Fleet implements HostEvents {
     for (const host of this.connections) if (!host.settled) host.stop();
     await Promise.all(this.connections.map((host) => host.finished(timeoutMs)));
     this.session.writer.flush();
-    if (this.options.verbose) for (const host of this.connections) process.stderr.write(`ktap: [${host.label}] ${summary(host)}\n`);
+    if (this.options.verbose) for (const host of this.connections) this.report(`ktap: [${host.label}] ${summary(host)}`);
+  }
+
+  private allConnected(): boolean {
+    return this.connections.length === this.options.hosts.length && this.connections.every((candidate) => candidate.state !== 'connecting');
   }
 
   rows(): HostRow[] {
@@ -62,9 +87,7 @@ export class Fleet implements HostEvents {
 
   update(host: HostConnection, vars: readonly VariableUpdate[]): void {
     this.merge.apply(host.label, vars);
-    while (this.reportedProblems < this.merge.problems.length) {
-      process.stderr.write(`ktap: ${this.merge.problems[this.reportedProblems++]}\n`);
-    }
+    while (this.reportedProblems < this.merge.problems.length) this.report(`ktap: ${this.merge.problems[this.reportedProblems++]}`);
   }
 
   output(host: HostConnection, text: string): void {
@@ -84,18 +107,23 @@ export class Fleet implements HostEvents {
   }
 
   note(host: HostConnection, text: string): void {
-    process.stderr.write(`[${host.label}] ${text}\n`);
+    this.report(`[${host.label}] ${text}`);
+  }
+
+  ran(host: HostConnection, id: number, attached: readonly AttachedHandler[], error: string | undefined): void {
+    this.onRan?.(host, id, attached, error);
   }
 
   stateChanged(host: HostConnection): void {
     if (host.state === 'failed') {
       this.session.writer.flush();
-      process.stderr.write(`error: [${host.label}] ${host.reason}\n`);
+      this.report(`error: [${host.label}] ${host.reason}`);
     } else if (host.state === 'tracing' && this.options.verbose) {
-      process.stderr.write(`ktap: [${host.label}] tracing (${host.attachedHandlers} handler${host.attachedHandlers === 1 ? '' : 's'} attached)\n`);
+      this.report(`ktap: [${host.label}] tracing (${host.attachedHandlers} handler${host.attachedHandlers === 1 ? '' : 's'} attached)`);
     }
-    if (!this.bannerShown && this.connections.length === this.options.hosts.length && this.connections.every((candidate) => candidate.state !== 'connecting')) {
+    if (!this.bannerShown && this.allConnected()) {
       this.bannerShown = true;
+      for (const resolve of this.readyWaiters.splice(0)) resolve();
       if (!this.options.quiet && this.connections.some((candidate) => candidate.state === 'tracing')) this.session.sink.banner();
       this.session.writer.flush();
     }

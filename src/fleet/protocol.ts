@@ -7,7 +7,7 @@ import { KTuple, tuple } from '../vm/tuple';
 import { MAX_SAFE, fromBigInt, type Value } from '../vm/value';
 
 /** Bumped on any incompatible change; both sides refuse a peer speaking another version (3: tuples). */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 /** A line longer than this is an error for its host (agents split big updates well below it). */
 export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 /** Agents cut a table update into messages of about this many bytes of entries. */
@@ -38,11 +38,17 @@ export interface VariableUpdate {
 
 /** Events and lost events of one CPU, totals since the agent started: [cpu, events, lost]. */
 export type CpuCounts = readonly [number, number, number];
+/** Runs of one handler of the agent so far: [handler id, runs]. */
+export type HandlerRuns = readonly [number, number];
+/** A handler an input attached on the agent: [handler id, events it covers]. */
+export type AttachedHandler = readonly [number, number];
 
 export type AgentMessage =
   | { readonly type: 'hello'; readonly protocol: number; readonly version: string; readonly pid: number; readonly node: string }
   | { readonly type: 'attached'; readonly handlers: number }
-  | { readonly type: 'update'; readonly vars: readonly VariableUpdate[]; readonly cpus?: readonly CpuCounts[]; readonly last?: boolean }
+  | { readonly type: 'update'; readonly vars: readonly VariableUpdate[]; readonly cpus?: readonly CpuCounts[]; readonly probes?: readonly HandlerRuns[]; readonly last?: boolean }
+  /** The REPL: the agent ran input `id`; what it attached, or why it could not. */
+  | { readonly type: 'ran'; readonly id: number; readonly attached: readonly AttachedHandler[]; readonly error?: string }
   | { readonly type: 'output'; readonly text: string }
   | { readonly type: 'workload'; readonly text: string }
   | { readonly type: 'warning'; readonly message: string }
@@ -78,9 +84,17 @@ export interface StartMessage extends HostSessionOptions {
   readonly scriptArgs: readonly string[];
   readonly intervalMs: number;
   readonly command: readonly string[];
+  /** The REPL on a fleet: after `bytecode` (an empty chunk), inputs come as input messages. */
+  readonly interactive?: boolean;
 }
 
-export type CoordinatorMessage = StartMessage | { readonly type: 'stop' };
+export type CoordinatorMessage =
+  | StartMessage
+  | { readonly type: 'stop' }
+  /** The REPL: run one input (a bytecode file whose top-level variables are session variables). */
+  | { readonly type: 'input'; readonly id: number; readonly bytecode: string }
+  /** The REPL: detach these handlers (ids as the inputs registered them). */
+  | { readonly type: 'detach'; readonly handlers: readonly number[] };
 
 /** A message that breaks the protocol: the host that sent it has failed. */
 export class ProtocolError extends Error {
@@ -158,6 +172,12 @@ export function parseAgentMessage(line: string): AgentMessage {
     case 'output': case 'workload': return { type: fields.type, text: text('text') };
     case 'warning': case 'error': return { type: fields.type, message: text('message') };
     case 'end': return { type: 'end', reason: text('reason') };
+    case 'ran': {
+      const attached = fields.attached;
+      if (!Array.isArray(attached) || !attached.every((row) => isCountRow(row, 2))) throw new ProtocolError("ran message with bad 'attached'");
+      if (fields.error !== undefined) text('error');
+      return { type: 'ran', id: count('id'), attached: attached as AttachedHandler[], ...(fields.error === undefined ? {} : { error: fields.error as string }) };
+    }
     default: throw new ProtocolError(`unknown message type ${excerpt(String(fields.type))}`);
   }
 }
@@ -174,10 +194,15 @@ function checkUpdate(fields: Record<string, unknown>): AgentMessage {
     if (variable.del !== undefined && !Array.isArray(variable.del)) throw new ProtocolError(`update of ${excerpt(variable.name)}: bad 'del'`);
   }
   const cpus = fields.cpus;
-  if (cpus !== undefined && !(Array.isArray(cpus) && cpus.every((row) => Array.isArray(row) && row.length === 3 && row.every((n) => Number.isSafeInteger(n) && n >= 0)))) {
-    throw new ProtocolError("update message with bad 'cpus'");
-  }
+  if (cpus !== undefined && !(Array.isArray(cpus) && cpus.every((row) => isCountRow(row, 3)))) throw new ProtocolError("update message with bad 'cpus'");
+  const probes = fields.probes;
+  if (probes !== undefined && !(Array.isArray(probes) && probes.every((row) => isCountRow(row, 2)))) throw new ProtocolError("update message with bad 'probes'");
   return fields as unknown as AgentMessage;
+}
+
+/** An array of `length` non-negative safe integers. */
+function isCountRow(row: unknown, length: number): boolean {
+  return Array.isArray(row) && row.length === length && row.every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
 }
 
 function excerpt(text: string): string {

@@ -26,8 +26,10 @@ export type PumpReach = 'filled' | 'all';
 /**
  * Pages read but not yet delivered may take this much memory (all CPUs together): a burst
  * the handlers cannot follow at once waits here instead of overflowing the kernel's buffers.
+ * In a storm that never ends the queue stays full, so this is also what a storm adds to
+ * ktap's memory, and what the end's drain may have to deliver or count as undelivered.
  */
-const QUEUE_BUDGET_BYTES = 64 * 1024 * 1024;
+const QUEUE_BUDGET_BYTES = 16 * 1024 * 1024;
 /** Spare page buffers a CPU keeps for reuse after a burst. */
 const SPARE_PAGES = 256;
 /** While delivering a backlog, the buffers are read again after this many records... */

@@ -15,10 +15,59 @@ interface TaskInfo {
   uid: number | undefined;
 }
 
-export class TaskTable {
-  private readonly tasks = new Map<number, TaskInfo>();
+/**
+ * Tasks remembered at most, twice over (see TaskTable): a storm of short-lived processes
+ * (a fork+exec loop makes thousands a second) would otherwise grow the table without end.
+ */
+export const TASKS_PER_GENERATION = 32_768;
 
-  constructor(private readonly savedCmdlines: () => string = () => '') {}
+/**
+ * Two generations of tasks: a task is looked up in the young one, then the old one (and
+ * moves to the young one when found there). When the young one is full it becomes the old
+ * one and the oldest are forgotten: at most 2 × TASKS_PER_GENERATION entries, and a task
+ * still making events keeps its entry. A task forgotten while alive is read from /proc again.
+ */
+class Generations {
+  private young = new Map<number, TaskInfo>();
+  private old = new Map<number, TaskInfo>();
+
+  constructor(private readonly perGeneration: number) {}
+
+  get(tid: number): TaskInfo | undefined {
+    const task = this.young.get(tid);
+    if (task !== undefined) return task;
+    const older = this.old.get(tid);
+    if (older !== undefined) {
+      this.old.delete(tid);
+      this.set(tid, older);
+    }
+    return older;
+  }
+
+  set(tid: number, task: TaskInfo): void {
+    if (this.young.size >= this.perGeneration && !this.young.has(tid)) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+    this.young.set(tid, task);
+  }
+
+  get size(): number {
+    return this.young.size + this.old.size;
+  }
+}
+
+export class TaskTable {
+  private readonly tasks: Generations;
+
+  constructor(private readonly savedCmdlines: () => string = () => '', perGeneration = TASKS_PER_GENERATION) {
+    this.tasks = new Generations(perGeneration);
+  }
+
+  /** Tasks remembered now (at most twice the generation size). */
+  get size(): number {
+    return this.tasks.size;
+  }
 
   /** task_newtask: `pid` was created by the recording task `parentTid` with `cloneFlags`. */
   taskCreated(parentTid: number, pid: number, comm: string, cloneFlags: number | bigint): void {

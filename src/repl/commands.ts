@@ -8,12 +8,17 @@ import { listEvents } from '../session/catalog';
 import type { Session } from '../session/session';
 import { disassemble } from '../vm/disasm';
 import type { Proto } from '../vm/proto';
+import type { Handler } from '../session/handler';
+import type { ReplFleet } from './repl';
 
 /** What the commands need from the REPL. */
 export interface ReplContext {
   readonly session: Session;
   readonly inputs: ReadonlyArray<{ readonly source: string; readonly handlerIds: readonly number[] }>;
   readonly lastProto: Proto | null;
+  /** On a fleet: the hosts, and the handlers attached there (the session here holds only tick-N). */
+  readonly fleet: ReplFleet | null;
+  readonly remoteHandlers: Map<number, Handler>;
   message(text: string): void;
   evaluate(source: string, chunk: string): 'incomplete' | 'ok' | 'failed';
   /** `.dash`: opens the dashboard on the session; q returns to the prompt. */
@@ -34,29 +39,34 @@ const lastSample = { at: process.hrtime.bigint(), runs: [] as number[] };
 export const COMMANDS: readonly Command[] = [
   { name: '.help', args: '', doc: 'this list', run: (repl) => repl.message(helpText()) },
   {
-    name: '.probes', args: '', doc: 'attached handlers: id, definition, events, events/s, tier (kernel: eBPF), lost',
-    run: (repl) => repl.message(probesText(repl.session)),
+    name: '.probes', args: '', doc: 'attached handlers: id, definition, events, events/s, tier (kernel: eBPF; hosts: on a fleet), lost',
+    run: (repl) => repl.message(probesText(repl)),
   },
   {
     name: '.detach', args: 'ID|all', doc: 'detach a handler (or all of them)',
     run: (repl, argument) => {
       const session = repl.session;
-      const targets = argument === 'all' ? [...session.handlers] : session.handlers.filter((handler) => String(handler.id) === argument);
+      const all = [...session.handlers, ...repl.remoteHandlers.values()].sort((a, b) => a.id - b.id);
+      const targets = argument === 'all' ? all : all.filter((handler) => String(handler.id) === argument);
       if (targets.length === 0) {
         repl.message(argument === '' ? 'usage: .detach ID|all' : `no attached handler with id ${argument}`);
         return;
       }
+      detachOnHosts(repl, targets);
       for (const handler of targets) {
-        session.detach(handler);
+        if (session.handlers.includes(handler)) session.detach(handler);
         repl.message(`[${handler.id}] detached`);
       }
     },
   },
   {
     name: '.stop', args: '', doc: 'detach everything and run the trace_end handlers',
-    run: (repl) => repl.session.stopAll(),
+    run: (repl) => {
+      detachOnHosts(repl, [...repl.remoteHandlers.values()]);
+      repl.session.stopAll();
+    },
   },
-  { name: '.tables', args: '', doc: 'session variables holding tables, with their sizes', run: (repl) => repl.message(tablesText(repl.session)) },
+  { name: '.tables', args: '', doc: 'session variables holding tables, with their sizes (on a fleet: the merged view)', run: (repl) => repl.message(tablesText(repl.session)) },
   {
     name: '.bytecode', args: '', doc: 'bytecode listing of the last input',
     run: (repl) => repl.message(repl.lastProto === null ? 'no input compiled yet' : disassemble(repl.lastProto)),
@@ -94,7 +104,7 @@ export const COMMANDS: readonly Command[] = [
         repl.message('usage: .save FILE');
         return;
       }
-      const attached = new Set(repl.session.handlers.map((handler) => handler.id));
+      const attached = new Set([...repl.session.handlers.map((handler) => handler.id), ...repl.remoteHandlers.keys()]);
       // An input whose handlers were all detached no longer contributes; others are kept.
       const kept = repl.inputs.filter((input) => input.handlerIds.length === 0 || input.handlerIds.some((id) => attached.has(id)));
       try {
@@ -126,22 +136,41 @@ function helpText(): string {
     'trace/tick/profile blocks attach at once while events keep flowing.';
 }
 
-function probesText(session: Session): string {
+/** Handlers attached on a fleet's hosts leave the session here: the hosts say what they are doing. */
+function detachOnHosts(repl: ReplContext, handlers: readonly Handler[]): void {
+  const remote = handlers.filter((handler) => repl.remoteHandlers.delete(handler.id));
+  if (remote.length > 0) repl.fleet?.detach(remote.map((handler) => handler.id));
+}
+
+function probesText(repl: ReplContext): string {
+  const { session, fleet } = repl;
   const now = process.hrtime.bigint();
   const seconds = Number(now - lastSample.at) / 1e9;
   const definition = (handler: Session['handlers'][number]): string => `${handler.kind === 'trace' ? 'trace ' : ''}${handler.header}`;
-  // The definition column grows with the longest one (filters make them long).
+  // On a fleet, trace and profile handlers run on the hosts: their runs are the hosts' sum.
   const stats = session.stats();
-  const width = Math.max(41, ...stats.probes.map(({ handler }) => definition(handler).length));
+  const probes = [
+    ...stats.probes,
+    ...[...repl.remoteHandlers.values()].map((handler) => ({ handler, runs: fleet?.runs(handler.id) ?? 0, tier: 'hosts' })),
+  ].sort((a, b) => a.handler.id - b.handler.id);
+  // The definition column grows with the longest one (filters make them long).
+  const width = Math.max(41, ...probes.map(({ handler }) => definition(handler).length));
   const lines = [`id  ${'definition'.padEnd(width)}   events    events/s  tier`];
-  for (const { handler, runs } of stats.probes) {
+  for (const { handler, runs, tier } of probes) {
     const rate = seconds > 0 ? (runs - (lastSample.runs[handler.id] ?? 0)) / seconds : 0;
-    const tier = session.kernelTier?.has(handler) === true ? 'kernel' : 'user';
     lines.push(`${String(handler.id).padEnd(3)} ${definition(handler).padEnd(width)} ${String(runs).padStart(8)} ${rate.toFixed(1).padStart(11)}  ${tier}`);
     lastSample.runs[handler.id] = runs;
   }
   lastSample.at = now;
-  if (stats.probes.length === 0) lines.push('(nothing attached)');
+  if (probes.length === 0) lines.push('(nothing attached)');
+  if (fleet !== null) {
+    const hosts = fleet.hosts();
+    const labelWidth = Math.max(4, ...hosts.map((host) => host.label.length));
+    lines.push(`${'host'.padEnd(labelWidth)}     events       lost  state`);
+    for (const host of hosts) lines.push(`${host.label.padEnd(labelWidth)} ${String(host.total).padStart(10)} ${String(host.lost).padStart(10)}  ${host.state}`);
+    lines.push(`events lost: ${hosts.reduce((sum, host) => sum + host.lost, 0)}`);
+    return lines.join('\n');
+  }
   const lost = [...stats.cpus?.lost.values() ?? []].reduce((sum, count) => sum + count, 0);
   lines.push(`events lost: ${lost}`);
   return lines.join('\n');

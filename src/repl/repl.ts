@@ -14,13 +14,36 @@ import { COMMANDS, runCommand, type ReplContext } from './commands';
 import { complete } from './completion';
 import { HISTORY_LIMIT, historyProblem, loadHistory, saveHistory } from './history';
 import { openDashboard, type Dashboard } from '../tui/dashboard';
+import type { HostRow } from '../tui/model';
 
 const PROMPT = 'ktap> ';
 const CONTINUATION = '....> ';
 
+/**
+ * The REPL on a fleet (`ktap -i --hosts`, docs/fleet.md): every input also runs on each
+ * host, where its trace and profile handlers attach; the session here holds the merged view.
+ */
+export interface ReplFleet {
+  /**
+   * An input this session ran: run it on every host, where `handlers` (its trace and profile
+   * handlers, detached here) attach. `localError`: why it failed here, or null.
+   */
+  input(proto: Proto, handlers: readonly Handler[], localError: string | null): void;
+  /** Detaches handlers (by id) on every host. */
+  detach(ids: readonly number[]): void;
+  /** Runs of a handler over every host. */
+  runs(id: number): number;
+  /** The hosts, for .probes and .dash. */
+  hosts(): readonly HostRow[];
+  /** Where the fleet's own lines go from now on (above the prompt). */
+  setReporter(report: (line: string) => void): void;
+  /** The end: every agent stops and sends its last update; resolves with 1 when a host failed. */
+  finish(): Promise<number>;
+}
+
 /** Runs the REPL until Ctrl-D, `.exit` or exit(); resolves with the exit status. */
-export function runRepl(session: Session, firstFile?: { source: string; chunk: string }, dashboardIntervalMs = 1000): Promise<number> {
-  return new Repl(session, dashboardIntervalMs).start(firstFile);
+export function runRepl(session: Session, firstFile?: { source: string; chunk: string }, dashboardIntervalMs = 1000, fleet: ReplFleet | null = null): Promise<number> {
+  return new Repl(session, dashboardIntervalMs, fleet).start(firstFile);
 }
 
 /** A completed input the session ran, for `.save`. */
@@ -52,7 +75,10 @@ class Repl implements ReplContext {
   /** Messages of the REPL while the dashboard was up, shown again at the prompt. */
   private dashboardMessages: string[] = [];
 
-  constructor(readonly session: Session, private readonly dashboardIntervalMs = 1000) {
+  /** Handlers that run on the hosts (trace, profile), by id, while attached there. */
+  readonly remoteHandlers = new Map<number, Handler>();
+
+  constructor(readonly session: Session, private readonly dashboardIntervalMs = 1000, readonly fleet: ReplFleet | null = null) {
     this.tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
   }
 
@@ -62,6 +88,7 @@ class Repl implements ReplContext {
     // Script output shares the terminal with the line editor, unless -o sends it to a file.
     if (session.options.outputFd === 1) session.writer.redirect = (text) => this.print(text);
     session.onHandlerError = (handler, error) => this.reportHandlerError(handler, error);
+    this.fleet?.setReporter((line) => this.message(line));
     // At a terminal, Ctrl-C clears the line or interrupts a computation; it never ends the session.
     if (this.tty) session.signalsOfFace.add('SIGINT');
     void session.endPromise().then(() => this.finish());
@@ -201,6 +228,7 @@ class Repl implements ReplContext {
     const before = new Set(session.handlers.map((handler) => handler.id));
     let ok = true;
     let value: unknown;
+    let localError: string | null = null;
     this.evaluating = true;
     try {
       value = this.runInterruptible(() => session.rt.run(compiled.main, true, null));
@@ -212,7 +240,10 @@ class Repl implements ReplContext {
         this.finish();
         return 'ok';
       }
-      if (error instanceof RuntimeError) session.reportRuntimeError(error);
+      if (error instanceof RuntimeError) {
+        localError = error.message;
+        session.reportRuntimeError(error);
+      }
       else if ((error as NodeJS.ErrnoException).code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED') session.sink.error('interrupted');
       else if (error instanceof UserError) session.sink.error(error.message);
       else throw error;
@@ -226,8 +257,18 @@ class Repl implements ReplContext {
       else this.message(toDisplayString(value as never));
     }
     const registered = session.handlers.filter((handler) => !before.has(handler.id));
+    if (this.fleet !== null) {
+      // Trace and profile handlers run on the hosts; tick-N here, on the merged view. The
+      // hosts run every compiled input, so that their handlers are numbered as these are.
+      const remote = registered.filter((handler) => handler.kind !== 'tick');
+      for (const handler of remote) {
+        session.detach(handler);
+        if (ok) this.remoteHandlers.set(handler.id, handler);
+      }
+      this.fleet.input(compiled.proto, remote, ok ? null : localError ?? 'failed');
+    }
     if (!ok) {
-      for (const handler of registered) session.detach(handler);
+      for (const handler of registered) if (session.handlers.includes(handler)) session.detach(handler);
       session.writer.flush();
       return 'failed';
     }
@@ -280,7 +321,12 @@ class Repl implements ReplContext {
     }
     this.rl.pause();
     try {
-      this.dashboard = openDashboard(this.session, { intervalMs: this.dashboardIntervalMs, onQuit: () => this.closeDashboard(true) });
+      const fleet = this.fleet;
+      this.dashboard = openDashboard(this.session, {
+        intervalMs: this.dashboardIntervalMs,
+        onQuit: () => this.closeDashboard(true),
+        ...(fleet === null ? {} : { hosts: () => fleet.hosts() }),
+      });
     } catch (error) {
       this.rl.resume();
       if (!(error instanceof UserError)) throw error;
@@ -314,13 +360,19 @@ class Repl implements ReplContext {
     // Ctrl-D, or exit() in a handler, leaves the cursor after the prompt: trace_end output
     // starts on a line of its own.
     if (this.tty && this.promptShown) process.stdout.write('\n');
+    this.session.end('finished');
+    void this.end();
+  }
+
+  /** After the hosts' last updates (on a fleet): trace_end, clean up, the exit status. */
+  private async end(): Promise<void> {
+    const status = this.fleet === null ? 0 : await this.fleet.finish();
     const session = this.session;
-    session.end('finished');
     if (!session.failed) session.runEndHandlers();
     session.writer.flush();
     session.close();
     this.rl.close();
-    this.resolveDone(0);
+    this.resolveDone(status);
   }
 }
 

@@ -122,6 +122,22 @@ trace_end { print(n, w, s, g) }
     }
   });
 
+  // The raw sys_enter path runs for exactly the system calls that have events: not for one
+  // without (156, _sysctl), nor for numbers no system call has (400, 1000); named ones by
+  // their numbers, an event named otherwise than its call (newuname: uname) and one newer
+  // than the C headers may be (cachestat, 451) included.
+  t.test('the raw system call path counts exactly the system calls of its events', async (t) => {
+    const calls = `${workload} getppid 7; ${workload} syscall 156 3; ${workload} syscall 1000 4; ${workload} syscall 400 2; ${workload} syscall 451 5; uname > /dev/null`;
+    const whole = 'var c = {}\ntrace syscalls:sys_enter_* { c[arg0] += 1 }\ntrace_end { print(c[110], c[156], c[1000], c[400], c[451]) }';
+    const kernel = run('kernel', whole, ['/bin/sh', '-c', calls], {}, true);
+    t.equal(kernel.stdout, '8\tnil\tnil\tnil\t5\n', `the whole glob in the kernel (stderr: ${kernel.stderr.trim()})`);
+    t.equal(run('user', whole, ['/bin/sh', '-c', calls], {}, true).stdout, kernel.stdout, 'as tracefs records them');
+    const named = 'var c = {}\ntrace syscalls:sys_enter_getppid, syscalls:sys_enter_newuname, syscalls:sys_enter_cachestat { c[arg0] += 1 }\ntrace_end { print(c[110], c[63], c[451], c[39]) }';
+    const result = run('kernel', named, ['/bin/sh', '-c', calls], {}, true);
+    t.equal(result.stdout, '8\t1\t5\tnil\n', 'named system calls');
+    t.match(result.stderr, /attached syscalls:sys_enter_getppid, syscalls:sys_enter_newuname, syscalls:sys_enter_cachestat \(1 event\)/, 'on the raw tracepoint');
+  });
+
   t.test('auto: a handler that cannot go to the kernel says why, the rest go', async (t) => {
     const result = run('auto', 'var c = {}\nvar x = 0\ntrace syscalls:sys_enter_getppid { c[pid] += 1 }\ntrace syscalls:sys_enter_write {\n  x += 1\n  printf("")\n}\ntrace_end { for (k, v in pairs(c)) { print(v) } }', ['getppid', '10']);
     t.equal(result.stdout, '10\n');

@@ -42,6 +42,9 @@ export interface Run {
   stderr: string;
   readonly exited: Promise<number | null>;
   signal(name: NodeJS.Signals): void;
+  /** Writes a line to ktap's stdin (a REPL's input); `end()` closes it. */
+  line(text: string): void;
+  end(): void;
 }
 
 export const HOST_NAMES = ['a', 'b', 'c'] as const;
@@ -108,18 +111,27 @@ export class TestFleet {
     return ['sh', '-c', `${shellQuote(this.workload)} getppid "$KTAP_TEST_CALLS"; echo "done $KTAP_TEST_HOST"; ${after}`];
   }
 
-  /** ktap with these arguments, ssh reaching the test servers. */
+  /** ktap with these arguments, ssh reaching the test servers (stdin a pipe for the REPL). */
   run(args: string[]): Run {
-    const child = spawn(process.execPath, [ktap, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KTAP_SSH_COMMAND: this.sshCommand } });
+    const child = spawn(process.execPath, [ktap, ...args], { cwd: root, stdio: [args.includes('-i') ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, KTAP_SSH_COMMAND: this.sshCommand } });
     const run: Run = {
       stdout: '',
       stderr: '',
       exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
       signal: (name) => child.kill(name),
+      line: (text) => child.stdin!.write(text + '\n'),
+      end: () => child.stdin!.end(),
     };
     child.stdout!.on('data', (chunk: Buffer) => (run.stdout += chunk.toString('latin1')));
     child.stderr!.on('data', (chunk: Buffer) => (run.stderr += chunk.toString('latin1')));
     return run;
+  }
+
+  /** Runs a shell command on a host over ssh (with the host's SetEnv); resolves with its exit status. */
+  onHost(index: number, command: string): Promise<number | null> {
+    const server = this.servers[index]!;
+    const child = spawn('/bin/sh', ['-c', `${this.sshCommand} -p ${server.port} root@${server.address} "$0"`, command], { stdio: 'ignore' });
+    return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   }
 
   /** The ktap agents running under one test server. */

@@ -4,8 +4,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-/** Git-ignored (see .gitignore); created on the first failure. */
-export const CRASH_DIRECTORY = resolve(__dirname, '..', '..', 'fuzz-crashes');
+/** Git-ignored (see .gitignore); created on the first failure. KTAP_FUZZ_CRASHES moves it (the watchdog's own test). */
+export const CRASH_DIRECTORY = process.env.KTAP_FUZZ_CRASHES ?? resolve(__dirname, '..', '..', 'fuzz-crashes');
 
 /** What went wrong with one input. */
 export type FailureKind = 'crash' | 'internal error' | 'hang' | 'bad message';

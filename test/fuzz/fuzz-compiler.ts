@@ -7,14 +7,12 @@ import { readBytecodeFile, writeBytecodeFile } from '../../src/vm/bytecode-file'
 import { disassemble } from '../../src/vm/disasm';
 import { GLOBAL_NAMES } from '../../src/vm/lib/index';
 import { makeRandom } from '../seeded-random';
-import { FuzzFailure, type FailureKind } from './crashes';
+import type { FailureKind } from './crashes';
+import { runFuzzLoop } from './fuzz-loop';
 import { generateProgram } from './program-generator';
 import { runInSandbox, type RunResult } from './sandbox';
 import { loadCorpus, mutateSource } from './source-mutator';
-import { Watchdog } from './watchdog';
 
-/** An input running longer than this is a hang. */
-export const HANG_LIMIT_MS = 2000;
 const CHUNK = 'fuzz.kp';
 
 export interface CompilerFuzzOptions {
@@ -44,7 +42,7 @@ export function compilerInput(seed: number, index: number, corpus: readonly stri
 }
 
 /** What one input did; throws a plain Error for anything a user must never see. */
-function exercise(source: string, run: boolean, json: boolean, check: boolean): RunResult | 'compile error' {
+function exercise(source: string, run: boolean, json: boolean, check: boolean): RunResult | 'compile error' | 'compiled' {
   let proto;
   try {
     proto = compile(source, CHUNK, { globals: GLOBAL_NAMES }).main;
@@ -59,7 +57,7 @@ function exercise(source: string, run: boolean, json: boolean, check: boolean): 
     readBytecodeFile(writeBytecodeFile(proto), GLOBAL_NAMES);
     disassemble(proto);
   }
-  return run ? runInSandbox(proto, json) : 'ok';
+  return run ? runInSandbox(proto, json) : 'compiled';
 }
 
 function failureKind(error: unknown): FailureKind {
@@ -68,51 +66,25 @@ function failureKind(error: unknown): FailureKind {
 
 export function fuzzCompiler(options: CompilerFuzzOptions): CompilerFuzzResult {
   const corpus = loadCorpus();
-  const result: CompilerFuzzResult = { inputs: 0, compiled: 0, compileErrors: 0, runs: { ok: 0, exit: 0, error: 0 }, elapsedMs: 0 };
-  const watchdog = new Watchdog(`compiler-seed${options.seed}`, HANG_LIMIT_MS);
-  const start = performance.now();
-  // Stacks for the expected errors would take most of the time; a failing input is run
-  // again with stacks on, so its report shows where it came from.
-  const stackTraceLimit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    for (let index = 0; index < options.inputs; index++) {
-      const source = compilerInput(options.seed, index, corpus);
-      const run = result.compiled % options.runEvery === 0;
-      const json = (index & 7) === 0;
-      const check = (result.compiled & 7) === 0;
-      watchdog.begin(source);
-      const before = performance.now();
-      let outcome;
-      try {
-        outcome = exercise(source, run, json, check);
-      } catch (error) {
-        Error.stackTraceLimit = stackTraceLimit;
-        let detailed: unknown = error;
-        try {
-          exercise(source, run, json, check);
-        } catch (again) {
-          detailed = again;
-        }
-        throw new FuzzFailure(failureKind(error), 'compiler', options.seed, index, source, '.kp', detailed);
-      } finally {
-        watchdog.end();
-      }
-      if (performance.now() - before > HANG_LIMIT_MS) {
-        throw new FuzzFailure('hang', 'compiler', options.seed, index, source, '.kp', `took ${Math.round(performance.now() - before)} ms`);
-      }
-      result.inputs++;
-      if (outcome === 'compile error') {
-        result.compileErrors++;
-      } else {
-        result.compiled++;
-        if (run) result.runs[outcome]++;
-      }
-    }
-  } finally {
-    Error.stackTraceLimit = stackTraceLimit;
-    void watchdog.stop();
-  }
-  result.elapsedMs = performance.now() - start;
-  return result;
+  // Which inputs run and which are also checked depends on the index alone, so a failing
+  // input replays alone.
+  const tally = runFuzzLoop({
+    fuzzer: 'compiler',
+    seed: options.seed,
+    inputs: options.inputs,
+    extension: '.kp',
+    make: (index) => compilerInput(options.seed, index, corpus),
+    bytes: (source) => source,
+    exercise: (source, index) => exercise(source, index % options.runEvery === 0, index % 3 === 0, index % 8 === 1),
+    kind: failureKind,
+  });
+  const outcomes = tally.outcomes;
+  const runs = { ok: outcomes.ok ?? 0, exit: outcomes.exit ?? 0, error: outcomes.error ?? 0 };
+  return {
+    inputs: tally.inputs,
+    compiled: tally.inputs - (outcomes['compile error'] ?? 0),
+    compileErrors: outcomes['compile error'] ?? 0,
+    runs,
+    elapsedMs: tally.elapsedMs,
+  };
 }

@@ -10,11 +10,13 @@
  *                              read(42, …, SIZE) from /dev/zero (dup'ed to fd 42) per SIZE
  *   workload read N            N read(0, …) calls of one byte
  *   workload fds               prints its open file descriptors, e.g. "0 1 2"
+ *   workload syscall NR N      N calls of system call number NR without arguments
  */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -62,6 +64,8 @@ int main(int argc, char **argv) {
   } else if (argc >= 3 && strcmp(argv[1], "read") == 0) {
     char byte;
     for (long i = atol(argv[2]); i > 0; i--) (void)!read(0, &byte, 1);
+  } else if (argc >= 4 && strcmp(argv[1], "syscall") == 0) {
+    for (long i = atol(argv[3]); i > 0; i--) syscall(atol(argv[2]));
   } else if (argc >= 2 && strcmp(argv[1], "fds") == 0) {
     DIR *directory = opendir("/proc/self/fd");
     if (directory == NULL) return 1;
@@ -74,7 +78,7 @@ int main(int argc, char **argv) {
     printf("\n");
     closedir(directory);
   } else {
-    fprintf(stderr, "usage: workload getppid N | write N M | wait-getppid N | spin MS | read N | fds | open MS PATH... | read-sizes SIZE...\n");
+    fprintf(stderr, "usage: workload getppid N | write N M | wait-getppid N | spin MS | read N | fds | open MS PATH... | read-sizes SIZE... | syscall NR N\n");
     return 2;
   }
   return 0;

@@ -6,11 +6,10 @@ import { BadBytecodeError } from '../../src/vm/errors';
 import { BYTECODE_MAGIC, BYTECODE_VERSION, readBytecodeFile, writeBytecodeFile } from '../../src/vm/bytecode-file';
 import { disassemble } from '../../src/vm/disasm';
 import { nestedChain, sampleProtos, TEST_GLOBALS } from './build-proto';
-import { makeRandom, type Random } from '../seeded-random';
-import { FuzzFailure } from '../fuzz/crashes';
-import { HANG_LIMIT_MS, inputRandom } from '../fuzz/fuzz-compiler';
+import type { Random } from '../seeded-random';
+import { inputRandom } from '../fuzz/fuzz-compiler';
+import { runFuzzLoop } from '../fuzz/fuzz-loop';
 import { runInSandbox, type RunResult } from '../fuzz/sandbox';
-import { Watchdog } from '../fuzz/watchdog';
 import { GLOBAL_NAMES } from '../../src/vm/lib/index';
 import { craftProto } from './craft-bytecode';
 
@@ -21,16 +20,6 @@ export interface FuzzResult {
   readonly accepted: number;
   readonly elapsedMs: number;
 }
-
-/** Something other than a clean rejection came out of the loader: the input that did it. */
-export class FuzzEscape extends Error {
-  constructor(seed: number, iteration: number, input: Uint8Array, cause: unknown) {
-    const hex = Buffer.from(input.subarray(0, 512)).toString('hex');
-    super(`seed ${seed} input ${iteration} (${input.length} bytes: ${hex}${input.length > 512 ? '…' : ''}): ${cause instanceof Error ? cause.stack : String(cause)}`);
-    this.name = 'FuzzEscape';
-  }
-}
-
 
 /** Byte values at the edges of varints, tags and signed ranges. */
 const INTERESTING_BYTES = [0x00, 0xff, 0x7f, 0x80, 0x01, 0xfe, 0x81, 0x0f];
@@ -114,56 +103,45 @@ function randomInput(random: Random): Uint8Array {
   return random(2) === 0 ? noise : concat(HEADER, noise);
 }
 
-/** Throws FuzzEscape unless `input` is either rejected cleanly or accepted, written and read back the same, and listable. */
-function check(input: Uint8Array, seed: number, iteration: number): boolean {
+/**
+ * Either a clean rejection (a BadBytecodeError with a printable reason) or a file that is
+ * written and read back the same, and listable; throws for anything else.
+ */
+function check(input: Uint8Array): 'accepted' | 'rejected' {
   let proto;
   try {
     proto = readBytecodeFile(input, TEST_GLOBALS);
   } catch (error) {
     // A rejection must say why in one printable line of reasonable length.
-    if (error instanceof BadBytecodeError && /^[\x20-\x7e]{1,200}$/.test(error.message)) return false;
-    throw new FuzzEscape(seed, iteration, input, error);
+    if (error instanceof BadBytecodeError && /^[\x20-\x7e]{1,200}$/.test(error.message)) return 'rejected';
+    throw error;
   }
-  try {
-    const again = writeBytecodeFile(proto);
-    if (Buffer.compare(writeBytecodeFile(readBytecodeFile(again, TEST_GLOBALS)), again) !== 0) throw new Error('round trip changed the file');
-    disassemble(proto);
-  } catch (error) {
-    throw new FuzzEscape(seed, iteration, input, error);
-  }
-  return true;
+  const again = writeBytecodeFile(proto);
+  if (Buffer.compare(writeBytecodeFile(readBytecodeFile(again, TEST_GLOBALS)), again) !== 0) throw new Error('round trip changed the file');
+  disassemble(proto);
+  return 'accepted';
 }
 
 /**
- * Feeds `iterations` inputs to the loader (fewer if `timeBudgetMs` runs out first), and
- * throws FuzzEscape on the first one that produces anything but a clean rejection.
+ * Feeds `iterations` mutated and random inputs to the loader, and throws FuzzFailure (the
+ * input saved) on the first one that produces anything but a clean rejection or a file
+ * that round-trips.
  */
-export function fuzz(iterations: number, seed: number, timeBudgetMs = Infinity): FuzzResult {
+export function fuzz(iterations: number, seed: number): FuzzResult {
   const corpus = [...sampleProtos(), nestedChain(20)].map(writeBytecodeFile);
-  const random = makeRandom(seed);
-  const start = performance.now();
-  let accepted = 0;
-  let inputs = 0;
-  // Capturing a stack for each of the expected rejections would take most of the time;
-  // an escape is checked again with stacks on, so its report still shows where it came from.
-  const stackTraceLimit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    for (; inputs < iterations; inputs++) {
-      if ((inputs & 0x3ff) === 0 && performance.now() - start > timeBudgetMs) break;
-      const input = random(16) === 0 ? randomInput(random) : mutate(corpus[random(corpus.length)]!, random, corpus);
-      try {
-        if (check(input, seed, inputs)) accepted++;
-      } catch (escape) {
-        Error.stackTraceLimit = stackTraceLimit;
-        check(input, seed, inputs);
-        throw escape;
-      }
-    }
-  } finally {
-    Error.stackTraceLimit = stackTraceLimit;
-  }
-  return { inputs, accepted, elapsedMs: performance.now() - start };
+  const tally = runFuzzLoop({
+    fuzzer: 'bytecode-loader',
+    seed,
+    inputs: iterations,
+    extension: '.ktapc',
+    make: (index) => {
+      const random = inputRandom(seed, index);
+      return random(16) === 0 ? randomInput(random) : mutate(corpus[random(corpus.length)]!, random, corpus);
+    },
+    bytes: (input) => input,
+    exercise: check,
+  });
+  return { inputs: tally.inputs, accepted: tally.outcomes.accepted ?? 0, elapsedMs: tally.elapsedMs };
 }
 
 export interface CraftedFuzzResult {
@@ -172,52 +150,29 @@ export interface CraftedFuzzResult {
   readonly accepted: number;
   readonly runs: Readonly<Record<RunResult, number>>;
   readonly elapsedMs: number;
+  readonly cpuMs: number;
 }
 
 /**
  * Crafted files (valid structure, wrong types) through the loader with the real builtin
- * globals, then run in the sandbox: only a VM error may end a run. Throws FuzzFailure
- * (with the file saved) on anything else, and on an input running over HANG_LIMIT_MS.
+ * globals, then run in the sandbox: only a VM error may end a run. Stops early after
+ * `cpuBudgetMs` of CPU time. Throws FuzzFailure (the file saved) on anything else; the
+ * watchdog ends the process on an input running over HANG_LIMIT_MS.
  */
-export function fuzzCrafted(iterations: number, seed: number, timeBudgetMs = Infinity): CraftedFuzzResult {
-  const watchdog = new Watchdog(`bytecode-crafted-seed${seed}`, HANG_LIMIT_MS);
-  const runs: Record<RunResult, number> = { ok: 0, exit: 0, error: 0 };
-  const start = performance.now();
-  let accepted = 0;
-  let inputs = 0;
-  const stackTraceLimit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    for (; inputs < iterations; inputs++) {
-      if ((inputs & 0xff) === 0 && performance.now() - start > timeBudgetMs) break;
-      const file = writeBytecodeFile(craftProto(inputRandom(seed, inputs), { globals: GLOBAL_NAMES }));
-      watchdog.begin(file);
-      const before = performance.now();
-      try {
-        const outcome = loadAndRun(file);
-        if (outcome !== 'rejected') {
-          accepted++;
-          runs[outcome]++;
-        }
-      } catch (error) {
-        Error.stackTraceLimit = stackTraceLimit;
-        let detailed: unknown = error;
-        try {
-          loadAndRun(file);
-        } catch (again) {
-          detailed = again;
-        }
-        throw new FuzzFailure('internal error', 'bytecode-crafted', seed, inputs, file, '.ktapc', detailed);
-      } finally {
-        watchdog.end();
-      }
-      if (performance.now() - before > HANG_LIMIT_MS) throw new FuzzFailure('hang', 'bytecode-crafted', seed, inputs, file, '.ktapc', 'ran too long');
-    }
-  } finally {
-    Error.stackTraceLimit = stackTraceLimit;
-    void watchdog.stop();
-  }
-  return { inputs, accepted, runs, elapsedMs: performance.now() - start };
+export function fuzzCrafted(iterations: number, seed: number, cpuBudgetMs?: number): CraftedFuzzResult {
+  const tally = runFuzzLoop({
+    fuzzer: 'bytecode-crafted',
+    seed,
+    inputs: iterations,
+    ...(cpuBudgetMs === undefined ? {} : { cpuBudgetMs }),
+    extension: '.ktapc',
+    make: (index) => writeBytecodeFile(craftProto(inputRandom(seed, index), { globals: GLOBAL_NAMES })),
+    bytes: (file) => file,
+    exercise: loadAndRun,
+  });
+  const outcomes = tally.outcomes;
+  const runs = { ok: outcomes.ok ?? 0, exit: outcomes.exit ?? 0, error: outcomes.error ?? 0 };
+  return { inputs: tally.inputs, accepted: tally.inputs - (outcomes.rejected ?? 0), runs, elapsedMs: tally.elapsedMs, cpuMs: tally.cpuMs };
 }
 
 function loadAndRun(file: Uint8Array): RunResult | 'rejected' {
