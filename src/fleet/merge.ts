@@ -16,6 +16,8 @@ export interface MergeTarget {
 
 /** The scalar of a variable is kept under this key of a host's mirror. */
 const SCALAR = Symbol('scalar');
+/** An entry of a table in a table is kept under its path (as JSON) after this character. */
+const PATH_KEY = '\u0100';
 type MirrorKey = Value | typeof SCALAR;
 
 /** Where a merged key lives: a table entry, or the variable itself for a scalar. */
@@ -56,10 +58,13 @@ export class FleetMerge {
           this.change(update.name, values, SCALAR, update.value === null ? undefined : decodeValue(update.value), target);
           continue;
         }
+        // Removals first: a key whose value turned from a number into a table (or back) comes as both.
+        for (const wireKey of update.del ?? []) this.change(update.name, values, decodeKey(wireKey), undefined, target);
+        for (const wirePath of update.delPath ?? []) this.changeAt(update.name, values, wirePath, undefined, target);
         for (const [wireKey, wireValue] of update.set ?? []) {
           this.change(update.name, values, decodeKey(wireKey), decodeValue(wireValue), target);
         }
-        for (const wireKey of update.del ?? []) this.change(update.name, values, decodeKey(wireKey), undefined, target);
+        for (const [wirePath, wireValue] of update.setPath ?? []) this.changeAt(update.name, values, wirePath, decodeValue(wireValue), target);
       } catch (error) {
         if (!(error instanceof RuntimeError)) throw error;
         // A merged table over --max-table-entries: this variable stops merging, the others go on.
@@ -71,11 +76,57 @@ export class FleetMerge {
 
   /** One host's value (in `values`, its mirror) for one key changed to `next`. */
   private change(name: string, values: Map<MirrorKey, Value>, key: MirrorKey, next: Value, target: MergeTarget): void {
+    this.merge(name, values, key, next, () => key === SCALAR ? target : tableSlot(target, key, this.rt));
+  }
+
+  /**
+   * One host's value for an entry of a table in the table, at the path of keys `wirePath`,
+   * changed to `next`: the coordinator's tables on the way are made as needed, and those
+   * a removal leaves empty go.
+   */
+  private changeAt(name: string, values: Map<MirrorKey, Value>, wirePath: readonly unknown[], next: Value, target: MergeTarget): void {
+    const path = wirePath.map(decodeKey);
+    // Mirrored under its path as text, which no ktap value is (ktap strings are bytes).
+    const key = PATH_KEY + JSON.stringify(wirePath);
+    const last = path[path.length - 1]!;
+    /** The coordinator's tables from the variable down to the entry's: made where missing when `make`, else null. */
+    const walk = (make: boolean): KTable[] | null => {
+      const top = target.get();
+      let table: KTable;
+      if (top instanceof KTable) table = top;
+      else if (!make) return null;
+      else target.set(table = this.rt.newTable());
+      const tables = [table];
+      for (const step of path.slice(0, -1)) {
+        const found = table.get(step);
+        let below: KTable;
+        // A number or a per-host table in the way: the table in the table takes its place.
+        if (found instanceof KTable && !this.perHost.has(found)) below = found;
+        else if (!make) return null;
+        else table.set(step, below = this.rt.newTable());
+        tables.push(table = below);
+      }
+      return tables;
+    };
+    this.merge(name, values, key, next, () => ({
+      get: () => walk(false)?.at(-1)!.get(last),
+      set: (value) => {
+        const tables = walk(value !== undefined);
+        if (tables === null) return;
+        tables.at(-1)!.set(last, value);
+        // Tables in the table that a removal leaves empty go, as they do not travel from the hosts.
+        for (let depth = tables.length - 1; value === undefined && depth >= 1 && tables[depth]!.length === 0; depth--) tables[depth - 1]!.set(path[depth - 1]!, undefined);
+      },
+    }));
+  }
+
+  /** `values` (a host's mirror) holds `next` at `key` now; the merged value at `slot` follows. */
+  private merge(name: string, values: Map<MirrorKey, Value>, key: MirrorKey, next: Value, where: () => Slot): void {
     const before = values.get(key);
     if (before === next) return;
     if (next === undefined) values.delete(key);
     else values.set(key, next);
-    const slot = key === SCALAR ? target : tableSlot(target, key, this.rt);
+    const slot = where();
     const merged = slot.get();
     const perHost = merged instanceof KTable && this.perHost.has(merged);
     const numeric = !perHost && (before === undefined || isNumber(before)) && (next === undefined || isNumber(next)) && (merged === undefined || isNumber(merged));

@@ -6,7 +6,7 @@ import { MAX_TUPLE_PARTS } from '../vm/opcodes';
 import { KTuple, tuple } from '../vm/tuple';
 import { MAX_SAFE, fromBigInt, type Value } from '../vm/value';
 
-/** Bumped on any incompatible change; both sides refuse a peer speaking another version (3: tuples). */
+/** Bumped on any incompatible change; both sides refuse a peer speaking another version (3: tuples; 4: the REPL, paths). */
 export const PROTOCOL_VERSION = 4;
 /** A line longer than this is an error for its host (agents split big updates well below it). */
 export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
@@ -26,12 +26,22 @@ export type WireValue = number | string | boolean | { readonly int: string } | R
 /** Tuples nest (a key holding a key); deeper than this on the wire is not something ktap sent. */
 const MAX_TUPLE_DEPTH = 16;
 
+/** Tables in tables travel down to this many keys from the variable (t[a][b]…: a path of 8). */
+export const MAX_PATH_KEYS = 8;
+
 /** Changes of one top-level variable since the last update: a table's entries, or a scalar. */
 export interface VariableUpdate {
   readonly name: string;
   /** For a table: changed entries with their current value, and keys removed. */
   readonly set?: ReadonlyArray<readonly [WireValue, WireValue]>;
   readonly del?: readonly WireValue[];
+  /**
+   * For tables in the table: entries below the top, by their path of keys (`t[a][b] = v`
+   * is `[[a, b], v]`), changed ones with their value and removed ones. A merge applies
+   * `del`, `delPath`, `set`, `setPath` in that order.
+   */
+  readonly setPath?: ReadonlyArray<readonly [readonly WireValue[], WireValue]>;
+  readonly delPath?: ReadonlyArray<readonly WireValue[]>;
   /** For a scalar: its current value (null: nil). */
   readonly value?: WireValue | null;
 }
@@ -192,12 +202,23 @@ function checkUpdate(fields: Record<string, unknown>): AgentMessage {
       throw new ProtocolError(`update of ${excerpt(variable.name)}: bad 'set'`);
     }
     if (variable.del !== undefined && !Array.isArray(variable.del)) throw new ProtocolError(`update of ${excerpt(variable.name)}: bad 'del'`);
+    if (variable.setPath !== undefined && !(Array.isArray(variable.setPath) && variable.setPath.every((pair) => Array.isArray(pair) && pair.length === 2 && isPath(pair[0])))) {
+      throw new ProtocolError(`update of ${excerpt(variable.name)}: bad 'setPath'`);
+    }
+    if (variable.delPath !== undefined && !(Array.isArray(variable.delPath) && variable.delPath.every(isPath))) {
+      throw new ProtocolError(`update of ${excerpt(variable.name)}: bad 'delPath'`);
+    }
   }
   const cpus = fields.cpus;
   if (cpus !== undefined && !(Array.isArray(cpus) && cpus.every((row) => isCountRow(row, 3)))) throw new ProtocolError("update message with bad 'cpus'");
   const probes = fields.probes;
   if (probes !== undefined && !(Array.isArray(probes) && probes.every((row) => isCountRow(row, 2)))) throw new ProtocolError("update message with bad 'probes'");
   return fields as unknown as AgentMessage;
+}
+
+/** A path of keys below a variable: two keys at least (one is an ordinary entry), MAX_PATH_KEYS at most. */
+function isPath(path: unknown): boolean {
+  return Array.isArray(path) && path.length >= 2 && path.length <= MAX_PATH_KEYS;
 }
 
 /** An array of `length` non-negative safe integers. */

@@ -6,12 +6,13 @@ import { clearLine, createInterface, cursorTo, type Interface } from 'node:readl
 import { Script } from 'node:vm';
 import { UserError } from '../errors';
 import { eventNames } from '../session/catalog';
-import type { Handler, Session } from '../session/session';
-import { ExitSignal, RuntimeError } from '../vm/errors';
+import type { Handler, InputRun, Session } from '../session/session';
+import type { RuntimeError } from '../vm/errors';
 import type { Proto } from '../vm/proto';
 import { toDisplayString } from '../vm/value';
 import { COMMANDS, runCommand, type ReplContext } from './commands';
 import { complete } from './completion';
+import { compileInput } from './input';
 import { HISTORY_LIMIT, historyProblem, loadHistory, saveHistory } from './history';
 import { openDashboard, type Dashboard } from '../tui/dashboard';
 import type { HostRow } from '../tui/model';
@@ -213,9 +214,9 @@ class Repl implements ReplContext {
    */
   evaluate(source: string, chunk: string): 'incomplete' | 'ok' | 'failed' {
     const session = this.session;
-    let compiled: ReturnType<Session['compileInput']>;
+    let compiled: ReturnType<typeof compileInput>;
     try {
-      compiled = session.compileInput(source, chunk);
+      compiled = compileInput(session, source, chunk);
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
       this.inputCount++;
@@ -226,35 +227,25 @@ class Repl implements ReplContext {
     this.inputCount++;
     this.lastProto = compiled.proto;
     const before = new Set(session.handlers.map((handler) => handler.id));
-    let ok = true;
-    let value: unknown;
-    let localError: string | null = null;
     this.evaluating = true;
+    let run: InputRun;
     try {
-      value = this.runInterruptible(() => session.rt.run(compiled.main, true, null));
-    } catch (error) {
-      ok = false;
-      if (error instanceof ExitSignal) {
-        session.writer.flush();
-        this.evaluating = false;
-        this.finish();
-        return 'ok';
-      }
-      if (error instanceof RuntimeError) {
-        localError = error.message;
-        session.reportRuntimeError(error);
-      }
-      else if ((error as NodeJS.ErrnoException).code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED') session.sink.error('interrupted');
-      else if (error instanceof UserError) session.sink.error(error.message);
-      else throw error;
+      run = session.runInput(compiled.main, (code) => this.runInterruptible(code));
     } finally {
       this.evaluating = false;
     }
+    if (run.outcome === 'exit') {
+      session.writer.flush();
+      this.finish();
+      return 'ok';
+    }
+    const ok = run.outcome === 'ok';
     // A bare expression shows its value; nil is not shown (calls like print() return it).
+    const value = run.value;
     if (ok && compiled.expression && value !== undefined) {
       // A value is an answer to the user: on the terminal even when -o sends script output elsewhere.
-      if (session.options.outputFd === 1) session.sink.print([value as never]);
-      else this.message(toDisplayString(value as never));
+      if (session.options.outputFd === 1) session.sink.print([value]);
+      else this.message(toDisplayString(value));
     }
     const registered = session.handlers.filter((handler) => !before.has(handler.id));
     if (this.fleet !== null) {
@@ -265,7 +256,7 @@ class Repl implements ReplContext {
         session.detach(handler);
         if (ok) this.remoteHandlers.set(handler.id, handler);
       }
-      this.fleet.input(compiled.proto, remote, ok ? null : localError ?? 'failed');
+      this.fleet.input(compiled.proto, remote, ok ? null : run.runtimeError ?? 'failed');
     }
     if (!ok) {
       for (const handler of registered) if (session.handlers.includes(handler)) session.detach(handler);

@@ -2,8 +2,8 @@
 // and ending order of SPEC §3.10, and script output. The faces (cli, repl, tui) talk to it.
 
 import { readFileSync } from 'node:fs';
-import { compile, type SessionScope } from '../compiler';
-import { CompileError } from '../compiler/errors';
+import { UserError } from '../errors';
+import { compile } from '../compiler';
 import { KernelSymbols } from '../probes/kallsyms';
 import { attachHandler, type Attacher } from '../probes/sources';
 import { TimerScheduler, type TimerHandle } from '../probes/timer';
@@ -112,6 +112,13 @@ const ATTACH_SLICE_MS = 20;
 /** Outcome of one run of VM code. */
 export type RunOutcome = 'ok' | 'exit' | 'error';
 
+/** How one REPL input ran: its value (a bare expression's), and a runtime error's message. */
+export interface InputRun {
+  readonly outcome: RunOutcome;
+  readonly value: Value | undefined;
+  readonly runtimeError: string | null;
+}
+
 export class Session {
   readonly writer: BufferedWriter;
   readonly sink: ScriptSink;
@@ -193,31 +200,11 @@ export class Session {
   }
 
   /**
-   * Compiles one REPL input against the variables earlier inputs declared (its own
-   * top-level `var`s become session variables). A bare expression compiles to code that
-   * returns its value. 'incomplete' means the input stops inside a construct (an open
-   * block, parenthesis or long string, a trailing operator): the REPL asks for more.
-   * Other problems throw CompileError.
+   * Checks that `source` compiles against the session's variables, without linking it or
+   * declaring anything (CompileError otherwise): the REPL asks whether an input is a statement.
    */
-  compileInput(source: string, chunkName: string): { proto: Proto; main: KFunction; expression: boolean; statement: boolean } | 'incomplete' {
-    const session = { slots: this.sessionSlots, slotCount: this.sessionCells.length };
-    // An expression (a call included) first, so that its value can be shown; then statements.
-    let expressionError: CompileError;
-    try {
-      const linked = this.linkInput(compile(`return ${source}`, chunkName, { globals: GLOBAL_NAMES, session }));
-      // A call is a statement too: what it does belongs in the session's script (.save).
-      return { ...linked, expression: true, statement: compilesAsStatement(source, chunkName, session) };
-    } catch (error) {
-      if (!(error instanceof CompileError)) throw error;
-      expressionError = error;
-    }
-    try {
-      return { ...this.linkInput(compile(source, chunkName, { globals: GLOBAL_NAMES, session })), expression: false, statement: true };
-    } catch (error) {
-      if (!(error instanceof CompileError)) throw error;
-      if (isOpenConstruct(error) || isOpenConstruct(expressionError)) return 'incomplete';
-      throw error.near === '<eof>' ? expressionError : error;
-    }
+  checkCompiles(source: string, chunkName: string): void {
+    compile(source, chunkName, { globals: GLOBAL_NAMES, session: { slots: this.sessionSlots, slotCount: this.sessionCells.length } });
   }
 
   private linkInput(result: ReturnType<typeof compile>): { proto: Proto; main: KFunction } {
@@ -263,17 +250,35 @@ export class Session {
    * errors propagate to the face.
    */
   runCode(fn: KFunction, header?: string): RunOutcome {
+    const { outcome } = this.runGuarded(fn, header, (run) => run());
+    if (outcome === 'error') this.failed = true;
+    return outcome;
+  }
+
+  /**
+   * Runs one REPL input, through `wrap` (which makes it interruptible), and gives its value.
+   * As runCode, except that the session goes on after an error: a runtime error, an
+   * interruption or a tracing error is reported on the script output.
+   */
+  runInput(fn: KFunction, wrap: <T>(run: () => T) => T): InputRun {
     try {
-      this.rt.run(fn, true, null);
-      return 'ok';
+      return this.runGuarded(fn, undefined, wrap);
     } catch (error) {
-      if (error instanceof ExitSignal) return 'exit';
-      if (error instanceof RuntimeError) {
-        this.failed = true;
-        this.reportRuntimeError(error, header);
-        return 'error';
-      }
-      throw error;
+      if ((error as NodeJS.ErrnoException).code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED') this.sink.error('interrupted');
+      else if (error instanceof UserError) this.sink.error(error.message);
+      else throw error;
+      return { outcome: 'error', value: undefined, runtimeError: null };
+    }
+  }
+
+  private runGuarded(fn: KFunction, header: string | undefined, wrap: <T>(run: () => T) => T): InputRun {
+    try {
+      return { outcome: 'ok', value: wrap(() => this.rt.run(fn, true, null)) as Value | undefined, runtimeError: null };
+    } catch (error) {
+      if (error instanceof ExitSignal) return { outcome: 'exit', value: undefined, runtimeError: null };
+      if (!(error instanceof RuntimeError)) throw error;
+      this.reportRuntimeError(error, header);
+      return { outcome: 'error', value: undefined, runtimeError: error.message };
     }
   }
 
@@ -668,16 +673,18 @@ export class Session {
     const error = tier.takeError();
     if (error === null || this.failed) return;
     const handler = this.handlers.find((candidate) => candidate.id === error.handlerId);
+    // Events that ran while a failed handler was being detached count again: it was reported.
+    if (handler === undefined) return;
     const message = new RuntimeError(error.message);
     // Placed like the VM's errors are (error: FILE:LINE, -v, the REPL's report).
-    message.position = { chunk: handler?.body?.proto.source ?? this.options.scriptName, line: error.line };
-    if (handler !== undefined && this.onHandlerError !== null) {
+    message.position = { chunk: handler.body?.proto.source ?? this.options.scriptName, line: error.line };
+    if (this.onHandlerError !== null) {
       this.detach(handler);
       this.onHandlerError(handler, message);
       return;
     }
     this.failed = true;
-    this.reportRuntimeError(message, handler?.header);
+    this.reportRuntimeError(message, handler.header);
     this.end('error');
   }
 
@@ -907,27 +914,6 @@ export class Session {
     table.set(0, this.options.scriptName);
     this.options.scriptArgs.forEach((text, index) => table.set(index + 1, parseDecimalInteger(text) ?? text));
     return table;
-  }
-}
-
-/**
- * Whether a compile error only says that the input ended inside a construct: a block,
- * parenthesis, bracket, long string or comment still open, or an operator waiting for its
- * operand. Decided from the parser's own error at the end of input, never by counting
- * brackets in the text.
- */
-function isOpenConstruct(error: CompileError): boolean {
-  if (error.near !== '<eof>') return false;
-  return /^'(\}|\)|\]|end|until|\{)' expected|^unexpected symbol$|^unfinished long (string|comment)$/.test(error.detail);
-}
-
-function compilesAsStatement(source: string, chunkName: string, session: SessionScope): boolean {
-  try {
-    compile(source, chunkName, { globals: GLOBAL_NAMES, session });
-    return true;
-  } catch (error) {
-    if (!(error instanceof CompileError)) throw error;
-    return false;
   }
 }
 

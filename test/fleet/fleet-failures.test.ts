@@ -3,10 +3,11 @@
 // coordinator never crashes and nothing is left in tracefs.
 
 import t from 'tap';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeKeys, startSshd } from '../support/sshd';
-import { leftovers } from '../support/tracing';
+import { leftovers, root } from '../support/tracing';
 import { waitFor } from '../support/wait';
 import { CALLS, COUNTING, TestFleet, fleetUnavailable } from './harness';
 
@@ -33,6 +34,34 @@ if (reason !== undefined) {
     t.match(errors.find((line) => line.includes(lockedLabel)), /^error: \[root@127\.0\.0\.5:\d+\] root@127\.0\.0\.5: Permission denied \(publickey\)\.$/, 'the wrong key says so');
     t.match(errors.find((line) => line.includes('127.0.0.6:1')), /^error: \[127\.0\.0\.6:1\] ssh: connect to host 127\.0\.0\.6 port 1: Connection refused$/, 'the closed port says so');
     t.match(run.stdout, /^\s+workload \|@+\s*1000\s*$/m, 'the good host was traced');
+  });
+
+  t.test('a host without root and one without tracefs: one line each, the other host goes on', async (t) => {
+    // The agents run from a copy of the bundle any user can read; the host's name picks how:
+    // b as nobody, c in a mount namespace where tracefs is hidden and cannot be mounted.
+    const place = mkdtempSync(join(tmpdir(), 'ktap-fleet-agent-'));
+    t.teardown(() => rmSync(place, { recursive: true, force: true }));
+    chmodSync(place, 0o755);
+    const bundle = join(place, 'ktap.js');
+    copyFileSync(join(root, 'dist', 'ktap.js'), bundle);
+    mkdirSync(join(place, 'nomount'));
+    writeFileSync(join(place, 'nomount', 'mount'), '#!/bin/sh\necho "mount: only root can do that" >&2\nexit 32\n', { mode: 0o755 });
+    const wrapper = join(place, 'agent.sh');
+    writeFileSync(wrapper, [
+      'case "$KTAP_TEST_HOST" in',
+      `b) exec setpriv --reuid=65534 --regid=65534 --clear-groups node ${bundle} "$@" ;;`,
+      `c) exec unshare -m sh -c 'mount -t tmpfs none /sys/kernel/tracing && mount -t tmpfs none /sys/kernel/debug && PATH=${place}/nomount:$PATH exec node ${bundle} "$@"' agent "$@" ;;`,
+      `*) exec node ${bundle} "$@" ;;`,
+      'esac',
+      '',
+    ].join('\n'));
+    const run = fleet.run(['--hosts', fleet.hostList(), '--remote-ktap', `sh ${wrapper}`, '-e', COUNTING, '--', ...fleet.perHostCommand()]);
+    t.equal(await run.exited, 1, 'exit status 1');
+    const errors = run.stderr.split('\n').filter((line) => line.startsWith('error:'));
+    t.equal(errors.length, 2, `two error lines: ${run.stderr}`);
+    t.match(errors.find((line) => line.includes(fleet.label(1))), new RegExp(`^error: \\[${fleet.labelPattern(1)}\\] tracing needs root`), 'no root says so');
+    t.match(errors.find((line) => line.includes(fleet.label(2))), new RegExp(`^error: \\[${fleet.labelPattern(2)}\\] cannot find or mount tracefs: `), 'no tracefs says so');
+    t.match(run.stdout, new RegExp(`^\\s+workload \\|@+\\s*${CALLS.a}\\s*$`, 'm'), 'the good host was traced exactly');
   });
 
   t.test('a garbled or oversized agent message fails its host, not the coordinator', async (t) => {

@@ -63,7 +63,7 @@ t.test('numbers of the same key are summed across hosts; changes travel as delta
 });
 
 t.test('other values are kept per host, by label', async (t) => {
-  const { rt } = fakeRuntime();
+  const { rt, globals } = fakeRuntime();
   const merged = new Map<string, Value>([['names', rt.newTable()], ['last', undefined]]);
   const merge = new FleetMerge(rt, (name) => merged.has(name) ? { get: () => merged.get(name), set: (value) => merged.set(name, value) } : undefined, ['a', 'b']);
   const a = host(rt);
@@ -71,12 +71,67 @@ t.test('other values are kept per host, by label', async (t) => {
   a.table('names').set(1, 'bash');
   b.table('names').set(1, 'zsh');
   b.values.set('last', 'x');
-  a.table('names').set('nested', rt.newTable());
+  a.table('names').set('f', globals.get('print'));
   merge.apply('b', b.send());
   merge.apply('a', a.send());
   t.same(entries(merged.get('names')), [[1, [['a', 'bash'], ['b', 'zsh']]]]);
   t.same(entries(merged.get('last')), [['b', 'x']]);
-  t.same(a.warnings, ['table names: entries whose value is a table stay on the host']);
+  t.same(a.warnings, ['table names: entries whose value is a function stay on the host']);
+});
+
+t.test('tables in tables: numbers summed at every depth, other values per host, by the path of keys', async (t) => {
+  const { rt } = fakeRuntime();
+  const merged = new Map<string, Value>([['s', rt.newTable()]]);
+  const merge = new FleetMerge(rt, (name) => merged.has(name) ? { get: () => merged.get(name), set: (value) => merged.set(name, value) } : undefined, ['a', 'b']);
+  const a = host(rt);
+  const b = host(rt);
+  const inner = (h: typeof a, key: Value): KTable => {
+    const s = h.table('s');
+    if (!(s.get(key) instanceof KTable)) s.set(key, rt.newTable());
+    return s.get(key) as KTable;
+  };
+  inner(a, 'bash').set('read', 3);
+  inner(a, 'bash').set('comm', 'bash');
+  inner(b, 'bash').set('read', 4);
+  b.table('s').set('top', 1);
+  const sent = a.send();
+  t.same(sent, [{ name: 's', setPath: [[['bash', 'read'], 3], [['bash', 'comm'], 'bash']] }], 'entries below the top travel by their path');
+  merge.apply('a', sent);
+  merge.apply('b', b.send());
+  t.same(entries(merged.get('s')), [['bash', [['read', 7], ['comm', [['a', 'bash']]]]], ['top', 1]], 'summed across hosts at the same path; a string per host');
+
+  inner(a, 'bash').set('read', 5);
+  const changed = a.send();
+  t.same(changed, [{ name: 's', setPath: [[['bash', 'read'], 5]] }], 'only the changed entry travels');
+  merge.apply('a', changed);
+  // Three deep, then a table that holds itself: that one stays on the host.
+  const deep = rt.newTable();
+  deep.set('c', 1);
+  inner(b, 'bash').set('deeper', deep);
+  deep.set('loop', inner(b, 'bash'));
+  merge.apply('b', b.send());
+  t.same(b.warnings, [`table s: tables nested deeper than 8 keys, or holding themselves, stay on the host`]);
+  t.equal(((merged.get('s') as KTable).get('bash') as KTable).get('read'), 9, 'a change is a delta');
+  t.equal((((merged.get('s') as KTable).get('bash') as KTable).get('deeper') as KTable).get('c'), 1);
+
+  // A table replaced by a number: its entries go first, then the number comes. Where another
+  // host still has a table under that key, the last update wins the key.
+  a.table('s').set('bash', 10);
+  const turned = a.send();
+  t.same(turned, [{ name: 's', set: [['bash', 10]], delPath: [['bash', 'read'], ['bash', 'comm']] }]);
+  merge.apply('a', turned);
+  t.same(entries((merged.get('s') as KTable).get('bash')), [['a', 10]], 'a number against a table: per host, as any value that is not only numbers');
+  // A table in the table that every host removes goes from the merged view too.
+  inner(b, 'gone').set('x', 1);
+  merge.apply('b', b.send());
+  t.equal(((merged.get('s') as KTable).get('gone') as KTable).get('x'), 1);
+  b.table('s').set('gone', undefined);
+  merge.apply('b', b.send());
+  t.equal((merged.get('s') as KTable).get('gone'), undefined, 'tables left empty go');
+  // A key deleted everywhere leaves the variable itself a table.
+  b.table('s').set('top', undefined);
+  merge.apply('b', b.send());
+  t.ok(merged.get('s') instanceof KTable, 'the variable stays a table');
 });
 
 t.test('tuple keys travel as arrays and are summed like any key; a nested tuple and a nil part too', async (t) => {

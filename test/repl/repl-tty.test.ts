@@ -223,7 +223,7 @@ if (reason !== undefined) {
     await child.calls(40);
     t.equal(await valueBecomes(term, 'n', 40), 40, 'the probe still counts');
     term.line('.probes');
-    await term.expect(/^1 +trace syscalls:sys_enter_getppid \/common_pid == \d+\/ +40 +[\d.]+ +user$/m, '.probes still lists it, with its count');
+    await term.expect(/^1 +trace syscalls:sys_enter_getppid \/common_pid == \d+\/ +40 +[\d.]+ +kernel$/m, '.probes still lists it, with its count');
     await quit(t, term);
   });
 
@@ -244,13 +244,14 @@ if (reason !== undefined) {
     t.equal(await valueBecomes(term, 'good', 300), 300, 'and keeps running');
     t.equal(term.screen().split('\n').filter((line) => line.includes('error:')).length, 1, 'reported once');
     term.line('.probes');
-    await term.expect(/^1 +trace syscalls:sys_exit_getppid \/common_pid == \d+\/ +300 +[\d.]+ +user$/m, '.probes lists the good one');
+    await term.expect(/^1 +trace syscalls:sys_exit_getppid \/common_pid == \d+\/ +300 +[\d.]+ +kernel$/m, '.probes lists the good one');
     t.notMatch(term.screen(), /^2 +trace/m, 'the failed handler is gone from .probes');
     await quit(t, term);
   });
 
+  // These two keep handlers in the user tier: what they check is the tracefs instance.
   t.test('Ctrl-D runs trace_end handlers, detaches everything and removes the instance', async (t) => {
-    const term = await open(t);
+    const term = await open(t, ['--tier', 'user']);
     const child = workload(t);
     term.line(`var calls = 0 ${getppidOf(child.pid)} { calls += 1 }`);
     await term.expect(attachedLine(1, child.pid));
@@ -266,7 +267,7 @@ if (reason !== undefined) {
   });
 
   t.test('closing the terminal (SIGHUP) still detaches and removes the instance', async (t) => {
-    const term = await open(t);
+    const term = await open(t, ['--tier', 'user']);
     const child = workload(t);
     term.line(`${getppidOf(child.pid)} { } tick-1s { }`);
     await term.expect(/^\[2\] tick-1s$/m);
