@@ -387,6 +387,17 @@ print("not reached")
   expectRun(t, banner, { stdout: '{"type":"banner"}\n{"type":"print","values":["t"]}\n' }, '--json banner');
 });
 
+t.test('the original ktap suite\'s runtime-error expectations (its test/*.t, matched unanchored on stdout)', async (t) => {
+  const zeroDivide = ktap(['-e', 'var a = 1/0\nprint("failed")']);
+  const stackOverflow = ktap(['-e', 'function f(a) {\n  return 1 + f(a+1)\n}\nprint(f(0))']);
+  t.match(zeroDivide.stdout, /divide 0/, 'zerodivide.t: (.*)divide 0(.*)');
+  t.match(stackOverflow.stdout, /stack overflow/, 'stack_overflow.t: (.*)stack overflow(.*)');
+  // deadloop.t wants the message right after `error: `: the pointed form puts FILE:LINE there.
+  const deadLoop = 'while (1) {}';
+  t.notMatch(ktap(['-e', deadLoop]).stdout, /error: loop execute count exceed max limit/, 'deadloop.t needs --bare-errors');
+  t.match(ktap(['--bare-errors', '-e', deadLoop]).stdout, /error: loop execute count exceed max limit/, 'deadloop.t: passes with --bare-errors');
+});
+
 t.test('runtime errors', async (t) => {
   const source = 'print(1)\nvar zero = 0\nprint(1 / zero)\nprint(2)\n';
   expectRun(t, ktap(['-e', source]), { stdout: '1\nerror: (command line):3: divide 0 arith operation\n' }, 'without -v: CHUNK:LINE on the script output');
