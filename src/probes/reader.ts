@@ -30,6 +30,11 @@ export type PumpReach = 'filled' | 'all';
  * ktap's memory, and what the end's drain may have to deliver or count as undelivered.
  */
 const QUEUE_BUDGET_BYTES = 16 * 1024 * 1024;
+/**
+ * Pages one fill reads of a CPU at most: a pump reads again between batches of records, so
+ * this bounds the time between the event loop's turns (signals) without slowing delivery.
+ */
+const FILL_PAGES = 256;
 /** Spare page buffers a CPU keeps for reuse after a burst. */
 const SPARE_PAGES = 256;
 /** While delivering a backlog, the buffers are read again after this many records... */
@@ -79,10 +84,10 @@ class CpuStream {
     this.capacity = pageSize - PAGE_HEADER_64.dataOffset;
   }
 
-  /** Reads pages as `reach` says; returns how many. */
+  /** Reads pages as `reach` says, at most FILL_PAGES; returns how many. */
   fill(reach: PumpReach, now: number): number {
     this.dropDelivered();
-    const room = this.maxQueued - (this.count - this.next + (this.hasRecord ? 1 : 0));
+    const room = Math.min(FILL_PAGES, this.maxQueued - (this.count - this.next + (this.hasRecord ? 1 : 0)));
     if (room <= 0) return 0;
     let read = 0;
     if (reach === 'filled') {
