@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseHeader, type EventDefinition, type EventSpec } from '../syntax/headers';
 import { parseEventFormat, type FieldLayout } from '../probes/format';
 import { resolveTracepoints, type Tracepoint } from '../probes/resolve';
-import { DEFAULT_LIMITS, EntryBudget } from '../vm/limits';
+import { DEFAULT_LIMITS, EntryBudget, limitHint } from '../vm/limits';
 import { HANDLER_KINDS, INSTRUCTION_WIDTH, OPCODES, Op } from '../vm/opcodes';
 import type { Proto } from '../vm/proto';
 import type { HandlerBody } from '../vm/runtime';
@@ -42,7 +42,6 @@ export interface TierOptions {
   readonly tracefsRoot: string;
   /** --max-table-entries (its default and 0 give maps sizes of their own: mapEntries). */
   readonly maxEntries: number;
-  readonly budget: EntryBudget;
   readonly cpu?: number;
   /** -p / -- cmd: threads traced (their children followed). */
   readonly pids?: readonly number[];
@@ -265,7 +264,9 @@ export class KernelTier {
     const maxEntries = state.key === 'name' ? Math.max(1, names.length) : this.mapEntries();
     state.map = BpfMap.create({ type: state.percpu ? 'percpuHash' : 'hash', keySize: codec.size, valueSize: 8, maxEntries, flags: NO_PREALLOC, name: `ktap_${state.name}` });
     const previous = cell.v as KTable;
-    const table = new KernelTable(this.options.budget, state.map, codec, state.name);
+    // Its entries are bounded by its map: mirroring them in user space is not charged to the
+    // script's budget (where they would overflow before the map is full).
+    const table = new KernelTable(new EntryBudget(0), state.map, codec, state.name);
     table.adopt(previous.entries());
     state.table = table;
     cell.v = table;
@@ -362,7 +363,7 @@ export class KernelTier {
    * The first runtime error the programs counted since the last call, as the VM words it.
    * Called every poll while programs run: one lookup into buffers kept for it.
    */
-  takeError(): { message: string; handlerId: number; line: number; count: bigint } | null {
+  takeError(): { message: string; limit?: string; handlerId: number; line: number; count: bigint } | null {
     const value = this.errorValue;
     if (!this.errors.lookupInto(this.errorKey, value)) return null;
     const count = value.readBigUInt64LE(0);
@@ -372,8 +373,11 @@ export class KernelTier {
     // Cleared, so that a later error (in the REPL, of another handler) is seen first again.
     this.errors.update(Buffer.alloc(4), Buffer.alloc(16));
     this.errorSeen = 0n;
+    const code = Number(first >> 56n);
     return {
-      message: KERNEL_ERRORS[Number(first >> 56n)] ?? 'error in the kernel tier',
+      message: KERNEL_ERRORS[code] ?? 'error in the kernel tier',
+      // A full map, worded as the user tier's budget is: the option that sizes the maps.
+      ...(KERNEL_ERRORS[code] === 'table overflow' ? { limit: limitHint('maxTableEntries', this.mapEntries()) } : {}),
       handlerId: Number((first >> 32n) & 0xffffffn),
       line: Number(first & 0xffffffffn),
       count,
