@@ -21,8 +21,8 @@ import { KERNEL_ERRORS, generate, syscallBitmap, type EventAccess, type MapBindi
 import { COMM_KEYS, INT_KEYS, KernelTable, bindScalarCell, nameKeys, unbindScalarCell, type KeyCodec } from './kernel-table';
 import { BpfMap, possibleCpus } from './maps';
 import { BpfProgram, VerifierError } from './program';
-import { Assembler, FP, Helper } from './asm';
 import { SyscallError } from './sys';
+import { TracedProcesses } from './traced-processes';
 import { UserError } from '../errors';
 import { SYSCALL_NUMBERS_END, syscallNumber, syscallsWithEvents } from './syscalls';
 import { FilterNotCompiled, emitFilter, filterProblem, parseFilter, type FilterFields, type FilterNode } from './filter';
@@ -99,7 +99,7 @@ export class KernelTier {
   private readonly globals = new Map<Cell, GlobalState>();
   private readonly loaded = new Map<number, Loaded>();
   private readonly errors: BpfMap;
-  private tids: { map: BpfMap; follower: Loaded } | null = null;
+  private traced: TracedProcesses | null = null;
   /** Wall clock minus CLOCK_MONOTONIC, as the user tier's event times are made. */
   private readonly wallOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   private errorSeen = 0n;
@@ -184,7 +184,7 @@ export class KernelTier {
     const programs: BpfProgram[] = [];
     const attachments: Attachment[] = [];
     const loaded: Loaded = { programs, attachments, hits, maps: [] };
-    const tids = this.options.pids === undefined ? undefined : this.threadFilter().map.fd;
+    const traced = this.options.pids === undefined ? undefined : this.tracedProcesses().set.fd;
     try {
       const compile = (access: EventAccess, syscallsFd?: number): BpfProgram => {
         const filter = plan.filter;
@@ -199,8 +199,8 @@ export class KernelTier {
           handlerId: handler.id,
           wallOffsetNs: this.wallOffsetNs,
           ...(this.options.cpu === undefined ? {} : { cpu: this.options.cpu }),
-          ...(tids === undefined ? {} : { tidsFd: tids }),
-          ...(tids !== undefined || this.options.traceSelf === true ? {} : { excludeTgid: process.pid }),
+          ...(traced === undefined ? {} : { tracedFd: traced }),
+          ...(traced !== undefined || this.options.traceSelf === true ? {} : { excludeTgid: process.pid }),
           ...(syscallsFd === undefined ? {} : { syscallsFd }),
         });
         try {
@@ -280,57 +280,9 @@ export class KernelTier {
     return limit === DEFAULT_LIMITS.maxTableEntries ? DEFAULT_MAP_ENTRIES : limit;
   }
 
-  /**
-   * -p / -- cmd: the threads traced, in a hash map the programs check; a program on
-   * sched_process_fork adds the children of traced threads, as tracefs's event-fork does.
-   */
-  private threadFilter(): { map: BpfMap; follower: Loaded } {
-    if (this.tids !== null) return this.tids;
-    const map = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 1, maxEntries: 65536, name: 'ktap_tids' });
-    for (const pid of this.options.pids ?? []) {
-      const key = Buffer.alloc(4);
-      key.writeUInt32LE(pid);
-      map.update(key, Buffer.from([1]));
-    }
-    const format = readEventFormat(this.options.tracefsRoot, { system: 'sched', event: 'sched_process_fork' });
-    const field = (name: string): FieldLayout => {
-      const found = format.find((candidate) => candidate.name === name);
-      if (found === undefined) throw new KernelTierError(`sched:sched_process_fork has no ${name} field`);
-      return found;
-    };
-    const a = new Assembler();
-    const done = a.label('done');
-    a.mov(6, 1);
-    a.load('W', 1, 6, field('parent_pid').offset);
-    a.store('W', FP, -8, 1);
-    a.loadMap(1, map.fd);
-    a.mov(2, FP);
-    a.aluImm('add', 2, -8);
-    a.call(Helper.mapLookupElem);
-    a.jumpImm('jeq', 0, 0, done);
-    a.load('W', 1, 6, field('child_pid').offset);
-    a.store('W', FP, -8, 1);
-    a.storeImm('B', FP, -16, 1);
-    a.loadMap(1, map.fd);
-    a.mov(2, FP);
-    a.aluImm('add', 2, -8);
-    a.mov(3, FP);
-    a.aluImm('add', 3, -16);
-    a.movImm(4, 0);
-    a.call(Helper.mapUpdateElem);
-    a.place(done);
-    a.movImm(0, 0);
-    a.exit();
-    const program = BpfProgram.load({ type: 'tracepoint', code: a.finish().code, name: 'ktap_follow' });
-    const hits = BpfMap.create({ type: 'percpuArray', keySize: 4, valueSize: 8, maxEntries: 1 });
-    const follower: Loaded = {
-      programs: [program],
-      attachments: [attachTracepoint(program, this.options.tracefsRoot, 'sched', 'sched_process_fork')],
-      hits,
-      maps: [],
-    };
-    this.tids = { map, follower };
-    return this.tids;
+  /** -p / -- cmd: the traced processes, made when the first program needs them. */
+  private tracedProcesses(): TracedProcesses {
+    return (this.traced ??= new TracedProcesses(this.options.tracefsRoot, this.options.pids ?? []));
   }
 
   has(handler: TierHandler): boolean {
@@ -407,11 +359,8 @@ export class KernelTier {
   close(): void {
     for (const loaded of this.loaded.values()) this.unload(loaded);
     this.loaded.clear();
-    if (this.tids !== null) {
-      this.unload(this.tids.follower);
-      this.tids.map.close();
-      this.tids = null;
-    }
+    this.traced?.close();
+    this.traced = null;
     for (const state of this.globals.values()) {
       if (state.map === null) continue;
       if (state.table !== null) state.table.freeze();
