@@ -593,6 +593,20 @@ export async function measureAttach({ runs = 5, bpftrace = true, bpftraceAllSysc
     () => ktapStartStop(plan, 'tick-1s {}'));
   await attempt('ktapKernelSysEnter', 'ktap syscalls:sys_enter_* count in the kernel', runs,
     () => ktapStartStop(plan, 'var s = {} trace syscalls:sys_enter_* { s[execname] += 1 }', ['--tier', 'kernel']));
+  await attempt('kernelAttachInProcess', 'attach + teardown in the kernel, timed inside a fresh process', runs, async () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', join(HERE, 'kernel-attach-worker.ts')], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
+    if (result.status !== 0) throw new Error(`kernel-attach-worker: ${firstError(result.stderr)}`);
+    const { attachMs, teardownMs } = JSON.parse(result.stdout);
+    return { startMs: attachMs, stopMs: teardownMs };
+  });
+  // Attach + teardown in the kernel as same-run differences: each run of the count is paired
+  // with a tick-only run just before it (start → banner and SIGINT → exit of each), so the
+  // machine's load, which moves Node's own start by hundreds of ms, cancels out.
+  await attempt('kernelAttachPairs', 'attach + teardown in the kernel: count minus tick-only, paired', runs, async () => {
+    const tick = await ktapStartStop(plan, 'tick-1s {}');
+    const count = await ktapStartStop(plan, 'var s = {} trace syscalls:sys_enter_* { s[execname] += 1 }', ['--tier', 'kernel']);
+    return { startMs: count.startMs - tick.startMs, stopMs: count.stopMs - tick.stopMs };
+  });
   if (bpftrace) {
     await attempt('bpftraceBegin', "bpftrace -e 'BEGIN { exit() }' wall", runs, () => wallMs('bpftrace', ['-e', 'BEGIN { exit() }']));
   }

@@ -161,6 +161,25 @@ export class Assembler {
     this.slot(JMP | EXIT, 0, 0, 0, 0);
   }
 
+  /** R0 = the value of the map with file descriptor FD under the key at FP+KEY, or NULL. */
+  mapLookup(fd: number, key: number): void {
+    this.loadMap(1, fd);
+    this.mov(2, FP);
+    this.aluImm('add', 2, key);
+    this.call(Helper.mapLookupElem);
+  }
+
+  /** Stores the value at FP+VALUE under the key at FP+KEY in the map with file descriptor FD (R0: 0 or -errno). */
+  mapUpdate(fd: number, key: number, value: number, flags = 0): void {
+    this.loadMap(1, fd);
+    this.mov(2, FP);
+    this.aluImm('add', 2, key);
+    this.mov(3, FP);
+    this.aluImm('add', 3, value);
+    this.movImm(4, flags);
+    this.call(Helper.mapUpdateElem);
+  }
+
   /** The program: instructions as bytes, and the ktap line of each slot. */
   finish(): { code: Buffer; lines: Int32Array } {
     for (const { slot, label } of this.pending) {

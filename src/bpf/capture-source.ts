@@ -2,25 +2,22 @@
 // writing into one BPF ring buffer, with the process and CPU filters of the run. It owns every
 // map, program and attachment it makes; close() (or the process dying) releases them all.
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { PageBytes } from '../probes/fields';
 import { attachTracepoint, tracepointId, type Attachment } from './attach';
 import {
   captureLayout,
   createLostCounter,
-  createTgidSet,
-  forkFollower,
   profileCapture,
   tracepointCapture,
   type CaptureLayout,
   type CaptureMaps,
   type CaptureSpec,
 } from './capture';
-import { sumPerCpu, type BpfMap } from './maps';
+import { sumPerCpu } from './maps';
 import type { BpfProgram } from './program';
 import { BpfRingBuffer } from './ringbuf';
 import { attachSampler } from './sampler';
+import { TracedProcesses } from './traced-processes';
 
 export interface CaptureOptions {
   readonly tracefsRoot: string;
@@ -38,15 +35,14 @@ export interface CaptureOptions {
 export type CaptureCallback = (source: number, bytes: PageBytes, offset: number, length: number) => void;
 
 const DEFAULT_RING_BYTES = 8 << 20;
-/** Processes the pid set can hold (the traced process and its descendants). */
-const MAX_TRACED_PROCESSES = 65536;
 
 export class CaptureSource {
   private readonly maps: CaptureMaps;
   private readonly ring: BpfRingBuffer;
   private readonly programs: BpfProgram[] = [];
-  /** The fork follower's, then each source's attachments (by source number). */
-  private readonly forks: Attachment[] = [];
+  /** -p / -- cmd: the traced processes, followed through their forks. */
+  private readonly traced: TracedProcesses | null = null;
+  /** Each source's attachments (by source number). */
   private readonly attachments: Attachment[][] = [];
   private readonly layouts: CaptureLayout[] = [];
   private closed = false;
@@ -58,33 +54,15 @@ export class CaptureSource {
       owned.push(this.ring);
       const lost = createLostCounter();
       owned.push(lost);
-      let tgids: BpfMap | undefined;
       if (options.pids !== undefined) {
-        tgids = createTgidSet(MAX_TRACED_PROCESSES);
-        owned.push(tgids);
-        for (const pid of options.pids) this.addProcess(tgids, pid);
+        this.traced = new TracedProcesses(options.tracefsRoot, options.pids);
+        owned.push(this.traced);
       }
-      this.maps = { ring: this.ring.map, lost, tgids, cpus: options.cpus, excludeTgids: options.excludeTgids };
-      if (tgids !== undefined) this.followForks(tgids);
+      this.maps = { ring: this.ring.map, lost, tgids: this.traced?.set, cpus: options.cpus, excludeTgids: options.excludeTgids };
     } catch (error) {
       for (const resource of owned.reverse()) resource.close();
       throw error;
     }
-  }
-
-  private addProcess(tgids: BpfMap, pid: number): void {
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(pid);
-    tgids.update(key, Buffer.from([1]));
-  }
-
-  private followForks(tgids: BpfMap): void {
-    const format = readFileSync(join(this.options.tracefsRoot, 'events', 'sched', 'sched_process_fork', 'format'), 'latin1');
-    const match = /field:pid_t child_pid;\s*offset:(\d+);/.exec(format);
-    if (match === null) throw new Error('sched_process_fork has no child_pid field');
-    const program = forkFollower(tgids, Number(match[1]));
-    this.programs.push(program);
-    this.forks.push(attachTracepoint(program, this.options.tracefsRoot, 'sched', 'sched_process_fork'));
   }
 
   /** The source number of the next program added: what its records carry. */
@@ -142,7 +120,7 @@ export class CaptureSource {
   /** Stops every program (records already in the ring stay readable until close()). */
   detach(): void {
     for (let source = 0; source < this.attachments.length; source++) this.removeSource(source);
-    for (const attachment of this.forks.splice(0)) attachment.detach();
+    this.traced?.detach();
   }
 
   close(): void {
@@ -152,6 +130,6 @@ export class CaptureSource {
     for (const program of this.programs.splice(0)) program.close();
     this.ring.close();
     this.maps.lost.close();
-    this.maps.tgids?.close();
+    this.traced?.close();
   }
 }

@@ -15,6 +15,7 @@
 import { Assembler, FP, Helper, type Reg } from './asm';
 import { BpfMap } from './maps';
 import { BpfProgram } from './program';
+import { emitTracedCheck } from './traced-processes';
 
 /** Helper ids the capture programs use beyond asm.ts's list (linux/bpf.h). */
 const RINGBUF_RESERVE = 131;
@@ -93,17 +94,12 @@ export interface CaptureMaps {
   readonly ring: BpfMap;
   /** Per-CPU array of one u64: records the ring buffer had no room for. */
   readonly lost: BpfMap;
-  /** When set, a hash of tgid (u32) → u8: only these processes are captured (-p, -- cmd). */
+  /** When set, the traced processes' set (TracedProcesses): only these are captured (-p, -- cmd). */
   readonly tgids?: BpfMap;
   /** When set, only events on these CPUs (-C). */
   readonly cpus?: readonly number[];
   /** Processes whose events are skipped (ktap's own tasks). */
   readonly excludeTgids?: readonly number[];
-}
-
-/** Creates the tgid set of CaptureMaps.tgids. */
-export function createTgidSet(maxEntries: number, name = 'ktap_tgids'): BpfMap {
-  return BpfMap.create({ type: 'hash', keySize: 4, valueSize: 1, maxEntries, name });
 }
 
 export function createLostCounter(name = 'ktap_lost'): BpfMap {
@@ -125,7 +121,7 @@ function emitFilters(a: Assembler, maps: CaptureMaps): void {
     a.exit();
     a.place(onCpu);
   }
-  if (maps.tgids !== undefined) emitTgidCheck(a, maps.tgids);
+  if (maps.tgids !== undefined) emitTracedCheck(a, maps.tgids.fd);
   if (maps.excludeTgids !== undefined && maps.excludeTgids.length > 0) {
     const skip = a.label('skip');
     const keep = a.label('not-excluded');
@@ -140,32 +136,11 @@ function emitFilters(a: Assembler, maps: CaptureMaps): void {
   }
 }
 
-/** R0 = the value of MAP under the key at FP-8, or NULL. */
-function emitLookupAtFp8(a: Assembler, map: BpfMap): void {
-  a.loadMap(1, map.fd);
-  a.mov(2, FP);
-  a.aluImm('add', 2, -8);
-  a.call(Helper.mapLookupElem);
-}
-
-/** Exits at once unless the current process is in TGIDS. Uses FP-8. */
-function emitTgidCheck(a: Assembler, tgids: BpfMap): void {
-  const keep = a.label('keep');
-  a.call(Helper.getCurrentPidTgid);
-  a.aluImm('rsh', 0, 32);
-  a.store('W', FP, -8, 0);
-  emitLookupAtFp8(a, tgids);
-  a.jumpImm('jne', 0, 0, keep);
-  a.movImm(0, 0);
-  a.exit();
-  a.place(keep);
-}
-
 /** Counts one record the ring buffer could not take, and exits. */
 function emitLost(a: Assembler, lost: BpfMap): void {
   const done = a.label('lost-done');
   a.storeImm('W', FP, -8, 0);
-  emitLookupAtFp8(a, lost);
+  a.mapLookup(lost.fd, -8);
   a.jumpImm('jeq', 0, 0, done);
   a.movImm(1, 1);
   a.atomicAdd(0, 0, 1);
@@ -299,27 +274,3 @@ export function profileCapture(source: number, kernelStack: boolean, userStack: 
 
 /** A profile sample's record: the common fields of a trace entry. */
 export const PROFILE_RECORD_BYTES = 8;
-
-/**
- * Keeps TGIDS following forks (the children of -p's process and of `-- cmd`): on
- * sched:sched_process_fork, a parent in the set adds its child (CHILD_PID_OFFSET: the
- * event's child_pid field).
- */
-export function forkFollower(tgids: BpfMap, childPidOffset: number): BpfProgram {
-  const a = new Assembler();
-  a.mov(CTX, 1);
-  emitTgidCheck(a, tgids);
-  a.load('W', 1, CTX, childPidOffset);
-  a.store('W', FP, -8, 1);
-  a.storeImm('B', FP, -16, 1);
-  a.loadMap(1, tgids.fd);
-  a.mov(2, FP);
-  a.aluImm('add', 2, -8);
-  a.mov(3, FP);
-  a.aluImm('add', 3, -16);
-  a.movImm(4, 0);
-  a.call(Helper.mapUpdateElem);
-  a.movImm(0, 0);
-  a.exit();
-  return BpfProgram.load({ type: 'tracepoint', code: a.finish().code, name: 'ktap_forks' });
-}

@@ -7,6 +7,7 @@ import type { Analysis, Kind, KeyKind } from './analyze';
 import { INSTRUCTION_WIDTH, OPCODES, EVENT_VARIABLES, type OpName } from '../vm/opcodes';
 import type { FieldLayout } from '../probes/format';
 import { SYSCALL_NUMBERS_END } from './syscalls';
+import { emitTracedCheck } from './traced-processes';
 
 /** How a kernel table or scalar is stored: its map, and whether it is a per-CPU map of sums. */
 export interface MapBinding {
@@ -53,8 +54,8 @@ export interface CodegenInput {
   readonly cpu?: number;
   /** ktap's own process: its events are not counted (unless --trace-self). */
   readonly excludeTgid?: number;
-  /** -p / -- cmd: hash of traced thread ids (u32 → u8); the program runs for them only. */
-  readonly tidsFd?: number;
+  /** -p / -- cmd: the traced processes' set (TracedProcesses); the program runs for them only. */
+  readonly tracedFd?: number;
   /**
    * Raw system call tracepoints fire for every call: the program runs for the numbers set in
    * this array map (one entry, a bitmap of SYSCALL_NUMBERS_END bits; see syscallBitmap).
@@ -149,9 +150,7 @@ class Generator {
       this.syscallId(ID);
       asm.jumpImm('jge', ID, SYSCALL_NUMBERS_END, this.exitLabel); // unsigned: -1 and x32 ids too
       asm.storeImm('W', FP, this.keyOffset, 0);
-      asm.loadMap(1, input.syscallsFd);
-      this.keyPointer(2);
-      asm.call(Helper.mapLookupElem);
+      asm.mapLookup(input.syscallsFd, this.keyOffset);
       asm.jumpImm('jeq', 0, 0, this.exitLabel);
       asm.mov(1, ID);
       asm.aluImm('rsh', 1, 3);
@@ -172,15 +171,7 @@ class Generator {
       asm.aluImm('rsh', 0, 32);
       asm.jumpImm('jeq', 0, input.excludeTgid, this.exitLabel);
     }
-    if (input.tidsFd !== undefined) {
-      asm.call(Helper.getCurrentPidTgid);
-      asm.store('W', FP, -8, 0);
-      asm.loadMap(1, input.tidsFd);
-      asm.mov(2, FP);
-      asm.aluImm('add', 2, -8);
-      asm.call(Helper.mapLookupElem);
-      asm.jumpImm('jeq', 0, 0, this.exitLabel);
-    }
+    if (input.tracedFd !== undefined) emitTracedCheck(asm, input.tracedFd);
     input.filter?.(asm, CTX, this.exitLabel);
   }
 
@@ -205,9 +196,7 @@ class Generator {
   private countHit(): void {
     const { asm } = this;
     asm.storeImm('W', FP, this.keyOffset, 0);
-    asm.loadMap(1, this.input.hitsFd);
-    this.keyPointer(2);
-    asm.call(Helper.mapLookupElem);
+    asm.mapLookup(this.input.hitsFd, this.keyOffset);
     const skip = asm.label();
     asm.jumpImm('jeq', 0, 0, skip);
     asm.load('DW', 1, 0, 0);
@@ -244,9 +233,7 @@ class Generator {
     }
     asm.place(report);
     asm.storeImm('W', FP, this.keyOffset, 0);
-    asm.loadMap(1, this.input.errorsFd);
-    this.keyPointer(2);
-    asm.call(Helper.mapLookupElem);
+    asm.mapLookup(this.input.errorsFd, this.keyOffset);
     asm.jumpImm('jeq', 0, 0, this.exitLabel);
     asm.movImm(1, 1);
     asm.atomicAdd(0, 0, 1);
@@ -331,9 +318,7 @@ class Generator {
   private scalarValue(binding: MapBinding): void {
     const { asm } = this;
     asm.storeImm('W', FP, this.keyOffset, 0);
-    asm.loadMap(1, binding.fd);
-    this.keyPointer(2);
-    asm.call(Helper.mapLookupElem);
+    asm.mapLookup(binding.fd, this.keyOffset);
     asm.jumpImm('jeq', 0, 0, this.exitLabel);
   }
 
@@ -402,9 +387,7 @@ class Generator {
       case 'GETTABLE': {
         const table = this.table(kinds, b);
         this.buildKey(table.key, kinds, c);
-        asm.loadMap(1, table.fd);
-        this.keyPointer(2);
-        asm.call(Helper.mapLookupElem);
+        asm.mapLookup(table.fd, this.keyOffset);
         const missing = asm.label();
         const done = asm.label();
         asm.jumpImm('jeq', 0, 0, missing);
@@ -429,11 +412,7 @@ class Generator {
           this.loadInt(7, kinds, c);
           this.buildKey(table.key, kinds, b);
           asm.store('DW', FP, this.valueOffset, 7);
-          asm.loadMap(1, table.fd);
-          this.keyPointer(2);
-          this.valuePointer(3);
-          asm.movImm(4, 0);
-          asm.call(Helper.mapUpdateElem);
+          asm.mapUpdate(table.fd, this.keyOffset, this.valueOffset, 0);
           asm.jumpImm('jne', 0, 0, this.fail(TABLE_FULL));
           if (kind !== 'maybe') return; // no nil to delete: the verifier refuses dead code
           asm.goto(done);
@@ -581,9 +560,7 @@ class Generator {
     const insert = asm.label();
     const added = asm.label();
     const lookup = (): void => {
-      asm.loadMap(1, table.fd);
-      this.keyPointer(2);
-      asm.call(Helper.mapLookupElem);
+      asm.mapLookup(table.fd, this.keyOffset);
     };
     const add = (): void => {
       if (table.percpu) {
@@ -598,11 +575,7 @@ class Generator {
     asm.goto(added);
     asm.place(insert);
     asm.store('DW', FP, this.valueOffset, 7);
-    asm.loadMap(1, table.fd);
-    this.keyPointer(2);
-    this.valuePointer(3);
-    asm.movImm(4, 1); // BPF_NOEXIST: another CPU may have inserted it meanwhile
-    asm.call(Helper.mapUpdateElem);
+    asm.mapUpdate(table.fd, this.keyOffset, this.valueOffset, 1); // BPF_NOEXIST: another CPU may have inserted it meanwhile
     asm.jumpImm('jeq', 0, 0, added);
     asm.jumpImm('jne', 0, -EEXIST, this.fail(TABLE_FULL));
     lookup();

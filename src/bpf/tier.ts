@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseHeader, type EventDefinition, type EventSpec } from '../syntax/headers';
 import { parseEventFormat, type FieldLayout } from '../probes/format';
 import { resolveTracepoints, type Tracepoint } from '../probes/resolve';
-import { DEFAULT_LIMITS, EntryBudget } from '../vm/limits';
+import { DEFAULT_LIMITS, EntryBudget, limitHint } from '../vm/limits';
 import { HANDLER_KINDS, INSTRUCTION_WIDTH, OPCODES, Op } from '../vm/opcodes';
 import type { Proto } from '../vm/proto';
 import type { HandlerBody } from '../vm/runtime';
@@ -21,8 +21,8 @@ import { KERNEL_ERRORS, generate, syscallBitmap, type EventAccess, type MapBindi
 import { COMM_KEYS, INT_KEYS, KernelTable, bindScalarCell, nameKeys, unbindScalarCell, type KeyCodec } from './kernel-table';
 import { BpfMap, possibleCpus } from './maps';
 import { BpfProgram, VerifierError } from './program';
-import { Assembler, FP, Helper } from './asm';
 import { SyscallError } from './sys';
+import { TracedProcesses } from './traced-processes';
 import { UserError } from '../errors';
 import { SYSCALL_NUMBERS_END, syscallNumber, syscallsWithEvents } from './syscalls';
 import { FilterNotCompiled, emitFilter, filterProblem, parseFilter, type FilterFields, type FilterNode } from './filter';
@@ -42,7 +42,6 @@ export interface TierOptions {
   readonly tracefsRoot: string;
   /** --max-table-entries (its default and 0 give maps sizes of their own: mapEntries). */
   readonly maxEntries: number;
-  readonly budget: EntryBudget;
   readonly cpu?: number;
   /** -p / -- cmd: threads traced (their children followed). */
   readonly pids?: readonly number[];
@@ -100,7 +99,7 @@ export class KernelTier {
   private readonly globals = new Map<Cell, GlobalState>();
   private readonly loaded = new Map<number, Loaded>();
   private readonly errors: BpfMap;
-  private tids: { map: BpfMap; follower: Loaded } | null = null;
+  private traced: TracedProcesses | null = null;
   /** Wall clock minus CLOCK_MONOTONIC, as the user tier's event times are made. */
   private readonly wallOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   private errorSeen = 0n;
@@ -185,7 +184,7 @@ export class KernelTier {
     const programs: BpfProgram[] = [];
     const attachments: Attachment[] = [];
     const loaded: Loaded = { programs, attachments, hits, maps: [] };
-    const tids = this.options.pids === undefined ? undefined : this.threadFilter().map.fd;
+    const traced = this.options.pids === undefined ? undefined : this.tracedProcesses().set.fd;
     try {
       const compile = (access: EventAccess, syscallsFd?: number): BpfProgram => {
         const filter = plan.filter;
@@ -200,8 +199,8 @@ export class KernelTier {
           handlerId: handler.id,
           wallOffsetNs: this.wallOffsetNs,
           ...(this.options.cpu === undefined ? {} : { cpu: this.options.cpu }),
-          ...(tids === undefined ? {} : { tidsFd: tids }),
-          ...(tids !== undefined || this.options.traceSelf === true ? {} : { excludeTgid: process.pid }),
+          ...(traced === undefined ? {} : { tracedFd: traced }),
+          ...(traced !== undefined || this.options.traceSelf === true ? {} : { excludeTgid: process.pid }),
           ...(syscallsFd === undefined ? {} : { syscallsFd }),
         });
         try {
@@ -265,7 +264,9 @@ export class KernelTier {
     const maxEntries = state.key === 'name' ? Math.max(1, names.length) : this.mapEntries();
     state.map = BpfMap.create({ type: state.percpu ? 'percpuHash' : 'hash', keySize: codec.size, valueSize: 8, maxEntries, flags: NO_PREALLOC, name: `ktap_${state.name}` });
     const previous = cell.v as KTable;
-    const table = new KernelTable(this.options.budget, state.map, codec, state.name);
+    // Its entries are bounded by its map: mirroring them in user space is not charged to the
+    // script's budget (where they would overflow before the map is full).
+    const table = new KernelTable(new EntryBudget(0), state.map, codec, state.name);
     table.adopt(previous.entries());
     state.table = table;
     cell.v = table;
@@ -279,57 +280,9 @@ export class KernelTier {
     return limit === DEFAULT_LIMITS.maxTableEntries ? DEFAULT_MAP_ENTRIES : limit;
   }
 
-  /**
-   * -p / -- cmd: the threads traced, in a hash map the programs check; a program on
-   * sched_process_fork adds the children of traced threads, as tracefs's event-fork does.
-   */
-  private threadFilter(): { map: BpfMap; follower: Loaded } {
-    if (this.tids !== null) return this.tids;
-    const map = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 1, maxEntries: 65536, name: 'ktap_tids' });
-    for (const pid of this.options.pids ?? []) {
-      const key = Buffer.alloc(4);
-      key.writeUInt32LE(pid);
-      map.update(key, Buffer.from([1]));
-    }
-    const format = readEventFormat(this.options.tracefsRoot, { system: 'sched', event: 'sched_process_fork' });
-    const field = (name: string): FieldLayout => {
-      const found = format.find((candidate) => candidate.name === name);
-      if (found === undefined) throw new KernelTierError(`sched:sched_process_fork has no ${name} field`);
-      return found;
-    };
-    const a = new Assembler();
-    const done = a.label('done');
-    a.mov(6, 1);
-    a.load('W', 1, 6, field('parent_pid').offset);
-    a.store('W', FP, -8, 1);
-    a.loadMap(1, map.fd);
-    a.mov(2, FP);
-    a.aluImm('add', 2, -8);
-    a.call(Helper.mapLookupElem);
-    a.jumpImm('jeq', 0, 0, done);
-    a.load('W', 1, 6, field('child_pid').offset);
-    a.store('W', FP, -8, 1);
-    a.storeImm('B', FP, -16, 1);
-    a.loadMap(1, map.fd);
-    a.mov(2, FP);
-    a.aluImm('add', 2, -8);
-    a.mov(3, FP);
-    a.aluImm('add', 3, -16);
-    a.movImm(4, 0);
-    a.call(Helper.mapUpdateElem);
-    a.place(done);
-    a.movImm(0, 0);
-    a.exit();
-    const program = BpfProgram.load({ type: 'tracepoint', code: a.finish().code, name: 'ktap_follow' });
-    const hits = BpfMap.create({ type: 'percpuArray', keySize: 4, valueSize: 8, maxEntries: 1 });
-    const follower: Loaded = {
-      programs: [program],
-      attachments: [attachTracepoint(program, this.options.tracefsRoot, 'sched', 'sched_process_fork')],
-      hits,
-      maps: [],
-    };
-    this.tids = { map, follower };
-    return this.tids;
+  /** -p / -- cmd: the traced processes, made when the first program needs them. */
+  private tracedProcesses(): TracedProcesses {
+    return (this.traced ??= new TracedProcesses(this.options.tracefsRoot, this.options.pids ?? []));
   }
 
   has(handler: TierHandler): boolean {
@@ -362,7 +315,7 @@ export class KernelTier {
    * The first runtime error the programs counted since the last call, as the VM words it.
    * Called every poll while programs run: one lookup into buffers kept for it.
    */
-  takeError(): { message: string; handlerId: number; line: number; count: bigint } | null {
+  takeError(): { message: string; limit?: string; handlerId: number; line: number; count: bigint } | null {
     const value = this.errorValue;
     if (!this.errors.lookupInto(this.errorKey, value)) return null;
     const count = value.readBigUInt64LE(0);
@@ -372,8 +325,11 @@ export class KernelTier {
     // Cleared, so that a later error (in the REPL, of another handler) is seen first again.
     this.errors.update(Buffer.alloc(4), Buffer.alloc(16));
     this.errorSeen = 0n;
+    const code = Number(first >> 56n);
     return {
-      message: KERNEL_ERRORS[Number(first >> 56n)] ?? 'error in the kernel tier',
+      message: KERNEL_ERRORS[code] ?? 'error in the kernel tier',
+      // A full map, worded as the user tier's budget is: the option that sizes the maps.
+      ...(KERNEL_ERRORS[code] === 'table overflow' ? { limit: limitHint('maxTableEntries', this.mapEntries()) } : {}),
       handlerId: Number((first >> 32n) & 0xffffffn),
       line: Number(first & 0xffffffffn),
       count,
@@ -403,11 +359,8 @@ export class KernelTier {
   close(): void {
     for (const loaded of this.loaded.values()) this.unload(loaded);
     this.loaded.clear();
-    if (this.tids !== null) {
-      this.unload(this.tids.follower);
-      this.tids.map.close();
-      this.tids = null;
-    }
+    this.traced?.close();
+    this.traced = null;
     for (const state of this.globals.values()) {
       if (state.map === null) continue;
       if (state.table !== null) state.table.freeze();

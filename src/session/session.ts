@@ -647,7 +647,6 @@ export class Session {
     const opened = KernelTier.open({
       tracefsRoot: findTracefs(),
       maxEntries: this.options.limits.maxTableEntries,
-      budget: this.rt.entries,
       traceSelf: this.options.traceSelf === true,
       ...(this.options.cpu === undefined ? {} : { cpu: this.options.cpu }),
       ...(pids === undefined ? {} : { pids }),
@@ -675,7 +674,7 @@ export class Session {
     const handler = this.handlers.find((candidate) => candidate.id === error.handlerId);
     // Events that ran while a failed handler was being detached count again: it was reported.
     if (handler === undefined) return;
-    const message = new RuntimeError(error.message);
+    const message = new RuntimeError(error.message, error.limit);
     // Placed like the VM's errors are (error: FILE:LINE, -v, the REPL's report).
     message.position = { chunk: handler.body?.proto.source ?? this.options.scriptName, line: error.line };
     if (this.onHandlerError !== null) {

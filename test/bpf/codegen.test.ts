@@ -7,7 +7,7 @@ import { analyze, upvaluesWritten, type GlobalBinding } from '../../src/bpf/anal
 import { generate, type TableBinding } from '../../src/bpf/codegen';
 import { emitFilter, filterProblem, parseFilter } from '../../src/bpf/filter';
 import { BpfMap } from '../../src/bpf/maps';
-import { BpfProgram } from '../../src/bpf/program';
+import { BpfProgram, type VerifierError } from '../../src/bpf/program';
 import { GLOBAL_NAMES } from '../../src/vm/lib/index';
 import type { Proto } from '../../src/vm/proto';
 import { bpfUnavailable } from './support';
@@ -129,5 +129,25 @@ if (unavailable !== undefined) {
       });
       t.doesNotThrow(() => BpfProgram.load({ type: 'tracepoint', code: filtered.code }).close(), `${name}, filtered: accepted by the verifier`);
     }
+  });
+
+  // A map whose key is larger than the frame the program builds its keys in: the verifier
+  // refuses the lookup, and the slot it names maps back to the ktap line of the update.
+  t.test('a refused program: the verifier names a slot, the slot a ktap line', async (t) => {
+    const hits = BpfMap.create({ type: 'percpuArray', keySize: 4, valueSize: 8, maxEntries: 1 });
+    const errors = BpfMap.create({ type: 'array', keySize: 4, valueSize: 16, maxEntries: 1 });
+    const table = BpfMap.create({ type: 'hash', keySize: 256, valueSize: 8, maxEntries: 4 });
+    t.teardown(() => [hits, errors, table].forEach((map) => map.close()));
+    const { proto, globals } = handlerOf('var t = {}\ntrace syscalls:sys_enter_getppid {\n  var x = 1\n  t[x] += 1\n}');
+    const analysis = analyze(proto, globals);
+    const generated = generate({
+      analysis, tables: new Map([[0, { fd: table.fd, percpu: false, key: 'int' as const }]]), scalars: new Map(), access: { kind: 'rawSysEnter' },
+      hitsFd: hits.fd, errorsFd: errors.fd, handlerId: 1, wallOffsetNs: 0n,
+    });
+    const error = t.throws(() => BpfProgram.load({ type: 'rawTracepoint', code: generated.code })) as VerifierError;
+    t.equal(error.name, 'VerifierError');
+    t.ok(error.slot >= 0, `the log names an instruction (${error.lastLines(2).join(' / ')})`);
+    t.equal(generated.lines[error.slot], 4, 'the line of t[x] += 1');
+    t.ok(error.lastLines().length > 0, 'the last lines of the log, for -v');
   });
 }

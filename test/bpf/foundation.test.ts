@@ -79,10 +79,7 @@ if (reason !== undefined) {
     t.teardown(() => map.close());
     const a = new Assembler();
     a.storeImm('DW', FP, -8, 0);
-    a.loadMap(1, map.fd);
-    a.mov(2, FP);
-    a.aluImm('add', 2, -8);
-    a.call(Helper.mapLookupElem);
+    a.mapLookup(map.fd, -8);
     a.load('DW', 0, 0, 0); // no NULL check: refused here, slot 6
     a.exit();
     const error = t.throws(() => BpfProgram.load({ type: 'tracepoint', code: a.finish().code })) as unknown;
@@ -110,23 +107,14 @@ if (reason !== undefined) {
       a.call(Helper.getCurrentPidTgid);
       a.aluImm('rsh', 0, 32);
       a.store('DW', FP, -8, 0);
-      a.loadMap(1, counts.fd);
-      a.mov(2, FP);
-      a.aluImm('add', 2, -8);
-      a.call(Helper.mapLookupElem);
+      a.mapLookup(counts.fd, -8);
       a.jumpImm('jeq', 0, 0, miss);
       a.movImm(1, 1);
       a.atomicAdd(0, 0, 1);
       a.goto(done);
       a.place(miss);
       a.storeImm('DW', FP, -16, 1);
-      a.loadMap(1, counts.fd);
-      a.mov(2, FP);
-      a.aluImm('add', 2, -8);
-      a.mov(3, FP);
-      a.aluImm('add', 3, -16);
-      a.movImm(4, 0);
-      a.call(Helper.mapUpdateElem);
+      a.mapUpdate(counts.fd, -8, -16);
       a.place(done);
       a.movImm(0, 0);
       a.exit();

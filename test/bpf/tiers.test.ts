@@ -158,8 +158,26 @@ trace_end { print(n, w, s, g) }
   });
 
   t.test('runtime errors counted in the kernel are reported as the VM reports them', async (t) => {
-    const result = run('kernel', 'var c = {}\ntrace syscalls:sys_enter_getppid {\n  c[pid] = 1 / (tid - tid)\n}', ['getppid', '5']);
-    t.match(result.stdout, /^error: \S+\/script\.kp:3: divide 0 arith operation$/m, 'where, as the VM says it');
+    for (const [body, message] of [['c[pid] = 1 / (tid - tid)', 'divide 0 arith operation'], ['c[pid] = 1 % (tid - tid)', 'mod 0 arith operation']]) {
+      const script = `var c = {}\ntrace syscalls:sys_enter_getppid {\n  ${body}\n}\ntrace_end { print("not run after an error") }`;
+      const kernel = run('kernel', script, ['getppid', '5']);
+      t.match(kernel.stdout, new RegExp(`^error: \\S+/script\\.kp:3: ${message}$`, 'm'), `${message}: where, as the VM says it`);
+      const user = run('user', script, ['getppid', '5']);
+      t.equal(kernel.stdout, user.stdout, `${message}: the same report in both tiers`);
+      t.equal(kernel.status, user.status, `${message}: the same exit status`);
+    }
+  });
+
+  // --max-table-entries sizes the maps: a table that fills its map is a table overflow, as
+  // the user tier's is when its entries reach the budget (here the only table with entries).
+  t.test('a full map in the kernel is a table overflow, as in user space', async (t) => {
+    const file = join(directory, 'full.kp');
+    writeFileSync(file, 'var c = {}\ntrace syscalls:sys_enter_getppid {\n  c[gettimeofday_ns()] += 1\n}\ntrace_end { print("not run after an error") }\n');
+    const results = ['kernel', 'user'].map((tier) => spawnSync(process.execPath, [ktap, '-q', '-v', '--max-table-entries', '5', '--tier', tier, file, '--', workload, 'getppid', '20'], { encoding: 'utf8', timeout: 60_000 }));
+    t.equal(results[0]!.stdout, `error: ${file}:3: table overflow (--max-table-entries 5)\n`, `kernel tier (stderr: ${results[0]!.stderr.trim()})`);
+    t.match(results[0]!.stderr, /kernel tier \(eBPF\)/);
+    t.equal(results[1]!.stdout, results[0]!.stdout, 'user tier');
+    t.equal(results[0]!.status, results[1]!.status, 'the same exit status');
   });
 
   t.test('after SIGKILL no program of ours stays loaded', async (t) => {

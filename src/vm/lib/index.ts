@@ -2,7 +2,8 @@
 // globals, the compiler's readable global names, --help and REPL completion.
 
 import type { Runtime } from '../runtime';
-import type { KTable } from '../table';
+import { KTable } from '../table';
+import { EntryBudget } from '../limits';
 import { markBuiltin, type Value } from '../value';
 import { ANSI_BUILTINS } from './ansi';
 import { BASE_BUILTINS } from './base';
@@ -44,7 +45,8 @@ export const GLOBAL_NAMES: ReadonlySet<string> = new Set([
  */
 export function makeGlobals(rt: Runtime, arg: KTable): Map<string, Value> {
   const globals = new Map<string, Value>();
-  for (const name of LIBRARY_NAMES) globals.set(name, rt.newTable());
+  // The libraries are ktap's, not the script's: their entries are not charged to --max-table-entries.
+  for (const name of LIBRARY_NAMES) globals.set(name, new KTable(new EntryBudget(0)));
   for (const def of BUILTINS) {
     const fn = markBuiltin(def.make(rt));
     if (def.library === undefined) globals.set(def.name, fn);
