@@ -57,6 +57,8 @@ export interface Analysis {
   readonly scalars: ReadonlyMap<number, ScalarUse>;
   /** argN the handler reads. */
   readonly args: ReadonlySet<number>;
+  /** args.NAME the handler reads (integer fields of its events, checked when they are known). */
+  readonly fields: ReadonlySet<string>;
   readonly usesProbename: boolean;
 }
 
@@ -84,6 +86,7 @@ class Analyzer {
   private readonly tables = new Map<number, TableUse>();
   private readonly scalars = new Map<number, ScalarUse>();
   private readonly args = new Set<number>();
+  private readonly fields = new Set<string>();
   private usesProbename = false;
   private pc = 0;
 
@@ -113,7 +116,7 @@ class Analyzer {
       this.pc = pc;
       this.step(pc, [...state]);
     }
-    return { proto, globals: this.globals, kinds: this.kinds, tables: this.tables, scalars: this.scalars, args: this.args, usesProbename: this.usesProbename };
+    return { proto, globals: this.globals, kinds: this.kinds, tables: this.tables, scalars: this.scalars, args: this.args, fields: this.fields, usesProbename: this.usesProbename };
   }
 
   private flow(target: number, state: readonly Kind[]): void {
@@ -303,6 +306,10 @@ class Analyzer {
       }
       case 'RETURN': case 'RETNIL':
         next = false;
+        break;
+      case 'FIELD':
+        this.fields.add(this.constant(b) as string);
+        state[a] = 'int'; // the plan keeps handlers whose events lack the field, or have it as a string, in user space
         break;
       case 'EVENTVAR': {
         const variable = EVENT_VARIABLES[b]!;

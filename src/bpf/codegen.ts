@@ -490,6 +490,9 @@ class Generator {
       case 'EVENTVAR':
         this.eventVariable(a, EVENT_VARIABLES[b]!);
         return;
+      case 'FIELD':
+        this.namedField(a, proto.constants[b] as string);
+        return;
       default:
         throw new Error(`kernel tier: ${name} passed the analysis but has no code`);
     }
@@ -680,6 +683,20 @@ class Generator {
       default:
         this.argument(a, Number(variable.slice(3)));
     }
+  }
+
+  /** R(A) = args.NAME: the record's integer field NAME; on a raw system call tracepoint its number or return value. */
+  private namedField(a: number, name: string): void {
+    const access = this.input.access;
+    if (access.kind === 'record') {
+      const index = access.fields.findIndex((field) => field.name === name);
+      if (index < 0) this.setNil(a);
+      else this.argument(a, index);
+      return;
+    }
+    if (name === '__syscall_nr') this.argument(a, 0);
+    else if (name === 'ret' && access.kind === 'rawSysExit') this.argument(a, 1);
+    else this.setNil(a);
   }
 
   private argument(a: number, index: number): void {

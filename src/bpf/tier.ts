@@ -65,6 +65,8 @@ interface GlobalState {
   percpu: boolean;
   key: KeyKind | null;
   table: KernelTable | null;
+  /** Handlers whose programs use the map: when the last is detached, the global leaves the kernel. */
+  readonly users: Set<number>;
 }
 
 interface Loaded {
@@ -177,6 +179,7 @@ export class KernelTier {
       if (binding === null) continue;
       const cell = handler.body!.cells[upvalue] as Cell;
       const state = this.globalFor(cell, binding, analysis, plan.names);
+      state.users.add(handler.id);
       if (state.kind === 'table') tables.set(state.id, { fd: state.map!.fd, percpu: state.percpu, key: state.key ?? 'int' });
       else scalars.set(state.id, { fd: state.map!.fd, percpu: state.percpu });
     }
@@ -245,7 +248,7 @@ export class KernelTier {
   private globalFor(cell: Cell, binding: NonNullable<GlobalBinding>, analysis: Analysis, names: readonly string[]): GlobalState {
     let state = this.globals.get(cell);
     if (state === undefined) {
-      state = { id: binding.id, name: binding.name, cell, kind: binding.kind, map: null, percpu: false, key: null, table: null };
+      state = { id: binding.id, name: binding.name, cell, kind: binding.kind, map: null, percpu: false, key: null, table: null, users: new Set() };
       this.globals.set(cell, state);
     }
     if (state.map !== null) return state;
@@ -341,6 +344,20 @@ export class KernelTier {
     if (loaded === undefined) return;
     this.loaded.delete(handler.id);
     this.unload(loaded);
+    // A global no program uses any more is an ordinary table or variable again (its last
+    // entries kept): a handler that stays in user space may write it after all.
+    for (const state of this.globals.values()) {
+      if (state.users.delete(handler.id) && state.users.size === 0) this.release(state);
+    }
+  }
+
+  private release(state: GlobalState): void {
+    if (state.map === null) return;
+    if (state.table !== null) state.table.freeze();
+    else unbindScalarCell(state.cell);
+    state.map.close();
+    state.map = null;
+    state.table = null;
   }
 
   /** Stops every program (the maps stay readable until close()). */
@@ -361,13 +378,7 @@ export class KernelTier {
     this.loaded.clear();
     this.traced?.close();
     this.traced = null;
-    for (const state of this.globals.values()) {
-      if (state.map === null) continue;
-      if (state.table !== null) state.table.freeze();
-      else unbindScalarCell(state.cell);
-      state.map.close();
-      state.map = null;
-    }
+    for (const state of this.globals.values()) this.release(state);
     this.errors.close();
   }
 }
@@ -442,7 +453,7 @@ function planFor(
   const analysis = analyze(body.proto, globals);
   const whole = spec.definitions.length === 1 ? WHOLE_SYSCALL_GLOBS.get(spec.definitions[0]!.text) : undefined;
   const rawArgs = whole?.access === 'rawSysEnter' ? [0] : [0, 1];
-  if (whole !== undefined && !analysis.usesProbename && [...analysis.args].every((index) => rawArgs.includes(index))) {
+  if (whole !== undefined && !analysis.usesProbename && [...analysis.args].every((index) => rawArgs.includes(index)) && rawFields(whole.access, analysis)) {
     const problem = filterFits({ kind: whole.access });
     // The glob's events are hundreds, too many for perf events: the tracefs path then.
     if (problem !== null) throw new NotForKernel(line, problem);
@@ -456,6 +467,13 @@ function planFor(
     throw new NotForKernel(line, `${resolved.events.length} events attach faster through tracefs than as ${resolved.events.length} perf events`);
   }
   for (const event of resolved.events) {
+    for (const name of analysis.fields) {
+      const field = event.fields.find((candidate) => candidate.name === name);
+      if (field === undefined || field.kind !== 'int' || ![1, 2, 4, 8].includes(field.size)) {
+        const what = field === undefined ? 'is nil' : 'is not an integer';
+        throw new NotForKernel(line, `args.${name} of ${event.tracepoint.system}:${event.tracepoint.event} ${what}: it runs in user space`);
+      }
+    }
     const problem = filterFits({ kind: 'record', fields: event.fields });
     if (problem !== null) throw new NotForKernel(line, `${problem} (${event.tracepoint.system}:${event.tracepoint.event})`);
   }
@@ -471,12 +489,18 @@ function rawSyscalls(events: readonly Tracepoint[], analysis: Analysis): RawPlan
   if (events.length === 0 || analysis.usesProbename) return null;
   for (const [prefix, name, access, args] of [['sys_enter_', 'sys_enter', 'rawSysEnter', [0]], ['sys_exit_', 'sys_exit', 'rawSysExit', [0, 1]]] as const) {
     if (!events.every((event) => event.system === 'syscalls' && event.event.startsWith(prefix))) continue;
-    if (![...analysis.args].every((index) => (args as readonly number[]).includes(index))) return null;
+    if (![...analysis.args].every((index) => (args as readonly number[]).includes(index)) || !rawFields(access, analysis)) return null;
     const ids = events.map((event) => syscallNumber(event.event.slice(prefix.length)));
     if (ids.some((id) => id === undefined)) return null;
     return { name, access, ids: ids as number[] };
   }
   return null;
+}
+
+/** Whether the args.NAME a handler reads are on the raw system call tracepoint: the number, and on exit the return value. */
+function rawFields(access: 'rawSysEnter' | 'rawSysExit', analysis: Analysis): boolean {
+  const names = access === 'rawSysEnter' ? ['__syscall_nr'] : ['__syscall_nr', 'ret'];
+  return [...analysis.fields].every((name) => names.includes(name));
 }
 
 function resolveEvents(root: string, definitions: readonly EventDefinition[], line: number): { events: PlannedEvent[]; names: string[] } {
