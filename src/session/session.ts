@@ -479,6 +479,8 @@ export class Session {
   private *attachSteps(): Generator<void, Array<{ handler: Handler; events: number }>> {
     const pending = this.handlers.filter((handler) => !this.attachedIds.has(handler.id));
     if (this.options.dryRun) {
+      // -C and -p as the live run checks them once it attaches to the kernel.
+      if (pending.some((handler) => handler.kind !== 'tick')) checkTargets(this.options);
       this.placeInKernel(pending); // -v: the tier each handler would run in
       this.dryRun ??= new DryRun(this.options.verbose, (handler, intervalNs) => this.startTimer(handler, intervalNs));
       for (const handler of pending) {

@@ -176,6 +176,13 @@ if (reason !== undefined) {
     const pid = start(['-p', String(missing), '-e', script]);
     t.equal(await pid.exited, 1);
     t.equal(pid.stderr, `error: -p ${missing}: no such process\n`);
+    // The dry run checks them as the live run does.
+    const dryCpu = start(['-d', '-C', '4095', '-e', script]);
+    t.equal(await dryCpu.exited, 1, '-d -C');
+    t.match(dryCpu.stderr, /^error: -C 4095: no such CPU online \(online CPUs: [0-9,-]+\)\n$/);
+    const dryPid = start(['-d', '-p', String(missing), '-e', script]);
+    t.equal(await dryPid.exited, 1, '-d -p');
+    t.equal(dryPid.stderr, `error: -p ${missing}: no such process\n`);
   });
 
   t.test('ktap does not trace itself unless --trace-self', async (t) => {
