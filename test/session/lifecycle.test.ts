@@ -59,7 +59,8 @@ if (reason !== undefined) {
     const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
     for (let round = 0; round < 9; round++) {
       const signal = signals[round % signals.length]!;
-      const run = start(['-e', 'trace syscalls:sys_enter_* { }']);
+      // The tracefs path (--tier user): its instance is what a signal could leave behind.
+      const run = start(['--tier', 'user', '-e', 'trace syscalls:sys_enter_* { }']);
       // The moment the instance exists, attaching is under way: the signal lands in it.
       await waitFor(() => instanceOf(run.pid) || run.child.exitCode !== null, 10_000);
       await new Promise((resolve) => setTimeout(resolve, random(40)));
@@ -74,7 +75,7 @@ if (reason !== undefined) {
   t.test('SIGKILL: the guardian removes the instance and the probes at once, with no further run', async (t) => {
     const libc = libcPath();
     const probe = libc === undefined ? 'sched:sched_wakeup' : `probe:${libc}:ctermid`;
-    const run = start(['-e', `trace sched:sched_switch { } trace ${probe} { }`]);
+    const run = start(['--tier', 'user', '-e', `trace sched:sched_switch { } trace ${probe} { }`]);
     await waitFor(() => run.stdout.includes('Tracing...'), 30_000);
     t.ok(leftovers(run.pid).length >= 1, `attached: ${leftovers(run.pid).join(', ')}`);
     const guardian = guardianOf(run.pid);
@@ -86,7 +87,7 @@ if (reason !== undefined) {
     t.ok(guardian !== undefined && await waitFor(() => !existsSync(`/proc/${guardian}`), 5_000), 'and the guardian is gone too');
 
     // Killed in the middle of attaching: the guardian knew what to remove from the start.
-    const early = start(['-e', 'trace syscalls:sys_enter_* { } trace sched:* { }']);
+    const early = start(['--tier', 'user', '-e', 'trace syscalls:sys_enter_* { } trace sched:* { }']);
     await waitFor(() => instanceOf(early.pid) || early.child.exitCode !== null, 10_000);
     early.child.kill('SIGKILL');
     await early.exited;
