@@ -2,7 +2,7 @@
 // each register holds at each instruction, and either refuses (naming the line and the first
 // thing that keeps it in user space) or describes what the handler does with the globals.
 
-import { EVENT_VARIABLES, INSTRUCTION_WIDTH, OPCODES, type OpName } from '../vm/opcodes';
+import { EVENT_VARIABLES, INSTRUCTION_WIDTH, OPCODES, argNumber, type OpName } from '../vm/opcodes';
 import type { Constant, Proto } from '../vm/proto';
 
 /** A global (an upvalue of the handler) as the kernel tier sees it. */
@@ -319,7 +319,8 @@ class Analyzer {
           state[a] = 'name';
           this.usesProbename = true;
         } else {
-          if (variable.startsWith('arg')) this.args.add(Number(variable.slice(3)));
+          const arg = argNumber(variable);
+          if (arg !== null) this.args.add(arg);
           state[a] = 'int';
         }
         break;

@@ -10,7 +10,7 @@ import { TimerScheduler, type TimerHandle } from '../probes/timer';
 import { DEFAULT_BUFFER_KB } from '../probes/tracer';
 import { readBytecodeFile } from '../vm/bytecode-file';
 import { BadBytecodeError, ExitSignal, RuntimeError } from '../vm/errors';
-import { GLOBAL_NAMES, makeGlobals } from '../vm/lib/index';
+import { GLOBAL_NAMES, capturingBuiltins, makeGlobals } from '../vm/lib/index';
 import { parseHeader } from '../syntax/headers';
 import type { Limits } from '../vm/limits';
 import type { HandlerKind } from '../vm/opcodes';
@@ -108,6 +108,10 @@ export type EndReason = 'finished' | 'exit' | 'interrupt' | 'terminate' | 'workl
 
 /** While attaching, the event loop has its turn (signals, output) at least this often. */
 const ATTACH_SLICE_MS = 20;
+
+/** The builtins whose events must carry a kernel or user stack (from the builtin registry). */
+const KERNEL_STACK_BUILTINS = capturingBuiltins('kernelStack');
+const USER_STACK_BUILTINS = capturingBuiltins('userStack');
 
 /** Outcome of one run of VM code. */
 export type RunOutcome = 'ok' | 'exit' | 'error';
@@ -234,9 +238,8 @@ export class Session {
   }
 
   private link(proto: Proto): KFunction {
-    const stacks = globalsRead(proto, ['stack', 'ustack']);
-    if (stacks.has('stack')) this.stackUse.kernel = true;
-    if (stacks.has('ustack')) this.stackUse.user = true;
+    if (globalsRead(proto, KERNEL_STACK_BUILTINS).size > 0) this.stackUse.kernel = true;
+    if (globalsRead(proto, USER_STACK_BUILTINS).size > 0) this.stackUse.user = true;
     const makeMain = translate(proto, this.rt, this.globals);
     const cells = proto.upvalues.map((upvalue) => this.sessionCells[upvalue.index]!);
     return makeMain(cells);

@@ -3,8 +3,12 @@
 // uprobe's fetch, a tracepoint's BPF capture), and which fields it reads by name, so that
 // attaching can check the events have them.
 
-import { EVENT_VARIABLES, INSTRUCTION_WIDTH, OPCODES, Op } from './opcodes';
+import { EVENT_VARIABLES, INSTRUCTION_WIDTH, OPCODES, Op, argNumber } from './opcodes';
 import type { Proto } from './proto';
+import { capturingBuiltins } from './lib/index';
+
+/** The builtins that read a string at a user address given as argN (user_string). */
+const ARG_STRING_BUILTINS = capturingBuiltins('argString');
 
 /** What a handler passes directly to user_string: N of `argN`, NAME of `args.NAME`. */
 export interface UserStringSources {
@@ -13,9 +17,10 @@ export interface UserStringSources {
 }
 
 /**
- * The `user_string(argN)` and `user_string(args.NAME)` calls made directly in `proto` (not
- * in functions it calls). Tracks, per register, the last instruction that wrote it, in code
- * order — the pattern the compiler emits for such a call is GETGLOBAL, EVENTVAR or FIELD, CALL.
+ * The `user_string(argN)` and `user_string(args.NAME)` calls (or another argString builtin's)
+ * made directly in `proto` (not in functions it calls). Tracks, per register, the last
+ * instruction that wrote it, in code order — the pattern the compiler emits for such a call
+ * is GETGLOBAL, EVENTVAR or FIELD, CALL.
  */
 export function userStringSources(proto: Proto): UserStringSources {
   const found = { args: new Set<number>(), fields: new Set<string>() };
@@ -29,10 +34,11 @@ export function userStringSources(proto: Proto): UserStringSources {
       const callee = lastWriter.get(a);
       const argument = lastWriter.get(a + 1);
       if (callee !== undefined && argument !== undefined && code[callee * INSTRUCTION_WIDTH] === Op.GETGLOBAL &&
-        proto.constants[code[callee * INSTRUCTION_WIDTH + 2]!] === 'user_string') {
+        ARG_STRING_BUILTINS.includes(proto.constants[code[callee * INSTRUCTION_WIDTH + 2]!] as string)) {
         const writer = code[argument * INSTRUCTION_WIDTH];
         const operand = code[argument * INSTRUCTION_WIDTH + 2]!;
-        if (writer === Op.EVENTVAR && operand <= EVENT_VARIABLES.indexOf('arg9')) found.args.add(operand);
+        const arg = writer === Op.EVENTVAR ? argNumber(EVENT_VARIABLES[operand]!) : null;
+        if (arg !== null) found.args.add(arg);
         if (writer === Op.FIELD) found.fields.add(proto.constants[operand] as string);
       }
     }

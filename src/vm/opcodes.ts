@@ -37,6 +37,12 @@ export const EVENT_VARIABLES = [
   'argstr', 'probename', 'cpu', 'pid', 'tid', 'uid', 'execname',
 ] as const;
 export type EventVariable = (typeof EVENT_VARIABLES)[number];
+/** The event variables that are the event's arguments, and their numbers. */
+export type ArgVariable = Extract<EventVariable, `arg${number}`>;
+export function argNumber(name: EventVariable): number | null {
+  const match = /^arg(\d)$/.exec(name);
+  return match === null ? null : Number(match[1]);
+}
 
 /** Handler kinds registered by REGISTER; its C operand indexes this list. */
 export const HANDLER_KINDS = ['trace', 'tick', 'profile', 'trace_end'] as const;

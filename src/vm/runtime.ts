@@ -2,7 +2,7 @@
 // current event context and the host (the session) that handlers are registered with.
 // Translated code and builtins both work through it.
 
-import { EVENT_VARIABLES, HANDLER_KINDS, type HandlerKind } from './opcodes';
+import { HANDLER_KINDS, type ArgVariable, type EventVariable, type HandlerKind } from './opcodes';
 import { ExitSignal, RuntimeError } from './errors';
 import { EntryBudget, budgetExceeded, effectiveLimit, limitHint, type Limits } from './limits';
 import { PositionTable, place, type Position } from './positions';
@@ -244,22 +244,33 @@ export class Runtime {
     this.host.registerHandler(handlerKind, header, handler, hints);
   }
 
-  /** EVENTVAR: an event variable in the current context (SPEC §4.10). */
-  eventVariable(index: number): Value {
+  /** EVENTVAR of arg0..arg9: the event's Nth argument (nil outside trace handlers). */
+  eventArg(n: number): Value {
     const event = this.event;
-    if (index <= 11) {
-      if (event === null) throw new RuntimeError('invalid event context');
-      if (index <= 9) return event.kind === 'trace' ? event.arg(index) : undefined;
-      if (index === 10) return event.kind === 'trace' ? event.argstr() : '';
-      return event.probename;
-    }
+    if (event === null) throw new RuntimeError('invalid event context');
+    return event.kind === 'trace' ? event.arg(n) : undefined;
+  }
+
+  /**
+   * EVENTVAR of the other event variables, by name (SPEC §4.10). Outside an event, the ones
+   * that describe a task describe ktap itself, each read from the system once per run.
+   */
+  eventVariable(name: Exclude<EventVariable, ArgVariable>): Value {
+    const event = this.event;
     const tracer = this.host.tracer;
-    switch (EVENT_VARIABLES[index]) {
-      case 'cpu': return event === null ? (this.tracerCpu ??= tracer.cpu()) : event.cpu;
+    // The most read first: this runs once per read in the per-event path.
+    switch (name) {
+      case 'execname': return event === null ? (this.tracerExecname ??= tracer.execname) : event.execname();
       case 'pid': return event === null ? tracer.pid : event.pid;
       case 'tid': return event === null ? tracer.tid : event.tid;
+      case 'cpu': return event === null ? (this.tracerCpu ??= tracer.cpu()) : event.cpu;
       case 'uid': return event === null ? tracer.uid : event.uid();
-      default: return event === null ? (this.tracerExecname ??= tracer.execname) : event.execname();
+      case 'probename':
+        if (event === null) throw new RuntimeError('invalid event context');
+        return event.probename;
+      case 'argstr':
+        if (event === null) throw new RuntimeError('invalid event context');
+        return event.kind === 'trace' ? event.argstr() : '';
     }
   }
 

@@ -3,7 +3,7 @@
 // `switch` over basic blocks, and the sandbox checks sit at back-edges and calls.
 
 import { eventFieldNames, userStringSources } from './hints';
-import { INSTRUCTION_WIDTH, OPCODES, Op, type OpName } from './opcodes';
+import { EVENT_VARIABLES, INSTRUCTION_WIDTH, OPCODES, Op, argNumber, type OpName } from './opcodes';
 import * as ops from './ops';
 import { structure, type Region } from './structure';
 import type { Constant, Proto } from './proto';
@@ -361,7 +361,11 @@ const EMITTERS: Record<OpName, (this: Translator, a: number, b: number, c: numbe
   ITERNEXT(a, b, c, pc) {
     return `if (i${a}.next()) { r${b} = i${a}.key; r${b + 1} = i${a}.value; } else ${this.jump(pc, pc + 1 + c)}`;
   },
-  EVENTVAR(a, b) { return `r${a} = rt.eventVariable(${b});`; },
+  EVENTVAR(a, b) {
+    const name = EVENT_VARIABLES[b]!;
+    const arg = argNumber(name);
+    return arg === null ? `r${a} = rt.eventVariable(${JSON.stringify(name)});` : `r${a} = rt.eventArg(${arg});`;
+  },
   BAND: bitwise('&', 'band'),
   BOR: bitwise('|', 'bor'),
   BXOR: bitwise('^', 'bxor'),

@@ -192,6 +192,7 @@ export const BASE_BUILTINS: readonly BuiltinDef[] = [
     name: 'user_string',
     params: '(addr)',
     doc: 'NUL-terminated string at a user address of the event\'s task',
+    captures: 'argString',
     make: (rt) => (address: Value) => {
       if (typeof address === 'string') return address;
       const checked = numberArgument(address, 1);
@@ -214,12 +215,14 @@ export const BASE_BUILTINS: readonly BuiltinDef[] = [
     name: 'stack',
     params: '([depth [, skip]])',
     doc: 'kernel call stack recorded with the event, one frame a line',
+    captures: 'kernelStack',
     make: (rt) => (depth: Value, skip: Value) => renderStack(eventStack(rt, 'kernelStack'), depth, skip),
   },
   {
     name: 'ustack',
     params: '([depth [, skip]])',
     doc: 'user-space call stack recorded with the event, one frame a line',
+    captures: 'userStack',
     make: (rt) => (depth: Value, skip: Value) => renderStack(eventStack(rt, 'userStack'), depth, skip),
   },
   {

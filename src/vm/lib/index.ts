@@ -39,6 +39,11 @@ export const GLOBAL_NAMES: ReadonlySet<string> = new Set([
   'arg',
 ]);
 
+/** The names of the builtins that need `capture` at the event (BuiltinDef.captures). */
+export function capturingBuiltins(capture: NonNullable<BuiltinDef['captures']>): string[] {
+  return BUILTINS.filter((def) => def.captures === capture).map((def) => def.name);
+}
+
 /**
  * The globals of one runtime: each builtin function (marked so print shows `cfunction`),
  * one table per library holding its members, and the session's `arg` table.

@@ -13,6 +13,12 @@ export interface BuiltinDef {
   readonly params: string;
   /** One line for --help and completion. */
   readonly doc: string;
+  /**
+   * What only the event's moment can give this builtin, so the session arranges it before
+   * events flow: the kernel or user call stack recorded with each event, or (`argString`)
+   * a string at a user address passed as argN, copied while the task still exists.
+   */
+  readonly captures?: 'kernelStack' | 'userStack' | 'argString';
   /** Creates the function for one runtime. Throw RuntimeError for script-visible failures. */
   make(rt: Runtime): KFunction;
 }
