@@ -14,6 +14,7 @@ export type GlobalBinding =
 /** Builtins a kernel-tier handler may call, with their argument count. */
 export const KERNEL_BUILTINS: ReadonlyMap<string, number> = new Map([
   ['log2', 1],
+  ['linear', 4],
   ['min', 2],
   ['max', 2],
   ['gettimeofday_s', 0],
@@ -300,6 +301,8 @@ class Analyzer {
         const builtin = callee.slice(3);
         if (KERNEL_BUILTINS.get(builtin) !== b) this.refuse(`${builtin} with ${b} argument${b === 1 ? '' : 's'} runs in user space`);
         const kinds = Array.from({ length: b }, (_, index) => this.readInt(state, a + 1 + index, `${builtin}()`));
+        // linear's range is checked where it is used: never nil there.
+        if (builtin === 'linear' && kinds.slice(1).some((kind) => kind !== 'int')) this.refuse('linear() with a range that may be nil runs in user space');
         // min and max skip a nil argument, so their result is nil only when both are.
         state[a] = (builtin === 'min' || builtin === 'max') && kinds.every((kind) => kind === 'maybe') ? 'maybe' : 'int';
         break;

@@ -36,8 +36,10 @@ export const KERNEL_ERRORS = [
   'table overflow',
   'compare with non-number',
   'wrong type of argument 1',
+  'linear step must be positive',
+  'linear max must be above min',
 ] as const;
-const DIV_ZERO = 1, MOD_ZERO = 2, NIL_ARITHMETIC = 3, TABLE_FULL = 4, NIL_COMPARE = 5, WRONG_ARGUMENT = 6;
+const DIV_ZERO = 1, MOD_ZERO = 2, NIL_ARITHMETIC = 3, TABLE_FULL = 4, NIL_COMPARE = 5, WRONG_ARGUMENT = 6, LINEAR_STEP = 7, LINEAR_RANGE = 8;
 
 export interface CodegenInput {
   readonly analysis: Analysis;
@@ -604,6 +606,10 @@ class Generator {
       this.log2(a);
       return;
     }
+    if (builtin === 'linear') {
+      this.linear(kinds, a);
+      return;
+    }
     // min / max: a nil argument is skipped; nil only when both are.
     void count;
     const first = a + 1;
@@ -627,6 +633,31 @@ class Generator {
     asm.place(done);
     asm.store('DW', FP, this.value(a), 1);
     asm.store('DW', FP, this.present(a), 3);
+  }
+
+  /** R(A) = linear(x, min, max, step): min + k×step ≤ x; min-1 below min, max from max on (as the VM's). */
+  private linear(kinds: readonly Kind[], a: number): void {
+    const { asm } = this;
+    const done = asm.label();
+    this.loadInt(1, kinds, a + 1, WRONG_ARGUMENT);
+    this.loadInt(2, kinds, a + 2);
+    this.loadInt(3, kinds, a + 3);
+    this.loadInt(4, kinds, a + 4);
+    asm.jumpImm('jsle', 4, 0, this.fail(LINEAR_STEP));
+    asm.jump('jsle', 3, 2, this.fail(LINEAR_RANGE));
+    asm.mov(0, 2);
+    asm.aluImm('sub', 0, 1);
+    asm.jump('jslt', 1, 2, done);
+    asm.mov(0, 3);
+    asm.jump('jsge', 1, 3, done);
+    // min ≤ x < max and step > 0: the difference and the step are positive, unsigned division is exact.
+    asm.mov(0, 1);
+    asm.alu('sub', 0, 2);
+    asm.alu('div', 0, 4);
+    asm.alu('mul', 0, 4);
+    asm.alu('add', 0, 2);
+    asm.place(done);
+    this.setInt(a, 0);
   }
 
   /** R(A) = log2 bucket of R1: -1 below 0, 0 for 0, else the largest power of two ≤ R1. */

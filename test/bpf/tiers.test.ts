@@ -148,6 +148,16 @@ trace_end { print(n, w, s, g) }
     t.equal(run('user', script, ['write', '5', '3']).stdout, kernel.stdout, 'as in user space');
   });
 
+  t.test('linear() buckets in the kernel, and its range errors, as in user space', async (t) => {
+    const script = 'var h = {}\ntrace syscalls:sys_enter_read /fd == 42/ { h[linear(args.count, 2, 9, 3)] += 1 }\ntrace_end { print(h[1], h[2], h[5], h[8], h[9]) }';
+    const sizes = ['read-sizes', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '100'];
+    const kernel = run('kernel', script, sizes);
+    t.equal(kernel.stdout, '2\t3\t3\t1\t3\n', `below min, three buckets, from max on (stderr: ${kernel.stderr.trim()})`);
+    t.equal(run('user', script, sizes).stdout, kernel.stdout, 'as in user space');
+    const bad = 'var h = {}\ntrace syscalls:sys_enter_getppid {\n  h[linear(tid, 9, 2, 3)] += 1\n}';
+    t.match(run('kernel', bad, ['getppid', '3']).stdout, /^error: \S+\/script\.kp:3: linear max must be above min$/m);
+  });
+
   t.test('auto: a handler that cannot go to the kernel says why, the rest go', async (t) => {
     const result = run('auto', 'var c = {}\nvar x = 0\ntrace syscalls:sys_enter_getppid { c[pid] += 1 }\ntrace syscalls:sys_enter_write {\n  x += 1\n  printf("")\n}\ntrace_end { for (k, v in pairs(c)) { print(v) } }', ['getppid', '10']);
     t.equal(result.stdout, '10\n');
