@@ -9,6 +9,13 @@
 //                          A file without one expects empty stdout.
 //   # expect-no-newline    stdout ends without the final "\n" (the last line is partial).
 //   # expect-stderr: TEXT  one line of stderr, same rules; none given = stderr is empty.
+//   # expect-error: MSG    one line of script output: the runtime error `error: PATH:LINE: MSG`,
+//                          PATH this file's, LINE the line the comment is on.
+//   # expect-syntax-error: MSG  one line of stderr: `syntax error: PATH:LINE: MSG`.
+//                          Both take `[line N]` before the colon when the error is reported
+//                          at another line (`# expect-syntax-error [line 5]: ...`), so a
+//                          golden never spells its own path or line: renaming or moving it
+//                          changes nothing.
 //   # expect-exit: N       exit status (default 0).
 //   # args: OPTS           CLI options placed before the file (`-v`, `--max-depth 50`).
 //   # script-args: ARGS    arguments placed after the file (they become arg[1]...).
@@ -21,7 +28,8 @@
 //
 // TEXT is what follows `expect:` and one space; trailing blanks are dropped, so a
 // trailing space is written `\s`. Escapes in TEXT: `\t` TAB, `\e` ESC (0x1b), `\s` space,
-// `\n` a line break inside one expectation, `\xHH` any byte, `\\` a backslash; any other
+// `\n` a line break inside one expectation, `\xHH` any byte, `\\` a backslash, `\F` the
+// script's own path (for output that names it: arg[0], a JSON error's chunk); any other
 // backslash sequence is a mistake in the test and fails it. OPTS/ARGS are split on
 // blanks; '…' and "…" quote (inside "…", \" and \\ escape).
 //
@@ -50,8 +58,8 @@ export interface Expectations {
   signal?: { name: NodeJS.Signals; afterSeconds: number };
 }
 
-/** Decodes the escapes of an expectation's TEXT into bytes. */
-export function decodeText(text: string): Buffer {
+/** Decodes the escapes of an expectation's TEXT into bytes (`\F`: the script's path). */
+export function decodeText(text: string, path = ''): Buffer {
   const parts: Buffer[] = [];
   let plain = '';
   for (let i = 0; i < text.length; i++) {
@@ -66,6 +74,7 @@ export function decodeText(text: string): Buffer {
     else if (next === 's') plain += ' ';
     else if (next === 'n') plain += '\n';
     else if (next === '\\') plain += '\\';
+    else if (next === 'F') plain += path;
     else if (next === 'x' && /^[0-9a-fA-F]{2}$/.test(text.slice(i + 1, i + 3))) {
       parts.push(Buffer.from(plain, 'utf8'), Buffer.from([parseInt(text.slice(i + 1, i + 3), 16)]));
       plain = '';
@@ -103,11 +112,11 @@ export function splitArgs(line: string): string[] {
   return args;
 }
 
-const directive = /#\s*(expect-stderr|expect-exit|expect|script-args|args|timeout|send-signal):(.*)$/;
+const directive = /#\s*(expect-stderr|expect-exit|expect-error|expect-syntax-error|expect|script-args|args|timeout|send-signal)(?:\s+\[line (\d+)\])?:(.*)$/;
 const flag = /#\s*(expect-no-newline|no-file)\s*$/;
 
-/** Reads the expectations out of a script's source. */
-export function parseExpectations(source: string): Expectations {
+/** Reads the expectations out of the source of the script at `path` (repo-relative). */
+export function parseExpectations(source: string, path: string): Expectations {
   const stdoutLines: Buffer[] = [];
   const stderrLines: Buffer[] = [];
   const found: Expectations = {
@@ -120,13 +129,16 @@ export function parseExpectations(source: string): Expectations {
     timeoutSeconds: defaultTimeoutSeconds,
   };
   let noNewline = false;
-  for (const line of source.split(/\r\n|\n\r|\n|\r/)) {
+  source.split(/\r\n|\n\r|\n|\r/).forEach((line, index) => {
     const d = directive.exec(line);
     if (d) {
-      const value = d[2].replace(/^ /, '').replace(/[ \t]+$/, '');
+      const value = d[3].replace(/^ /, '').replace(/[ \t]+$/, '');
+      const where = `${path}:${d[2] ?? index + 1}: `;
       switch (d[1]) {
-        case 'expect': stdoutLines.push(decodeText(value)); break;
-        case 'expect-stderr': stderrLines.push(decodeText(value)); break;
+        case 'expect': stdoutLines.push(decodeText(value, path)); break;
+        case 'expect-error': stdoutLines.push(decodeText(`error: ${where}${value}`, path)); break;
+        case 'expect-stderr': stderrLines.push(decodeText(value, path)); break;
+        case 'expect-syntax-error': stderrLines.push(decodeText(`syntax error: ${where}${value}`, path)); break;
         case 'expect-exit': found.exitCode = Number(value); break;
         case 'args': found.args.push(...splitArgs(value)); break;
         case 'script-args': found.scriptArgs.push(...splitArgs(value)); break;
@@ -137,12 +149,12 @@ export function parseExpectations(source: string): Expectations {
           break;
         }
       }
-      continue;
+      return;
     }
     const f = flag.exec(line);
     if (f?.[1] === 'expect-no-newline') noNewline = true;
     else if (f?.[1] === 'no-file') found.passFile = false;
-  }
+  });
   const joinLines = (lines: Buffer[], finalNewline: boolean) =>
     lines.length === 0 ? Buffer.alloc(0)
       : Buffer.concat(lines.flatMap((l, i) =>
@@ -261,12 +273,14 @@ t.test('runner: expectation syntax', async t => {
     '# expect-exit: 255',
     '# expect-no-newline',
     '# send-signal: SIGINT 0.5',
-  ].join('\n'));
+    'x = 1 / 0  # expect-error: divide 0 arith operation',
+    '# expect-syntax-error [line 3]: \'=\' expected near \'<eof>\'',
+  ].join('\n'), 'test/golden/a.kp');
   t.same(e.signal, { name: 'SIGINT', afterSeconds: 0.5 });
   t.same(e.args, ['-v', '--max-depth', '50', '-e', 'print("a b")']);
   t.same(e.scriptArgs, ['5', 'x y']);
-  t.equal(e.stdout.toString('latin1'), 'a\tb \n\x1b[0;0m\x00\\\n');
-  t.equal(e.stderr.toString(), 'oops\n');
+  t.equal(e.stdout.toString('latin1'), 'a\tb \n\x1b[0;0m\x00\\\n\nerror: test/golden/a.kp:10: divide 0 arith operation');
+  t.equal(e.stderr.toString(), 'oops\nsyntax error: test/golden/a.kp:3: \'=\' expected near \'<eof>\'\n');
   t.equal(e.exitCode, 255);
   t.equal(render(Buffer.from('a \tb\x1b\\\n \xff', 'latin1')), 'a \\tb\\e\\\\\n \\xff\n(no final newline)\n');
   t.equal(render(Buffer.from('x  \ny \n')), 'x\\s\\s\ny\\s\n');
@@ -274,7 +288,7 @@ t.test('runner: expectation syntax', async t => {
 });
 
 const runs = pool(scripts.map(script => () => {
-  const e = parseExpectations(readFileSync(join(repoRoot, script), 'utf8'));
+  const e = parseExpectations(readFileSync(join(repoRoot, script), 'utf8'), script);
   const command = [...baseCommand, ...e.args, ...(e.passFile ? [script] : []), ...e.scriptArgs];
   return run(command, e.timeoutSeconds, e.signal).then(result => ({ e, result, command: command.join(' ') }));
 }), parallelRuns);
