@@ -4,6 +4,7 @@
 import type { PageBytes } from '../fields';
 import { type Evaluate, ExpressionCompiler, type IntegerExpression, type Scalar, type StringExpression, convert, stringExpression } from './evaluate';
 import type { Node } from './parser';
+import { scanDirective } from '../../syntax/printf';
 import { INT, type IntegerType, PrintFormatError, UCHAR, ULONG } from './tokens';
 
 interface NumberSpec {
@@ -33,6 +34,8 @@ interface Directive {
 }
 
 const QUALIFIER_BITS: Record<string, IntegerType['bits']> = { hh: 8, h: 16, '': 32, l: 64, ll: 64, L: 64, z: 64, Z: 64, t: 64 };
+/** The kernel's length qualifiers, longer ones first (QUALIFIER_BITS gives their sizes). */
+const KERNEL_QUALIFIERS = ['hh', 'h', 'll', 'l', 'L', 'z', 'Z', 't'];
 
 /**
  * The format's literal text between conversions and a renderer per conversion, rendered text
@@ -61,39 +64,17 @@ export function compileConversions(format: string, args: readonly Node[], compil
     }
     literal += format.slice(index, percent);
     index = percent + 1;
+    const syntax = scanDirective(format, index, KERNEL_QUALIFIERS);
     const directive: Directive = {
-      left: false, plus: false, space: false, special: false, zero: false, width: -1, precision: -1, qualifier: '',
+      left: syntax.left, plus: syntax.plus, space: syntax.space, special: syntax.alternate, zero: syntax.zero,
+      width: -1, precision: -1, qualifier: syntax.qualifier,
     };
-    for (let flag = format[index]; ; flag = format[++index]) {
-      if (flag === '-') directive.left = true;
-      else if (flag === '+') directive.plus = true;
-      else if (flag === ' ') directive.space = true;
-      else if (flag === '#') directive.special = true;
-      else if (flag === '0') directive.zero = true;
-      else break;
-    }
-    if (format[index] === '*') {
-      index++;
-      directive.widthArgument = starArgument();
-    } else {
-      const digits = /^\d*/.exec(format.slice(index))![0];
-      if (digits) directive.width = Number(digits);
-      index += digits.length;
-    }
-    if (format[index] === '.') {
-      index++;
-      if (format[index] === '*') {
-        index++;
-        directive.precisionArgument = starArgument();
-      } else {
-        const digits = /^\d*/.exec(format.slice(index))![0];
-        directive.precision = Number(digits); // `%.d` is precision 0
-        index += digits.length;
-      }
-    }
-    directive.qualifier = /^(hh|h|ll|l|L|z|Z|t)?/.exec(format.slice(index))![0];
-    index += directive.qualifier.length;
-    const character = format[index++] ?? '';
+    if (syntax.width === '*') directive.widthArgument = starArgument();
+    else if (syntax.width !== '') directive.width = Number(syntax.width);
+    if (syntax.precision === '*') directive.precisionArgument = starArgument();
+    else if (syntax.precision !== null) directive.precision = Number(syntax.precision); // `%.d` is precision 0
+    index = syntax.end;
+    const character = syntax.conversion;
     let piece: StringExpression;
     switch (character) {
       case '%':

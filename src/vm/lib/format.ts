@@ -6,6 +6,7 @@ import type { Runtime } from '../runtime';
 import { toDisplayString, toUint64, type Value } from '../value';
 import { clampInteger, low32, numberArgument } from './arguments';
 import { quoteBytes } from '../quote';
+import { scanDirective } from '../../syntax/printf';
 
 const FLAG_CHARACTERS = '-+ #0';
 /** Longer modifiers first so `hh` and `ll` are not read as `h` and `l` plus a conversion. */
@@ -22,9 +23,10 @@ interface Conversion {
   precision: number;
 }
 
-function isDigit(text: string, index: number): boolean {
-  const code = text.charCodeAt(index);
-  return code >= 48 && code <= 57;
+/** A width or precision as ktap allows it: at most two digits (Lua's rule). */
+function twoDigits(digits: string): string {
+  if (digits.length > 2) throw new RuntimeError('invalid format (width or precision too long)');
+  return digits;
 }
 
 /** Largest `*` width or precision: what two digits could write. */
@@ -53,20 +55,12 @@ export function formatString(rt: Runtime, format: string, args: readonly Value[]
       index++;
       continue;
     }
+    const directive = scanDirective(format, index, LENGTH_MODIFIERS);
+    if (directive.flagCount > FLAG_CHARACTERS.length) throw new RuntimeError('invalid format (repeated flags)');
     const conversion: Conversion = {
-      left: false, plus: false, space: false, alternate: false, zero: false, width: 0, precision: -1,
+      left: directive.left, plus: directive.plus, space: directive.space, alternate: directive.alternate, zero: directive.zero,
+      width: 0, precision: -1,
     };
-    const flagsStart = index;
-    while (index < format.length && FLAG_CHARACTERS.includes(format[index])) {
-      switch (format[index++]) {
-        case '-': conversion.left = true; break;
-        case '+': conversion.plus = true; break;
-        case ' ': conversion.space = true; break;
-        case '#': conversion.alternate = true; break;
-        default: conversion.zero = true;
-      }
-    }
-    if (index - flagsStart > FLAG_CHARACTERS.length) throw new RuntimeError('invalid format (repeated flags)');
     // A `*` width or precision takes the next argument (C's rule: a negative width means
     // `-`, a negative precision none), capped at what two digits could write.
     const starArgument = (): number => {
@@ -75,33 +69,17 @@ export function formatString(rt: Runtime, format: string, args: readonly Value[]
       used++;
       return value;
     };
-    if (format[index] === '*') {
-      index++;
+    if (directive.width === '*') {
       const width = starArgument();
       if (width < 0) conversion.left = true;
       conversion.width = Math.abs(width);
-    } else {
-      const widthStart = index;
-      if (isDigit(format, index)) index++;
-      if (isDigit(format, index)) index++;
-      conversion.width = Number(format.slice(widthStart, index));
-    }
-    if (format[index] === '.') {
-      const precisionStart = ++index;
-      if (format[index] === '*') {
-        index++;
-        conversion.precision = Math.max(-1, starArgument());
-      } else {
-        if (isDigit(format, index)) index++;
-        if (isDigit(format, index)) index++;
-        conversion.precision = Number(format.slice(precisionStart, index));
-      }
-    }
-    if (isDigit(format, index)) throw new RuntimeError('invalid format (width or precision too long)');
-    const modifier = LENGTH_MODIFIERS.find((candidate) => format.startsWith(candidate, index));
-    if (modifier !== undefined) index += modifier.length;
-
-    const character = index < format.length ? format[index++] : '';
+    } else conversion.width = Number(twoDigits(directive.width));
+    if (directive.precision === '*') conversion.precision = Math.max(-1, starArgument());
+    else if (directive.precision !== null) conversion.precision = Number(twoDigits(directive.precision));
+    index = directive.end;
+    const character = directive.conversion;
+    // Digits after a `*` (`%*12d`) are a width written twice: too long, as in Lua.
+    if (character >= '0' && character <= '9') throw new RuntimeError('invalid format (width or precision too long)');
     // The conversion is checked before its argument, so a format ending in `%` (SPEC §5.1:
     // "C is empty") is reported as such even when no value follows.
     if (!CONVERSIONS.includes(character)) {
