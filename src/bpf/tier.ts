@@ -1,12 +1,15 @@
 // The kernel tier of a session: decides per handler whether it runs in the kernel (and why
-// not), gives its globals their BPF maps, compiles, loads and attaches its program, and reads
-// back what the programs count: runs per CPU, and runtime errors reported as the VM would.
+// not), each definition taking the path its kind's row of the probe-source table names
+// (src/probes/sources.ts, the kernelTier column); gives its globals their BPF maps, compiles,
+// loads and attaches its program, and reads back what the programs count: runs per CPU, and
+// runtime errors reported as the VM would.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseHeader, type EventDefinition, type EventSpec } from '../syntax/headers';
+import { parseHeader, type EventSpec } from '../syntax/headers';
 import { parseEventFormat, type FieldLayout } from '../probes/format';
-import { resolveTracepoints, type Tracepoint } from '../probes/resolve';
+import { resolveTracepoints, type Tracepoint, type TracepointDefinition } from '../probes/resolve';
+import { kernelTierPath, type KernelTierPath } from '../probes/sources';
 import { DEFAULT_LIMITS, EntryBudget, limitHint } from '../vm/limits';
 import { HANDLER_KINDS, INSTRUCTION_WIDTH, OPCODES, Op } from '../vm/opcodes';
 import type { Proto } from '../vm/proto';
@@ -32,7 +35,6 @@ export type TierMode = 'auto' | 'kernel' | 'user';
 /** A handler as the tier sees it. */
 export interface TierHandler {
   readonly id: number;
-  readonly kind: 'trace' | 'tick' | 'profile';
   readonly header: string;
   readonly spec: EventSpec;
   readonly body?: HandlerBody;
@@ -92,9 +94,10 @@ const NO_PREALLOC = 1;
  * enables a whole glob faster (~155 ms for every system call).
  */
 const MAX_PERF_EVENTS = 128;
-const WHOLE_SYSCALL_GLOBS = new Map([
-  ['syscalls:sys_enter_*', { raw: 'sys_enter' as const, access: 'rawSysEnter' as const }],
-  ['syscalls:sys_exit_*', { raw: 'sys_exit' as const, access: 'rawSysExit' as const }],
+/** The whole direction of a `syscalls` path's glob: the raw tracepoint for every number. */
+const WHOLE_SYSCALL_DIRECTIONS = new Map([
+  ['sys_enter_*', { raw: 'sys_enter' as const, access: 'rawSysEnter' as const }],
+  ['sys_exit_*', { raw: 'sys_exit' as const, access: 'rawSysExit' as const }],
 ]);
 
 export class KernelTier {
@@ -430,12 +433,16 @@ function planFor(
   idOf: (cell: Cell, upvalue: number) => number,
 ): Plan {
   const body = handler.body;
-  if (handler.kind !== 'trace') throw new NotForKernel(0, `${handler.kind} handlers run in user space`);
   if (body === undefined) throw new NotForKernel(0, 'a handler registered by a function call runs in user space');
   const line = body.proto.lineDefined;
   const spec = handler.spec;
-  const nonTracepoint = spec.definitions.find((definition) => definition.kind !== 'tracepoint' && definition.kind !== 'syscall');
-  if (nonTracepoint !== undefined) throw new NotForKernel(line, `${nonTracepoint.kind} probes run in user space`);
+  // Each definition goes the way its kind's row says, or keeps the handler in user space.
+  const definitions: Array<{ readonly path: KernelTierPath; readonly definition: TracepointDefinition }> = [];
+  for (const definition of spec.definitions) {
+    const column = kernelTierPath(definition);
+    if ('userSpace' in column) throw new NotForKernel(line, column.userSpace);
+    definitions.push(column);
+  }
   let filter: FilterNode | null = null;
   try {
     if (spec.filter !== undefined) filter = parseFilter(spec.filter);
@@ -451,7 +458,8 @@ function planFor(
     return kind === null ? null : { kind, id: idOf(cell, index), name: upvalue.name };
   });
   const analysis = analyze(body.proto, globals);
-  const whole = spec.definitions.length === 1 ? WHOLE_SYSCALL_GLOBS.get(spec.definitions[0]!.text) : undefined;
+  const only = definitions.length === 1 ? definitions[0]! : undefined;
+  const whole = only?.path === 'syscalls' ? WHOLE_SYSCALL_DIRECTIONS.get(only.definition.event) : undefined;
   const rawArgs = whole?.access === 'rawSysEnter' ? [0] : [0, 1];
   if (whole !== undefined && !analysis.usesProbename && [...analysis.args].every((index) => rawArgs.includes(index)) && rawFields(whole.access, analysis)) {
     const problem = filterFits({ kind: whole.access });
@@ -460,7 +468,7 @@ function planFor(
     return { analysis, raw: { name: whole.raw, access: whole.access, ids: 'all' }, events: [], names: [], filter };
   }
   if (tracefsRoot === null) return { analysis, raw: null, events: [], names: [], filter };
-  const resolved = resolveEvents(tracefsRoot, spec.definitions, line);
+  const resolved = resolveEvents(tracefsRoot, definitions.map((planned) => planned.definition), line);
   const raw = rawSyscalls(resolved.events.map((event) => event.tracepoint), analysis);
   if (raw !== null && filterFits({ kind: raw.access }) === null) return { analysis, raw, events: [], names: [], filter };
   if (resolved.events.length > MAX_PERF_EVENTS) {
@@ -503,10 +511,10 @@ function rawFields(access: 'rawSysEnter' | 'rawSysExit', analysis: Analysis): bo
   return [...analysis.fields].every((name) => names.includes(name));
 }
 
-function resolveEvents(root: string, definitions: readonly EventDefinition[], line: number): { events: PlannedEvent[]; names: string[] } {
+function resolveEvents(root: string, definitions: readonly TracepointDefinition[], line: number): { events: PlannedEvent[]; names: string[] } {
   let tracepoints: Tracepoint[];
   try {
-    tracepoints = resolveTracepoints(root, definitions.flatMap((definition) => (definition.kind === 'tracepoint' || definition.kind === 'syscall' ? [definition] : [])));
+    tracepoints = resolveTracepoints(root, definitions);
   } catch (error) {
     throw new NotForKernel(line, (error as Error).message);
   }
@@ -540,7 +548,7 @@ export function listingTiers(main: Proto): string {
       }));
       const header = main.constants[code[base + 2]!] as string;
       const spec = parseHeader('trace', header);
-      if (typeof spec !== 'string') handlers.push({ id: handlers.length, kind: 'trace', header, spec, body: { proto, cells } });
+      if (typeof spec !== 'string') handlers.push({ id: handlers.length, header, spec, body: { proto, cells } });
     } else if (OPCODES[op]!.operands[0] === 'R') newTables.delete(a);
   }
   if (handlers.length === 0) return '';

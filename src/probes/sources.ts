@@ -1,10 +1,12 @@
 // The probe-source table: for each probe kind of src/syntax/headers.ts, what a definition
 // selects on this kernel and how its handler is attached, through an Attacher. The live
 // session (KernelEvents and its timers) and the dry run (a recording attacher) implement
-// the same Attacher, so a dry run resolves and checks exactly what a live run does.
+// the same Attacher, so a dry run resolves and checks exactly what a live run does. The
+// kernel tier's column says how each kind's trace handler runs as eBPF (src/bpf/tier.ts
+// implements the paths, as the session implements Attacher), or why it stays in user space.
 
 import { readFileSync } from 'node:fs';
-import type { DefinitionOf, EventSpec, ProbeKind } from '../syntax/headers';
+import type { DefinitionOf, EventDefinition, EventSpec, ProbeKind } from '../syntax/headers';
 import { defineKprobes, defineMarkers, defineUprobes, type ProbeDefiners } from './dynamic';
 import type { Tracepoint, TracepointDefinition } from './resolve';
 import { TracefsError } from './tracefs';
@@ -40,12 +42,30 @@ export interface Attacher<H extends ProbeHandler> {
 }
 
 /**
- * One row: a kind either selects events that are routed with the handler's kernel filter
- * (`events`), or attaches itself (`attach`), the filter meaning what the kind says.
+ * How the kernel tier (src/bpf/tier.ts) attaches a trace handler's events of a kind:
+ * - `tracepoints`: a perf tracepoint per event the SYSTEM:EVENT glob selects; when all of
+ *   the handler's events are system calls of one direction whose numbers are known, one raw
+ *   sys_enter/sys_exit program checking the number in a bitmap instead (cheaper per event);
+ * - `syscalls`: the same, and the whole direction (`sys_enter_*`, `sys_exit_*`) is that raw
+ *   program for every number, chosen without resolving the glob (so -b and -d know it too).
  */
-type ProbeSource<K extends ProbeKind> =
+export type KernelTierPath = 'tracepoints' | 'syscalls';
+
+/**
+ * The kernel tier's column: a path, open only to kinds whose definitions name SYSTEM:EVENT,
+ * or the reason a handler of the kind stays in user space (-v, -b).
+ */
+type KernelTierColumn<K extends ProbeKind> = (DefinitionOf<K> extends TracepointDefinition ? KernelTierPath : never) | { readonly userSpace: string };
+
+/**
+ * One row: a kind either selects events that are routed with the handler's kernel filter
+ * (`events`), or attaches itself (`attach`), the filter meaning what the kind says; and
+ * how the kernel tier attaches it (`kernelTier`).
+ */
+type ProbeSource<K extends ProbeKind> = (
   | { readonly events: <H extends ProbeHandler>(definition: DefinitionOf<K>, handler: H, attacher: Attacher<H>) => Tracepoint[] }
-  | { readonly attach: <H extends ProbeHandler>(definition: DefinitionOf<K>, handler: H, attacher: Attacher<H>, filter: string | null) => number };
+  | { readonly attach: <H extends ProbeHandler>(definition: DefinitionOf<K>, handler: H, attacher: Attacher<H>, filter: string | null) => number }
+) & { readonly kernelTier: KernelTierColumn<K> };
 
 /** The scheduler-tick event profile-N samples on (SPEC §8), filtered to the tick handler. */
 export const PROFILE_EVENT: Tracepoint = { system: 'timer', event: 'hrtimer_expire_entry' };
@@ -54,15 +74,38 @@ const TICK_HANDLERS = ['tick_nohz_handler', 'tick_sched_timer'];
 export const FUNCTION_EVENT: Tracepoint = { system: 'ftrace', event: 'function' };
 
 export const PROBE_SOURCES: { readonly [K in ProbeKind]: ProbeSource<K> } = {
-  tracepoint: { events: (definition, _handler, attacher) => attacher.tracepoints([definition]) },
-  syscall: { events: (definition, _handler, attacher) => attacher.tracepoints([definition]) },
-  kprobe: { events: (definition, _handler, attacher) => defineKprobes(definition, attacher.definers()) },
-  uprobe: { events: (definition, handler, attacher) => defineUprobes(definition, attacher.definers(), fetchedStrings(handler)) },
-  sdt: { events: (definition, handler, attacher) => defineMarkers(definition, attacher.definers(), fetchedStrings(handler)) },
-  ftrace: { attach: (_definition, handler, attacher, filter) => attacher.functionTracer(handler, filter === null ? [] : functionPatterns(filter)) },
-  profile: { attach: (definition, handler, attacher) => attacher.sample(handler, definition.intervalNs) },
-  tick: { attach: (definition, handler, attacher) => attacher.tick(handler, definition.intervalNs) },
+  tracepoint: { events: (definition, _handler, attacher) => attacher.tracepoints([definition]), kernelTier: 'tracepoints' },
+  syscall: { events: (definition, _handler, attacher) => attacher.tracepoints([definition]), kernelTier: 'syscalls' },
+  kprobe: {
+    events: (definition, _handler, attacher) => defineKprobes(definition, attacher.definers()),
+    kernelTier: { userSpace: 'kprobe probes run in user space' },
+  },
+  uprobe: {
+    events: (definition, handler, attacher) => defineUprobes(definition, attacher.definers(), fetchedStrings(handler)),
+    kernelTier: { userSpace: 'uprobe probes run in user space' },
+  },
+  sdt: {
+    events: (definition, handler, attacher) => defineMarkers(definition, attacher.definers(), fetchedStrings(handler)),
+    kernelTier: { userSpace: 'sdt probes run in user space' },
+  },
+  ftrace: {
+    attach: (_definition, handler, attacher, filter) => attacher.functionTracer(handler, filter === null ? [] : functionPatterns(filter)),
+    kernelTier: { userSpace: 'ftrace probes run in user space' },
+  },
+  // The samples are captured by BPF (a perf CPU clock sampler) where it can; the handler runs in the VM.
+  profile: { attach: (definition, handler, attacher) => attacher.sample(handler, definition.intervalNs), kernelTier: { userSpace: 'profile handlers run in user space' } },
+  tick: { attach: (definition, handler, attacher) => attacher.tick(handler, definition.intervalNs), kernelTier: { userSpace: 'tick handlers run in user space' } },
 };
+
+/**
+ * The kernel tier's column of DEFINITION's row: its path with the definition's SYSTEM:EVENT,
+ * or why it stays in user space.
+ */
+export function kernelTierPath(definition: EventDefinition): { readonly path: KernelTierPath; readonly definition: TracepointDefinition } | { readonly userSpace: string } {
+  // The row of the definition's own kind; its column takes a path only when the definition is SYSTEM:EVENT.
+  const column = (PROBE_SOURCES[definition.kind] as ProbeSource<ProbeKind>).kernelTier;
+  return typeof column === 'string' ? { path: column, definition: definition as TracepointDefinition } : column;
+}
 
 /**
  * The argN a uprobe's or marker's default fetch arguments should fetch as strings: those the

@@ -5,6 +5,7 @@ import t from 'tap';
 import { compile } from '../../src/compiler';
 import { analyze, upvaluesWritten, type GlobalBinding } from '../../src/bpf/analyze';
 import { generate, type TableBinding } from '../../src/bpf/codegen';
+import { listingTiers } from '../../src/bpf/tier';
 import { emitFilter, filterProblem, parseFilter } from '../../src/bpf/filter';
 import { BpfMap } from '../../src/bpf/maps';
 import { BpfProgram, type VerifierError } from '../../src/bpf/program';
@@ -59,6 +60,16 @@ t.test('handlers that stay in user space say the line and the first reason', asy
   t.equal(reason('var t = {}\ntrace sched:sched_switch { t["x"] = 1 }'), 'line 2: the string "x" runs in user space');
   t.equal(reason('var t = {}\ntrace sched:sched_switch { t[pid] = execname }'), 'line 2: storing execname in a table runs in user space');
   t.equal(reason('var t = {}\ntrace sched:sched_switch { t[pid] += 1 t[execname] += 1 }'), 'line 2: table t has keys of two kinds');
+});
+
+t.test('each probe kind takes the kernel tier path of its row, or stays in user space saying why (-b)', async (t) => {
+  const tiers = (header: string): string => listingTiers(compile(`var n = 0\ntrace ${header} { n += 1 }`, 'test.kp', { globals: GLOBAL_NAMES }).main);
+  t.match(tiers('syscalls:sys_enter_*'), 'trace syscalls:sys_enter_*: kernel tier (eBPF)');
+  t.match(tiers('sched:sched_switch, syscalls:sys_exit_read'), 'trace sched:sched_switch, syscalls:sys_exit_read: kernel tier (eBPF)');
+  t.match(tiers('probe:vfs_read'), 'trace probe:vfs_read: user tier (line 2: kprobe probes run in user space)');
+  t.match(tiers('sched:sched_switch, probe:/bin/true:main'), 'user tier (line 2: uprobe probes run in user space)');
+  t.match(tiers('sdt:/bin/true:marker'), 'user tier (line 2: sdt probes run in user space)');
+  t.match(tiers('ftrace:function'), 'user tier (line 2: ftrace probes run in user space)');
 });
 
 t.test('what a user-space handler writes', async (t) => {
