@@ -98,7 +98,7 @@ class Repl implements ReplContext {
       output: this.tty ? process.stdout : undefined,
       terminal: this.tty,
       completer: (line: string) => complete(line, {
-        variables: () => session.sessionSlots.keys(),
+        variables: () => [...session.variables()].map(([name]) => name),
         events: () => this.events(),
         commands: COMMANDS.map((command) => command.name),
       }),

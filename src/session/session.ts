@@ -1,35 +1,33 @@
 // One tracing session: the VM with its globals, the handlers scripts register, the phases
 // and ending order of SPEC §3.10, and script output. The faces (cli, repl, tui) talk to it.
 
-import { readFileSync } from 'node:fs';
 import { UserError } from '../errors';
-import { compile } from '../compiler';
 import { KernelSymbols } from '../probes/kallsyms';
 import { attachHandler, type Attacher } from '../probes/sources';
 import { TimerScheduler, type TimerHandle } from '../probes/timer';
 import { DEFAULT_BUFFER_KB } from '../probes/tracer';
-import { readBytecodeFile } from '../vm/bytecode-file';
-import { BadBytecodeError, ExitSignal, RuntimeError } from '../vm/errors';
-import { GLOBAL_NAMES, capturingBuiltins, makeGlobals } from '../vm/lib/index';
+import { ExitSignal, RuntimeError } from '../vm/errors';
+import { makeGlobals } from '../vm/lib/index';
 import { parseHeader } from '../syntax/headers';
 import type { Limits } from '../vm/limits';
 import type { HandlerKind } from '../vm/opcodes';
 import type { Proto } from '../vm/proto';
-import { Runtime, type EventContext, type RegistrationHints, type RuntimeHost, type TracerIdentity } from '../vm/runtime';
+import { Runtime, type EventContext, type RegistrationHints, type RuntimeHost } from '../vm/runtime';
 import { KernelTier, KernelTierError, type TierMode } from '../bpf/tier';
 import { findTracefs } from '../probes/tracefs';
 import { upvaluesWritten } from '../bpf/analyze';
 import { KTable } from '../vm/table';
-import { globalsRead } from '../vm/hints';
-import { Cell, translate } from '../vm/translate';
+import type { Cell } from '../vm/translate';
 import { parseDecimalInteger, type KFunction, type Value } from '../vm/value';
 import { DryRun } from './dry-run';
 import type { Handler } from './handler';
 import { DRAIN_DEADLINE_MS, KernelEvents, type RefusedProbes } from './kernel-events';
+import { SessionLinker } from './linker';
 import { catchTerminatingSignals } from './signals';
 import { checkTargets } from './targets';
 import { BufferedWriter, JsonSink, TextSink, type ScriptSink } from './output';
 import type { TraceEvent } from './trace-event';
+import { OWN_IDENTITY } from './own-identity';
 import { Workload } from './workload';
 
 export interface SessionOptions {
@@ -109,10 +107,6 @@ export type EndReason = 'finished' | 'exit' | 'interrupt' | 'terminate' | 'workl
 /** While attaching, the event loop has its turn (signals, output) at least this often. */
 const ATTACH_SLICE_MS = 20;
 
-/** The builtins whose events must carry a kernel or user stack (from the builtin registry). */
-const KERNEL_STACK_BUILTINS = capturingBuiltins('kernelStack');
-const USER_STACK_BUILTINS = capturingBuiltins('userStack');
-
 /** Outcome of one run of VM code. */
 export type RunOutcome = 'ok' | 'exit' | 'error';
 
@@ -130,9 +124,8 @@ export class Session {
   readonly globals: Map<string, Value>;
   readonly handlers: Handler[] = [];
   readonly endHandlers: KFunction[] = [];
-  /** REPL session variables: name → slot, and each slot's cell. */
-  readonly sessionSlots = new Map<string, number>();
-  readonly sessionCells: Cell[] = [];
+  /** Compiles and links code into this session; holds the session variables. */
+  private readonly linker: SessionLinker;
   private nextHandlerId = 1;
   /** Runs of each trace, tick and profile handler, by handler id (.probes, the dashboard). */
   readonly handlerRuns: number[] = [];
@@ -159,8 +152,6 @@ export class Session {
   private kernelWatch: NodeJS.Timeout | null = null;
   private workload: Workload | null = null;
   private kernelSymbols: KernelSymbols | null = null;
-  /** Whether any code loaded into the session calls stack() / ustack() (SPEC §5.4). */
-  private readonly stackUse = { kernel: false, user: false };
   /** When the session was created (performance.now()): the dashboard's elapsed time. */
   readonly createdAt = performance.now();
   /** Told of each runtime error reported; the dashboard repeats them once the screen is back. */
@@ -185,9 +176,10 @@ export class Session {
     // The reader of the output went away (`| head`): end as on SIGTERM, cleaning up.
     this.writer.onClosed = () => this.end('terminate');
     this.globals = makeGlobals(this.rt, this.argTable());
+    this.linker = new SessionLinker(this.rt, this.globals);
   }
 
-  // ---- loading ----------------------------------------------------------------------
+  // ---- loading (session/linker.ts) ---------------------------------------------------
 
   /**
    * Compiles a script (CompileError on bad source) and links it to this session. With
@@ -195,54 +187,17 @@ export class Session {
    * sees its tables.
    */
   compileScript(source: string, chunkName: string, sessionScope = false): { proto: Proto; main: KFunction } {
-    if (sessionScope) {
-      const session = { slots: this.sessionSlots, slotCount: this.sessionCells.length };
-      return this.linkInput(compile(source, chunkName, { globals: GLOBAL_NAMES, session }));
-    }
-    const { main } = compile(source, chunkName, { globals: GLOBAL_NAMES });
-    return { proto: main, main: this.link(main) };
+    return this.linker.compileScript(source, chunkName, sessionScope);
   }
 
-  /**
-   * Checks that `source` compiles against the session's variables, without linking it or
-   * declaring anything (CompileError otherwise): the REPL asks whether an input is a statement.
-   */
+  /** Checks that `source` compiles against the session's variables, linking nothing (the REPL's question). */
   checkCompiles(source: string, chunkName: string): void {
-    compile(source, chunkName, { globals: GLOBAL_NAMES, session: { slots: this.sessionSlots, slotCount: this.sessionCells.length } });
+    this.linker.checkCompiles(source, chunkName);
   }
 
-  private linkInput(result: ReturnType<typeof compile>): { proto: Proto; main: KFunction } {
-    for (const { name, slot } of result.newSessionVariables) {
-      this.sessionCells[slot] = new Cell();
-      this.sessionSlots.set(name, slot);
-    }
-    return { proto: result.main, main: this.link(result.main) };
-  }
-
-  /**
-   * Loads a verified bytecode file (BadBytecodeError on a bad one). With `sessionVariables`
-   * (a fleet agent) its main function may take session upvalues: the script's top-level
-   * variables, compiled as the coordinator's session variables, become this session's, by
-   * the names the file carries, so their tables can be streamed by name. `slotLimit`: the
-   * session variables' numbers stay below it (a script's are numbered from 0, so its own
-   * count by default; a REPL input may use any variable earlier inputs declared).
-   */
+  /** Loads a verified bytecode file (BadBytecodeError on a bad one); see SessionLinker.loadBytecode. */
   loadBytecode(bytes: Uint8Array, sessionVariables = false, slotLimit?: number): KFunction {
-    const proto = readBytecodeFile(bytes, GLOBAL_NAMES, { allowSessionUpvalues: sessionVariables });
-    for (const upvalue of proto.upvalues) {
-      if (upvalue.index >= (slotLimit ?? proto.upvalues.length)) throw new BadBytecodeError(`session variable ${upvalue.index} out of range`);
-      this.sessionCells[upvalue.index] ??= new Cell();
-      this.sessionSlots.set(upvalue.name, upvalue.index);
-    }
-    return this.link(proto);
-  }
-
-  private link(proto: Proto): KFunction {
-    if (globalsRead(proto, KERNEL_STACK_BUILTINS).size > 0) this.stackUse.kernel = true;
-    if (globalsRead(proto, USER_STACK_BUILTINS).size > 0) this.stackUse.user = true;
-    const makeMain = translate(proto, this.rt, this.globals);
-    const cells = proto.upvalues.map((upvalue) => this.sessionCells[upvalue.index]!);
-    return makeMain(cells);
+    return this.linker.loadBytecode(bytes, sessionVariables, slotLimit);
   }
 
   // ---- running ----------------------------------------------------------------------
@@ -336,13 +291,12 @@ export class Session {
 
   /** The session variables (a script's top-level variables with --tui, --metrics, --hosts, the REPL's) and their values now. */
   *variables(): Generator<readonly [string, Value]> {
-    for (const [name, slot] of this.sessionSlots) yield [name, this.sessionCells[slot]!.v] as const;
+    for (const [name, cell] of this.linker.variables()) yield [name, cell.v] as const;
   }
 
   /** The cell of a session variable (the fleet's merge writes there), or undefined when there is none of that name. */
   variableCell(name: string): Cell | undefined {
-    const slot = this.sessionSlots.get(name);
-    return slot === undefined ? undefined : this.sessionCells[slot];
+    return this.linker.cell(name);
   }
 
   /** Which tier runs HANDLER: the kernel (eBPF) or the VM in user space. */
@@ -720,7 +674,7 @@ export class Session {
 
   private kernelEvents(): KernelEvents {
     if (this.kernel !== null) {
-      this.kernel.useStacks(this.stackUse.kernel, this.stackUse.user);
+      this.kernel.useStacks(this.linker.stackUse.kernel, this.linker.stackUse.user);
       return this.kernel;
     }
     const pids = this.workload !== null ? [this.workload.pid] : this.options.pid !== undefined ? [this.options.pid] : undefined;
@@ -736,7 +690,7 @@ export class Session {
       (handler, event) => this.dispatchEvent(handler, event),
       (address) => this.symbols().lookup(address),
     );
-    this.kernel.useStacks(this.stackUse.kernel, this.stackUse.user);
+    this.kernel.useStacks(this.linker.stackUse.kernel, this.linker.stackUse.user);
     return this.kernel;
   }
 
@@ -854,7 +808,7 @@ export class Session {
   }
 
   private timerContext(header: string, wallTimeNs: bigint): EventContext {
-    const tracer = this.tracer;
+    const tracer = OWN_IDENTITY;
     return {
       kind: 'timer',
       probename: header,
@@ -873,20 +827,9 @@ export class Session {
 
   // ---- the VM's host --------------------------------------------------------------
 
-  private readonly tracer: TracerIdentity = {
-    cpu: currentCpu,
-    pid: process.pid,
-    tid: process.pid,
-    uid: process.getuid?.() ?? -1,
-    // ktap never renames itself, so its name is read once (each read of /proc costs ~37 µs).
-    get execname(): string {
-      return (ownName ??= readFileSync('/proc/self/comm', 'latin1').trimEnd());
-    },
-  };
-
   private host(): RuntimeHost {
     return {
-      tracer: this.tracer,
+      tracer: OWN_IDENTITY,
       registerHandler: (kind, header, fn, hints) => this.registerHandler(kind, header, fn, hints),
       kernelSymbol: (address) => this.symbols().name(address),
       traceClockNs: () => process.hrtime.bigint(),
@@ -920,18 +863,3 @@ export class Session {
     return table;
   }
 }
-
-/** The tracer's command name, once read. */
-let ownName: string | undefined;
-
-/** The CPU this process last ran on (field 39 of /proc/self/stat). */
-function currentCpu(): number {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'latin1');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[36]);
-  } catch {
-    return 0;
-  }
-}
-
