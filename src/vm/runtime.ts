@@ -251,27 +251,44 @@ export class Runtime {
     return event.kind === 'trace' ? event.arg(n) : undefined;
   }
 
-  /**
-   * EVENTVAR of the other event variables, by name (SPEC §4.10). Outside an event, the ones
-   * that describe a task describe ktap itself, each read from the system once per run.
-   */
-  eventVariable(name: Exclude<EventVariable, ArgVariable>): Value {
+  // EVENTVAR of the other event variables: one method each (EVENT_VARIABLE_READERS), so the
+  // per-event path makes a direct call. Outside an event, the ones that describe a task
+  // describe ktap itself, each read from the system once per run.
+  eventExecname(): Value {
     const event = this.event;
-    const tracer = this.host.tracer;
-    // The most read first: this runs once per read in the per-event path.
-    switch (name) {
-      case 'execname': return event === null ? (this.tracerExecname ??= tracer.execname) : event.execname();
-      case 'pid': return event === null ? tracer.pid : event.pid;
-      case 'tid': return event === null ? tracer.tid : event.tid;
-      case 'cpu': return event === null ? (this.tracerCpu ??= tracer.cpu()) : event.cpu;
-      case 'uid': return event === null ? tracer.uid : event.uid();
-      case 'probename':
-        if (event === null) throw new RuntimeError('invalid event context');
-        return event.probename;
-      case 'argstr':
-        if (event === null) throw new RuntimeError('invalid event context');
-        return event.kind === 'trace' ? event.argstr() : '';
-    }
+    return event === null ? (this.tracerExecname ??= this.host.tracer.execname) : event.execname();
+  }
+
+  eventPid(): Value {
+    const event = this.event;
+    return event === null ? this.host.tracer.pid : event.pid;
+  }
+
+  eventTid(): Value {
+    const event = this.event;
+    return event === null ? this.host.tracer.tid : event.tid;
+  }
+
+  eventCpu(): Value {
+    const event = this.event;
+    return event === null ? (this.tracerCpu ??= this.host.tracer.cpu()) : event.cpu;
+  }
+
+  eventUid(): Value {
+    const event = this.event;
+    return event === null ? this.host.tracer.uid : event.uid();
+  }
+
+  eventProbename(): Value {
+    const event = this.event;
+    if (event === null) throw new RuntimeError('invalid event context');
+    return event.probename;
+  }
+
+  eventArgstr(): Value {
+    const event = this.event;
+    if (event === null) throw new RuntimeError('invalid event context');
+    return event.kind === 'trace' ? event.argstr() : '';
   }
 
   /** FIELD: args.NAME in the current context (nil in timer handlers). */
@@ -285,6 +302,12 @@ export class Runtime {
     throw new ExitSignal();
   }
 }
+
+/** The Runtime method EVENTVAR calls for each event variable but argN (SPEC §4.10). */
+export const EVENT_VARIABLE_READERS = {
+  argstr: 'eventArgstr', probename: 'eventProbename', cpu: 'eventCpu', pid: 'eventPid', tid: 'eventTid', uid: 'eventUid',
+  execname: 'eventExecname',
+} as const satisfies Record<Exclude<EventVariable, ArgVariable>, keyof Runtime>;
 
 /** Returned by a function that made a tail call; the caller runs `finishTailCalls`. */
 export const TAIL = Symbol('tail call') as unknown as Value;

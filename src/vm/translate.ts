@@ -3,11 +3,11 @@
 // `switch` over basic blocks, and the sandbox checks sit at back-edges and calls.
 
 import { eventFieldNames, userStringSources } from './hints';
-import { EVENT_VARIABLES, INSTRUCTION_WIDTH, OPCODES, Op, argNumber, type OpName } from './opcodes';
+import { EVENT_VARIABLES, INSTRUCTION_WIDTH, OPCODES, Op, argNumber, type ArgVariable, type EventVariable, type OpName } from './opcodes';
 import * as ops from './ops';
 import { structure, type Region } from './structure';
 import type { Constant, Proto } from './proto';
-import { Runtime, TAIL } from './runtime';
+import { EVENT_VARIABLE_READERS, Runtime, TAIL } from './runtime';
 import { KTable } from './table';
 import { tuple } from './tuple';
 import { MAX_SAFE, type KFunction, type Value } from './value';
@@ -364,7 +364,7 @@ const EMITTERS: Record<OpName, (this: Translator, a: number, b: number, c: numbe
   EVENTVAR(a, b) {
     const name = EVENT_VARIABLES[b]!;
     const arg = argNumber(name);
-    return arg === null ? `r${a} = rt.eventVariable(${JSON.stringify(name)});` : `r${a} = rt.eventArg(${arg});`;
+    return arg === null ? `r${a} = rt.${EVENT_VARIABLE_READERS[name as Exclude<EventVariable, ArgVariable>]}();` : `r${a} = rt.eventArg(${arg});`;
   },
   BAND: bitwise('&', 'band'),
   BOR: bitwise('|', 'bor'),
