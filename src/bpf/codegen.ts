@@ -687,22 +687,25 @@ class Generator {
     this.setInt(a, 2);
   }
 
+  /** Keeps the low 32 bits of `register` (a helper's packed pair: tid of pid_tgid, uid of uid_gid). */
+  private lowHalf(register: Reg): void {
+    this.asm.aluImm('lsh', register, 32);
+    this.asm.aluImm('rsh', register, 32);
+  }
+
   private eventVariable(a: number, variable: (typeof EVENT_VARIABLES)[number]): void {
     const { asm } = this;
     switch (variable) {
       case 'pid': case 'tid':
         asm.call(Helper.getCurrentPidTgid);
+        // The helper gives tgid << 32 | tid: pid is the high half, tid the low one.
         if (variable === 'pid') asm.aluImm('rsh', 0, 32);
-        else {
-          asm.aluImm('lsh', 0, 32);
-          asm.aluImm('rsh', 0, 32);
-        }
+        else this.lowHalf(0);
         this.setInt(a, 0);
         return;
       case 'uid':
         asm.call(Helper.getCurrentUidGid);
-        asm.aluImm('lsh', 0, 32);
-        asm.aluImm('rsh', 0, 32);
+        this.lowHalf(0);
         this.setInt(a, 0);
         return;
       case 'cpu':

@@ -3,26 +3,9 @@
 // and every omitted entry counted, byte strings as valid UTF-8.
 
 import t from 'tap';
-import { closeSync, openSync } from 'node:fs';
 import { MetricsCollector } from '../../src/metrics/collector';
 import { sessionSource } from '../../src/metrics/source';
-import { Session } from '../../src/session/session';
-import { DEFAULT_LIMITS } from '../../src/vm/limits';
-
-const nullFd = openSync('/dev/null', 'w');
-t.teardown(() => closeSync(nullFd));
-
-function newSession(): Session {
-  return new Session({
-    limits: DEFAULT_LIMITS, outputFd: nullFd, json: false, quiet: true, verbose: false, dryRun: false,
-    scriptName: 'test', scriptArgs: [],
-  });
-}
-
-/** Runs ktap code in the session's scope (as --metrics compiles scripts). */
-function run(session: Session, source: string): void {
-  t.equal(session.runCode(session.compileScript(source, 'test', true).main), 'ok', source);
-}
+import { newSession, run } from '../support/session';
 
 /** The lines of one family (HELP, TYPE and samples) in a scrape. */
 function family(text: string, name: string): string[] {

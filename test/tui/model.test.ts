@@ -2,30 +2,13 @@
 // rows (top N, power-of-two buckets in order), rates, and panes that fit their size.
 
 import t from 'tap';
-import { closeSync, openSync } from 'node:fs';
-import { Session } from '../../src/session/session';
 import { DashboardModel, histogramOf, type ProbeRates } from '../../src/tui/model';
 import {
   ASCII_GLYPHS, UNICODE_GLYPHS, cpuLines, formatCount, formatElapsed, formatRate, histogramLines, rateLines, sparkline, statusLine,
 } from '../../src/tui/render';
-import { DEFAULT_LIMITS } from '../../src/vm/limits';
 import { KTable } from '../../src/vm/table';
 import type { Value } from '../../src/vm/value';
-
-const nullFd = openSync('/dev/null', 'w');
-t.teardown(() => closeSync(nullFd));
-
-function newSession(): Session {
-  return new Session({
-    limits: DEFAULT_LIMITS, outputFd: nullFd, json: false, quiet: true, verbose: false, dryRun: false,
-    scriptName: 'test', scriptArgs: [],
-  });
-}
-
-/** Runs ktap code in the session's scope (as --tui compiles scripts). */
-function run(session: Session, source: string): void {
-  t.equal(session.runCode(session.compileScript(source, 'test', true).main), 'ok', source);
-}
+import { newSession, run } from '../support/session';
 
 function tableOf(entries: Array<[Value, Value]>): KTable {
   const session = newSession();
