@@ -8,14 +8,16 @@
 //      task's process and name at the event)
 //   40 the tracepoint's record as tracefs lays it out (common fields first; no context flags),
 //      padded to 8
-//   then one slot per captured string, ARGV_MAX slots for argv, a slot per stack; a slot is
-//   an s32 length (the helper's result: bytes with the NUL, or a negative errno), 4 bytes of
-//   padding, and its bytes.
+//   then one slot per captured string, ARGV_MAX slots per captured `char **` array (execve's
+//   argv), a slot per stack; a slot is an s32 length (the helper's result: bytes with the NUL,
+//   or a negative errno), a u32 (1 in an array's first slot when the array holds more than
+//   ARGV_MAX strings, else 0), and its bytes.
 
 import { Assembler, FP, Helper, type Reg } from './asm';
 import { BpfMap } from './maps';
 import { BpfProgram } from './program';
 import { emitTracedCheck } from './traced-processes';
+import { MAX_ARRAY_STRING, MAX_ARRAY_STRINGS } from '../vm/lib/user-memory';
 
 /** Helper ids the capture programs use beyond asm.ts's list (linux/bpf.h). */
 const RINGBUF_RESERVE = 131;
@@ -24,10 +26,13 @@ const RINGBUF_SUBMIT = 132;
 const USER_STACK = 1 << 8;
 
 export const STRING_BYTES = 256;
-export const ARGV_MAX = 16;
-export const ARG_BYTES = 128;
+/** Strings of a `char **` array, and bytes of each with its NUL: what join reads without BPF too. */
+export const ARGV_MAX = MAX_ARRAY_STRINGS;
+export const ARG_BYTES = MAX_ARRAY_STRING + 1;
 export const STACK_DEPTH = 64;
 export const SLOT_HEADER = 8;
+/** Offset in an array's first slot of the word saying the array went on past ARGV_MAX. */
+export const SLOT_MORE = 4;
 export const RECORD_AT = 40;
 export const TGID_AT = 16;
 export const COMM_AT = 24;
@@ -41,8 +46,8 @@ export interface CaptureSpec {
   readonly recordBytes: number;
   /** Byte offsets in the record of pointer fields whose user-memory strings are copied. */
   readonly userStrings: readonly number[];
-  /** Byte offset of a `char **` field (execve's argv) whose strings are copied. */
-  readonly argv?: number;
+  /** Byte offsets of `char **` fields (execve's argv, envp) whose strings are copied. */
+  readonly argvs: readonly number[];
   readonly kernelStack: boolean;
   readonly userStack: boolean;
 }
@@ -51,7 +56,8 @@ export interface CaptureSpec {
 export interface CaptureLayout {
   readonly bytes: number;
   readonly strings: readonly number[];
-  readonly argv: readonly number[];
+  /** Per captured array, its ARGV_MAX slots. */
+  readonly argvs: ReadonlyArray<readonly number[]>;
   readonly kernelStack: number;
   readonly userStack: number;
 }
@@ -66,10 +72,10 @@ export function captureLayout(spec: CaptureSpec): CaptureLayout {
     return start;
   };
   const strings = spec.userStrings.map(() => slot(STRING_BYTES));
-  const argv = spec.argv === undefined ? [] : Array.from({ length: ARGV_MAX }, () => slot(ARG_BYTES));
+  const argvs = spec.argvs.map(() => Array.from({ length: ARGV_MAX }, () => slot(ARG_BYTES)));
   const kernelStack = spec.kernelStack ? slot(STACK_DEPTH * 8) : -1;
   const userStack = spec.userStack ? slot(STACK_DEPTH * 8) : -1;
-  return { bytes: at, strings, argv, kernelStack, userStack };
+  return { bytes: at, strings, argvs, kernelStack, userStack };
 }
 
 /** A captured slot's bytes (a string without its NUL), or undefined when the copy failed. */
@@ -222,7 +228,7 @@ export function tracepointCapture(spec: CaptureSpec, maps: CaptureMaps): BpfProg
     a.load('DW', 3, CTX, field);
     emitSlotCopy(a, Helper.probeReadUserStr, layout.strings[index]!, STRING_BYTES);
   });
-  if (spec.argv !== undefined) emitArgv(a, spec.argv, layout.argv);
+  spec.argvs.forEach((field, index) => emitArgv(a, field, layout.argvs[index]!));
   if (layout.kernelStack >= 0) emitStack(a, layout.kernelStack, 0);
   if (layout.userStack >= 0) emitStack(a, layout.userStack, USER_STACK);
   emitSubmit(a);
@@ -231,13 +237,17 @@ export function tracepointCapture(spec: CaptureSpec, maps: CaptureMaps): BpfProg
 
 /**
  * argv[0…ARGV_MAX): each pointer read from user memory, then its string; a NULL pointer or
- * a fault ends the list (every slot says -1 until it is filled).
+ * a fault reading a pointer ends the list (a slot says 0 until it is filled). A non-NULL
+ * argv[ARGV_MAX] sets the first slot's SLOT_MORE word.
  */
 function emitArgv(a: Assembler, field: number, slots: readonly number[]): void {
   const end = a.label('argv-end');
-  for (const slot of slots) a.storeImm('W', RECORD, slot, -1);
+  for (const slot of slots) {
+    a.storeImm('W', RECORD, slot, 0);
+    a.storeImm('W', RECORD, slot + SLOT_MORE, 0);
+  }
   a.load('DW', SCRATCH, CTX, field);
-  slots.forEach((slot, index) => {
+  const readPointer = (index: number): void => {
     a.mov(1, FP);
     a.aluImm('add', 1, -8);
     a.movImm(2, 8);
@@ -247,9 +257,27 @@ function emitArgv(a: Assembler, field: number, slots: readonly number[]): void {
     a.jumpImm('jne', 0, 0, end);
     a.load('DW', 3, FP, -8);
     a.jumpImm('jeq', 3, 0, end);
+  };
+  slots.forEach((slot, index) => {
+    readPointer(index);
     emitSlotCopy(a, Helper.probeReadUserStr, slot, ARG_BYTES);
   });
+  readPointer(slots.length);
+  a.storeImm('W', RECORD, slots[0]! + SLOT_MORE, 1);
   a.place(end);
+}
+
+/**
+ * A captured array's strings in order (a string that could not be read is empty; an unfilled
+ * slot ends them), and whether the array went on past its slots.
+ */
+export function slotStrings(page: Buffer, view: DataView, recordOffset: number, slots: readonly number[]): { strings: Buffer[]; more: boolean } {
+  const strings: Buffer[] = [];
+  for (const slot of slots) {
+    if (view.getInt32(recordOffset + slot, true) === 0) break;
+    strings.push(slotBytes(page, view, recordOffset, slot) ?? Buffer.alloc(0));
+  }
+  return { strings, more: view.getUint32(recordOffset + slots[0]! + SLOT_MORE, true) === 1 };
 }
 
 /**
@@ -258,7 +286,7 @@ function emitArgv(a: Assembler, field: number, slots: readonly number[]): void {
  * Its record is the common fields of a trace entry, the thread in common_pid.
  */
 export function profileCapture(source: number, kernelStack: boolean, userStack: boolean, maps: CaptureMaps): { program: BpfProgram; layout: CaptureLayout } {
-  const layout = captureLayout({ source, eventId: 0, recordBytes: PROFILE_RECORD_BYTES, userStrings: [], kernelStack, userStack });
+  const layout = captureLayout({ source, eventId: 0, recordBytes: PROFILE_RECORD_BYTES, userStrings: [], argvs: [], kernelStack, userStack });
   const a = new Assembler();
   a.mov(CTX, 1);
   emitFilters(a, maps);

@@ -1,6 +1,7 @@
 // Events whose handlers need what only the event's moment can give, captured by BPF for the
 // user tier (src/bpf/capture-source.ts): tracepoints whose pointer arguments the handler
-// passes to user_string (the strings copied while the process still exists), and profile-N
+// passes to user_string or whose `char **` arguments it passes to join (the strings copied
+// while the process still exists), and profile-N
 // samples at any rate with the stacks of the sampled code. Records come out as the session's
 // usual TraceEvent; without BPF, the caller keeps the tracefs path (the reason is kept for -v).
 
@@ -39,8 +40,15 @@ export function openCapture(options: CaptureOptions): CapturedEvents | string {
 
 /** An argument field is a user-space pointer the capture program can copy a string from. */
 export function isUserPointer(field: FieldLayout | undefined): boolean {
-  return field !== undefined && field.kind === 'int' && field.size === 8 && /\*\s*$/.test(field.type) && !/\*\s*\*\s*$/.test(field.type);
+  return field !== undefined && field.kind === 'int' && field.size === 8 && /\*\s*$/.test(field.type) && !isPointerArray(field);
 }
+
+/** An argument field is a `char **` (execve's `const char *const * argv`): an array of strings. */
+export function isUserPointerArray(field: FieldLayout | undefined): boolean {
+  return field !== undefined && field.kind === 'int' && field.size === 8 && isPointerArray(field);
+}
+
+const isPointerArray = (field: FieldLayout): boolean => /\*\s*(const\s*)?\*\s*$/.test(field.type);
 
 export class CapturedEvents {
   private readonly routes: Array<CapturedRoute | undefined> = [];
@@ -48,19 +56,24 @@ export class CapturedEvents {
   constructor(private readonly source: CaptureSource) {}
 
   /**
-   * Captures TYPE's events with the user strings of argument fields ARGS copied; the route's
-   * type reads those arguments as the copied strings (as a uprobe's fetched strings read).
+   * Captures TYPE's events with the user strings of argument fields ARGS and the string
+   * arrays of argument fields ARRAYS copied; the route's type reads those arguments as the
+   * copied strings (as a uprobe's fetched strings read), and join finds the arrays.
    */
-  addTracepoint(type: EventType, args: readonly number[]): CapturedRoute {
+  addTracepoint(type: EventType, args: readonly number[], arrays: readonly number[]): CapturedRoute {
     const { layout: eventLayout } = type;
     const recordBytes = recordSize(eventLayout.fields, eventLayout.commonFields);
     const pointers = args.map((index) => type.argFields[index]!);
+    const arrayFields = arrays.map((index) => type.argFields[index]!);
     const { source, layout } = this.source.addTracepoint(eventLayout.system, eventLayout.name, {
       recordBytes,
       userStrings: pointers.map((field) => field.offset),
+      argvs: arrayFields.map((field) => field.offset),
       kernelStack: false,
       userStack: false,
     });
+    // Slots, like fields, count from the start of the tracepoint's record.
+    const argvs = arrayFields.map((field, index) => ({ field, slots: layout.argvs[index]!.map((slot) => slot - RECORD_AT) }));
     const argFields = type.argFields.map((field, index) => {
       const at = args.indexOf(index);
       if (at < 0) return field;
@@ -70,7 +83,7 @@ export class CapturedEvents {
     });
     // args.NAME reads the same copies.
     const fields = new Map([...type.fields].map(([name, field]) => [name, argFields[type.argFields.indexOf(field)] ?? field]));
-    return this.remember({ source, type: { ...type, argFields, fields, render: null }, layout, sampler: false });
+    return this.remember({ source, type: { ...type, argFields, fields, render: null, argvs }, layout, sampler: false });
   }
 
   /** profile at HZ on every CPU of the run, with both stacks of the sampled code. */

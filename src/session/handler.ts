@@ -18,6 +18,10 @@ export interface Handler {
   readonly userStrings: readonly number[];
   /** NAME of the user_string(args.NAME) calls in the handler: the same, by field name. */
   readonly userStringFields: readonly string[];
+  /** N of the join(argN) calls in the handler: `char **` arrays captured by BPF. */
+  readonly argvs: readonly number[];
+  /** NAME of the join(args.NAME) calls in the handler: the same, by field name. */
+  readonly argvFields: readonly string[];
   /** Its bytecode and captured variables (when REGISTER made it): what the kernel tier compiles. */
   readonly body?: HandlerBody;
   /** Fields the handler reads as args.NAME: each must exist in at least one of its events. */

@@ -7,7 +7,7 @@ import { btfEnumValues, compileArgstr, formatKernelSymbol } from '../probes/args
 import { UserSymbolizer } from '../probes/usersyms';
 import { followingRecords } from '../probes/ringbuf';
 import { readField, recordEventId, type PageBytes } from '../probes/fields';
-import type { EventLayout } from '../probes/format';
+import type { EventLayout, FieldLayout } from '../probes/format';
 import type { PageCursor } from '../probes/ringbuf';
 import type { KernelSymbol } from '../probes/kallsyms';
 import { TaskTable } from '../probes/tasks';
@@ -19,7 +19,7 @@ import { checkEventFields, checkSharedFilter, FUNCTION_EVENT, functionTracerTake
 import { ProbeSet, isProbeGroup, type ProbeDefiner, type ProbeEvent, type ProbeSpec } from '../probes/uprobe';
 import { readFileSync, readdirSync } from 'node:fs';
 import type { Tracepoint, TracepointDefinition } from '../probes/resolve';
-import { CapturedEvents, isUserPointer, openCapture, type CapturedRoute } from './captured-events';
+import { CapturedEvents, isUserPointer, isUserPointerArray, openCapture, type CapturedRoute } from './captured-events';
 import type { Handler } from './handler';
 import { TraceEvent, fieldsByName, type EventType, type StackSymbolizer } from './trace-event';
 
@@ -233,20 +233,23 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   }
 
   /**
-   * A route whose first handler passes pointer arguments to user_string is captured by BPF
-   * (the strings copied while the process still exists) when BPF is available; otherwise
-   * user_string reads the process's memory when the handler runs, as before. Events with a
-   * kernel filter stay in the instance (the filter is the instance's).
+   * A route whose first handler passes pointer arguments to user_string, or `char **`
+   * arguments to join, is captured by BPF (the strings copied while the process still
+   * exists) when BPF is available; otherwise user_string and join read the process's memory
+   * when the handler runs, as before. Events with a kernel filter stay in the instance (the
+   * filter is the instance's).
    */
   private captureIfNeeded(route: Route, handler: Handler, filter: string | null): void {
     if (route.handlers.length > 0 || route.enabled || filter !== null) return;
     const { argFields, fields } = route.type;
-    const named = handler.userStringFields.map((name) => argFields.indexOf(fields.get(name)!)).filter((index) => index >= 0);
-    const args = [...new Set([...handler.userStrings, ...named])].filter((index) => isUserPointer(argFields[index]));
-    if (args.length === 0) return;
+    const argumentsOf = (numbered: readonly number[], named: readonly string[], fits: (field: FieldLayout | undefined) => boolean): number[] =>
+      [...new Set([...numbered, ...named.map((name) => argFields.indexOf(fields.get(name)!))])].filter((index) => fits(argFields[index]));
+    const strings = argumentsOf(handler.userStrings, handler.userStringFields, isUserPointer);
+    const arrays = argumentsOf(handler.argvs, handler.argvFields, isUserPointerArray);
+    if (strings.length === 0 && arrays.length === 0) return;
     const capture = this.openCapture();
     if (capture === null) return;
-    route.captured = capture.addTracepoint(route.type, args);
+    route.captured = capture.addTracepoint(route.type, strings, arrays);
     this.capturedRoutes[route.captured.source] = route;
   }
 
@@ -261,7 +264,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
 
   /** What -v says of capture: what BPF copies at the event, or why it cannot. */
   captureNote(): string | undefined {
-    if (typeof this.capture === 'string') return `BPF capture unavailable (${this.capture}): user_string reads process memory when the handler runs; profile-N samples the scheduler tick`;
+    if (typeof this.capture === 'string') return `BPF capture unavailable (${this.capture}): user_string and join read process memory when the handler runs; profile-N samples the scheduler tick`;
     const names = this.capturedRoutes.filter((route) => route !== undefined).map((route) => route.captured!.sampler ? `${route.type.probename} (sampled by perf)` : `${route.tracepoint.system}:${route.tracepoint.event}`);
     return names.length === 0 ? undefined : `captured at the event by BPF: ${names.join(', ')}`;
   }

@@ -850,10 +850,8 @@ export class Session {
     }
     const spec = parseHeader(kind, header);
     if (typeof spec === 'string') throw new RuntimeError(spec);
-    const userStrings = hints.userStrings ?? [];
-    const userStringFields = hints.userStringFields ?? [];
-    const fields = hints.fields ?? [];
-    this.handlers.push({ id: this.nextHandlerId++, kind, header, spec, fn, userStrings, userStringFields, fields, ...(hints.body === undefined ? {} : { body: hints.body }) });
+    const { userStrings = [], userStringFields = [], argvs = [], argvFields = [], fields = [] } = hints;
+    this.handlers.push({ id: this.nextHandlerId++, kind, header, spec, fn, userStrings, userStringFields, argvs, argvFields, fields, ...(hints.body === undefined ? {} : { body: hints.body }) });
   }
 
   private argTable(): KTable {

@@ -1,6 +1,7 @@
 // The event context a trace handler runs with (SPEC §4.10): one reusable object pointed at
 // the current record, decoding each field, argstr and task identity only when asked for.
 
+import { slotStrings } from '../bpf/capture';
 import type { EventLayout, FieldLayout } from '../probes/format';
 import { readField, recordFlags, recordPid, TRACE_FLAG_HARDIRQ, TRACE_FLAG_NMI, TRACE_FLAG_SOFTIRQ, type PageBytes } from '../probes/fields';
 import type { TaskTable } from '../probes/tasks';
@@ -18,6 +19,14 @@ export interface EventType {
   readonly fields: ReadonlyMap<string, FieldLayout>;
   /** Renders argstr for a record; built on first use. */
   render: ((bytes: PageBytes, offset: number, length: number) => string) | null;
+  /** `char **` fields whose strings BPF captured after the record (captured-events.ts). */
+  readonly argvs?: readonly CapturedArray[];
+}
+
+/** A `char **` field and the slots (offsets from the record's start) its strings were copied to. */
+export interface CapturedArray {
+  readonly field: FieldLayout;
+  readonly slots: readonly number[];
 }
 
 /**
@@ -128,6 +137,16 @@ export class TraceEvent implements EventContext {
   execname(): string {
     // Thread 0 is the CPU's idle task, which the kernel names swapper/N.
     return this.tid === 0 ? `swapper/${this.cpu}` : this.tasks.comm(this.tid);
+  }
+
+  capturedArgv(address: bigint): { strings: string[]; more: boolean } | undefined {
+    for (const { field, slots } of this.type.argvs ?? []) {
+      const value = readField(this.bytes, this.offset, this.length, field);
+      if (value === undefined || BigInt.asUintN(64, BigInt(value)) !== address) continue;
+      const { strings, more } = slotStrings(this.bytes.page, this.bytes.view, this.offset, slots);
+      return { strings: strings.map((bytes) => bytes.toString('latin1')), more };
+    }
+    return undefined;
   }
 
   arg(index: number): Value {

@@ -1,28 +1,26 @@
 // What a handler's bytecode tells the probe layer in advance: which event arguments and
-// fields it passes to user_string, so the kernel can copy those strings at the event (a
-// uprobe's fetch, a tracepoint's BPF capture), and which fields it reads by name, so that
-// attaching can check the events have them.
+// fields it passes to user_string (or join), so the kernel can copy those strings (or string
+// arrays) at the event (a uprobe's fetch, a tracepoint's BPF capture), and which fields it
+// reads by name, so that attaching can check the events have them.
 
 import { EVENT_VARIABLES, INSTRUCTION_WIDTH, OPCODES, Op, argNumber } from './opcodes';
 import type { Proto } from './proto';
 import { capturingBuiltins } from './lib/index';
 
-/** The builtins that read a string at a user address given as argN (user_string). */
-const ARG_STRING_BUILTINS = capturingBuiltins('argString');
-
-/** What a handler passes directly to user_string: N of `argN`, NAME of `args.NAME`. */
-export interface UserStringSources {
+/** What a handler passes directly to the builtins of one capture: N of `argN`, NAME of `args.NAME`. */
+export interface CapturedSources {
   readonly args: Set<number>;
   readonly fields: Set<string>;
 }
 
 /**
- * The `user_string(argN)` and `user_string(args.NAME)` calls (or another argString builtin's)
- * made directly in `proto` (not in functions it calls). Tracks, per register, the last
- * instruction that wrote it, in code order — the pattern the compiler emits for such a call
- * is GETGLOBAL, EVENTVAR or FIELD, CALL.
+ * The calls `f(argN)` and `f(args.NAME)` of the builtins F that need CAPTURE (user_string
+ * for `argString`, join for `argv`) made directly in `proto` (not in functions it calls).
+ * Tracks, per register, the last instruction that wrote it, in code order — the pattern the
+ * compiler emits for such a call is GETGLOBAL, EVENTVAR or FIELD, CALL.
  */
-export function userStringSources(proto: Proto): UserStringSources {
+export function capturedSources(proto: Proto, capture: 'argString' | 'argv'): CapturedSources {
+  const builtins = capturingBuiltins(capture);
   const found = { args: new Set<number>(), fields: new Set<string>() };
   const lastWriter = new Map<number, number>();
   const code = proto.code;
@@ -34,7 +32,7 @@ export function userStringSources(proto: Proto): UserStringSources {
       const callee = lastWriter.get(a);
       const argument = lastWriter.get(a + 1);
       if (callee !== undefined && argument !== undefined && code[callee * INSTRUCTION_WIDTH] === Op.GETGLOBAL &&
-        ARG_STRING_BUILTINS.includes(proto.constants[code[callee * INSTRUCTION_WIDTH + 2]!] as string)) {
+        builtins.includes(proto.constants[code[callee * INSTRUCTION_WIDTH + 2]!] as string)) {
         const writer = code[argument * INSTRUCTION_WIDTH];
         const operand = code[argument * INSTRUCTION_WIDTH + 2]!;
         const arg = writer === Op.EVENTVAR ? argNumber(EVENT_VARIABLES[operand]!) : null;

@@ -49,6 +49,11 @@ export interface EventContext {
   kernelStack?(): readonly string[] | undefined;
   /** User stack recorded with the event, likewise. */
   userStack?(): readonly string[] | undefined;
+  /**
+   * The strings of the `char **` array at user address ADDRESS as captured at the event
+   * (with `more` when it held more than were captured), or undefined when none was.
+   */
+  capturedArgv?(address: bigint): { readonly strings: readonly string[]; readonly more: boolean } | undefined;
 }
 
 /** Identity of the tracer process itself, for event variables outside events. */
@@ -86,6 +91,10 @@ export interface RegistrationHints {
   readonly userStrings?: readonly number[];
   /** Fields it passes to user_string as args.NAME. */
   readonly userStringFields?: readonly string[];
+  /** Arguments it passes to join (`char **` arrays, from its bytecode). */
+  readonly argvs?: readonly number[];
+  /** Fields it passes to join as args.NAME. */
+  readonly argvFields?: readonly string[];
   /** Event fields the handler reads by name (args.NAME), checked against its events at attach. */
   readonly fields?: readonly string[];
   /** The handler's prototype and the cells of its upvalues, when REGISTER created it. */

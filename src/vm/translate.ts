@@ -2,7 +2,7 @@
 // becomes a factory taking its upvalue cells; registers become JS locals, jumps a
 // `switch` over basic blocks, and the sandbox checks sit at back-edges and calls.
 
-import { eventFieldNames, userStringSources } from './hints';
+import { capturedSources, eventFieldNames } from './hints';
 import { EVENT_VARIABLES, INSTRUCTION_WIDTH, OPCODES, Op, argNumber, type ArgVariable, type EventVariable, type OpName } from './opcodes';
 import * as ops from './ops';
 import { structure, type Region } from './structure';
@@ -230,16 +230,18 @@ class Translator {
 
   /**
    * REGISTER's hints: user_string(argN) and user_string(args.NAME) calls of the handler,
-   * the event fields it reads as args.NAME, and its prototype with the cells it captured, so the kernel tier can
+   * its join(argN) and join(args.NAME) calls, the event fields it reads as args.NAME, and its prototype with the cells it captured, so the kernel tier can
    * compile it and share its globals.
    */
   registrationHints(pc: number, register: number): string {
     const child = this.registeredProto(pc, register);
     if (child === undefined) return '';
-    const userStrings = userStringSources(child);
+    const userStrings = capturedSources(child, 'argString');
+    const argvs = capturedSources(child, 'argv');
+    const sorted = (args: Set<number>): string => [...args].sort((a, b) => a - b).join(', ');
     const captures = child.upvalues.map((_, index) => this.upvalueSource(child, index)).join(', ');
     this.handlerProtos.push(child);
-    return `, { userStrings: [${[...userStrings.args].sort((a, b) => a - b).join(', ')}], userStringFields: ${JSON.stringify([...userStrings.fields])}, fields: ${JSON.stringify(eventFieldNames(child))}, body: { proto: handlerProtos[${this.handlerProtos.length - 1}], cells: [${captures}] } }`;
+    return `, { userStrings: [${sorted(userStrings.args)}], userStringFields: ${JSON.stringify([...userStrings.fields])}, argvs: [${sorted(argvs.args)}], argvFields: ${JSON.stringify([...argvs.fields])}, fields: ${JSON.stringify(eventFieldNames(child))}, body: { proto: handlerProtos[${this.handlerProtos.length - 1}], cells: [${captures}] } }`;
   }
 
   childProto(index: number): Proto {

@@ -7,7 +7,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RECORD_AT, slotBytes, slotStack } from '../../src/bpf/capture';
+import { ARGV_MAX, RECORD_AT, slotBytes, slotStack, slotStrings } from '../../src/bpf/capture';
 import { CaptureSource } from '../../src/bpf/capture-source';
 import { recordPid } from '../../src/probes/fields';
 import { KernelSymbols } from '../../src/probes/kallsyms';
@@ -24,7 +24,7 @@ if (reason !== undefined) {
   const workload = join(directory, 'workload');
   execFileSync('cc', ['-O1', '-fno-omit-frame-pointer', '-o', workload, join(__dirname, '..', 'session', 'workload.c')]);
 
-  const openat = { recordBytes: 48, userStrings: [24], kernelStack: false, userStack: false };
+  const openat = { recordBytes: 48, userStrings: [24], argvs: [], kernelStack: false, userStack: false };
 
   t.test('user_string of openat: every one of 20 short-lived cat runs', async (t) => {
     const files = Array.from({ length: 20 }, (_, index) => join(directory, `file-${index}`));
@@ -50,16 +50,19 @@ if (reason !== undefined) {
     const capture = new CaptureSource({ tracefsRoot: TRACEFS });
     t.teardown(() => capture.close());
     // sys_enter_execve: filename at 16, argv at 24, a 40-byte record.
-    const { layout } = capture.addTracepoint('syscalls', 'sys_enter_execve', { recordBytes: 40, userStrings: [16], argv: 24, kernelStack: false, userStack: false });
+    const { layout } = capture.addTracepoint('syscalls', 'sys_enter_execve', { recordBytes: 40, userStrings: [16], argvs: [24], kernelStack: false, userStack: false });
     const marker = `ktap-argv-${process.pid}`;
-    spawnSync('/bin/echo', [marker, 'two words', '3']);
+    const long = Array.from({ length: ARGV_MAX + 1 }, (_, index) => `a${index}`);
+    spawnSync('/bin/echo', [marker, 'two words', '', '3']);
+    spawnSync('/bin/echo', [`${marker}-long`, ...long]);
     capture.detach();
-    let found: string[] | undefined;
+    const found = new Map<string, { strings: string[]; more: boolean }>();
     capture.drain((_, bytes, offset) => {
-      const argv = layout.argv.map((slot) => slotBytes(bytes.page, bytes.view, offset, slot)?.toString('latin1'));
-      if (argv[1] === marker) found = argv.filter((value): value is string => value !== undefined);
+      const { strings, more } = slotStrings(bytes.page, bytes.view, offset, layout.argvs[0]!);
+      if (strings[1]?.toString('latin1').startsWith(marker)) found.set(strings[1].toString('latin1'), { strings: strings.map((bytes) => bytes.toString('latin1')), more });
     });
-    t.same(found, ['/bin/echo', marker, 'two words', '3'], 'argv as the process passed it');
+    t.same(found.get(marker), { strings: ['/bin/echo', marker, 'two words', '', '3'], more: false }, 'argv as the process passed it');
+    t.same(found.get(`${marker}-long`), { strings: ['/bin/echo', `${marker}-long`, ...long.slice(0, ARGV_MAX - 2)], more: true }, `the first ${ARGV_MAX}, and that more followed`);
   });
 
   t.test('a full ring buffer: records delivered + counted lost = events', async (t) => {
@@ -67,7 +70,7 @@ if (reason !== undefined) {
     const child = spawn(workload, ['wait-getppid', String(calls)], { stdio: ['pipe', 'ignore', 'inherit'] });
     const capture = new CaptureSource({ tracefsRoot: TRACEFS, pids: [child.pid!], ringBytes: 4096 });
     t.teardown(() => capture.close());
-    capture.addTracepoint('syscalls', 'sys_enter_getppid', { recordBytes: 16, userStrings: [], kernelStack: false, userStack: false });
+    capture.addTracepoint('syscalls', 'sys_enter_getppid', { recordBytes: 16, userStrings: [], argvs: [], kernelStack: false, userStack: false });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     child.stdin!.end('go\n');
     t.equal(await exited, 0, 'the workload ran');

@@ -1,5 +1,5 @@
 // Capture at the event through the real ktap: user_string of a short-lived process's filename,
-// profile-999hz above HZ with stacks of the sampled code, -v saying what BPF captures, and
+// join(args.argv) of short-lived processes' execve, profile-999hz above HZ with stacks of the sampled code, -v saying what BPF captures, and
 // the fallback (KTAP_NO_BPF) saying why it does not.
 
 import t from 'tap';
@@ -39,6 +39,16 @@ t.test('capture at the event', { skip: reason }, async (t) => {
     const printed = new Set(result.stdout.split('\n'));
     t.same(files.filter((file) => !printed.has(file)), [], 'every file name, copied while its cat ran');
     t.match(result.stderr, /captured at the event by BPF: syscalls:sys_enter_openat/);
+  });
+
+  t.test('join(args.argv) of 20 processes that exit at once', async (t) => {
+    const runs = Array.from({ length: 20 }, (_, index) => ['/bin/true', `argv-${index}`, `two words ${index}`, '']);
+    const script = `trace syscalls:sys_enter_execve { print(join(args.argv, "|")) }`;
+    const result = run(['-v', '-e', script, '--', 'sh', '-c', runs.map((argv) => argv.map((arg) => `'${arg}'`).join(' ')).join('; ')]);
+    t.equal(result.status, 0, result.stderr);
+    const printed = new Set(result.stdout.split('\n'));
+    t.same(runs.map((argv) => argv.join('|')).filter((line) => !printed.has(line)), [], 'every argv, copied at the execve');
+    t.match(result.stderr, /captured at the event by BPF: syscalls:sys_enter_execve/);
   });
 
   t.test('profile-999hz: above HZ, ustack() in the sampled code', async (t) => {

@@ -1,7 +1,6 @@
 // The global builtin functions (SPEC §5.1–5.4): output, table helpers, session control,
 // system facts and event helpers.
 
-import { closeSync, openSync, readSync } from 'node:fs';
 import os from 'node:os';
 import { RuntimeError } from '../errors';
 import type { Runtime } from '../runtime';
@@ -10,15 +9,13 @@ import { KTable } from '../table';
 import { KTuple } from '../tuple';
 import { clampInteger, numberArgument, optionalNumberArgument, stringArgument, tableArgument } from './arguments';
 import { formatString, symbolOrHex } from './format';
+import { checkedLength } from './string';
+import { readUserArgv, readUserString } from './user-memory';
 import type { BuiltinDef } from './registry';
 import { WORK_COST } from '../limits';
 
 const DEFAULT_STACK_DEPTH = 10;
 const MAX_STACK_DEPTH = 50;
-/** user_string reads at most this many bytes before the NUL. */
-const MAX_USER_STRING = 255;
-/** Reads stop at page boundaries so a string ending just before an unmapped page is still read. */
-const PAGE_SIZE = 4096;
 
 /** stack()/ustack(): `depth` frames (default 10, negative or over 50 means 50) after `skip`. */
 function renderStack(frames: readonly string[] | undefined, depthValue: Value, skipValue: Value): string {
@@ -44,38 +41,6 @@ function outputUnits(values: readonly Value[]): number {
   let bytes = 0;
   for (const value of values) if (typeof value === 'string') bytes += value.length;
   return WORK_COST.formattedRow + bytes / WORK_COST.bytesPerUnit;
-}
-
-/**
- * The NUL-terminated string at `address` in process `pid`, read from /proc/PID/mem when
- * the handler runs (SPEC §8); "" when any part of it cannot be read.
- */
-function readUserString(pid: number, address: bigint): string {
-  let descriptor: number;
-  try {
-    descriptor = openSync(`/proc/${pid}/mem`, 'r');
-  } catch {
-    return '';
-  }
-  try {
-    const buffer = Buffer.alloc(MAX_USER_STRING);
-    let length = 0;
-    while (length < MAX_USER_STRING) {
-      const position = address + BigInt(length);
-      const toPageEnd = PAGE_SIZE - Number(position % BigInt(PAGE_SIZE));
-      const wanted = Math.min(toPageEnd, MAX_USER_STRING - length);
-      const got = readSync(descriptor, buffer, length, wanted, position);
-      if (got <= 0) return '';
-      const nul = buffer.subarray(length, length + got).indexOf(0);
-      if (nul >= 0) return buffer.toString('latin1', 0, length + nul);
-      length += got;
-    }
-    return buffer.toString('latin1', 0, length);
-  } catch {
-    return '';
-  } finally {
-    closeSync(descriptor);
-  }
 }
 
 /** A value computed once per runtime on first use (system facts that never change). */
@@ -199,6 +164,25 @@ export const BASE_BUILTINS: readonly BuiltinDef[] = [
       if (rt.event === null) return '';
       rt.charge(WORK_COST.systemCall);
       return readUserString(rt.event.pid, toUint64(checked));
+    },
+  },
+  {
+    name: 'join',
+    params: '(argv [, sep])',
+    doc: 'the strings of a char ** array at a user address (execve\'s args.argv) joined by sep (default " ")',
+    captures: 'argv',
+    make: (rt) => (address: Value, separator: Value) => {
+      const checked = numberArgument(address, 1);
+      const between = separator === undefined ? ' ' : stringArgument(separator, 2);
+      const event = rt.event;
+      if (event === null || event.kind !== 'trace') return '';
+      const at = toUint64(checked);
+      let array = event.capturedArgv?.(at);
+      if (array === undefined) {
+        rt.charge(WORK_COST.systemCall);
+        array = readUserArgv(event.pid, at);
+      }
+      return checkedLength(rt, array.more ? [...array.strings, '...'].join(between) : array.strings.join(between));
     },
   },
   {

@@ -15,10 +15,11 @@ export interface BuiltinDef {
   readonly doc: string;
   /**
    * What only the event's moment can give this builtin, so the session arranges it before
-   * events flow: the kernel or user call stack recorded with each event, or (`argString`)
-   * a string at a user address passed as argN, copied while the task still exists.
+   * events flow: the kernel or user call stack recorded with each event, (`argString`) a
+   * string at a user address passed as argN or args.NAME, or (`argv`) the strings of a
+   * `char **` array passed so, copied while the task still exists.
    */
-  readonly captures?: 'kernelStack' | 'userStack' | 'argString';
+  readonly captures?: 'kernelStack' | 'userStack' | 'argString' | 'argv';
   /** Creates the function for one runtime. Throw RuntimeError for script-visible failures. */
   make(rt: Runtime): KFunction;
 }

@@ -8,11 +8,14 @@ import { numberArgument, optionalNumberArgument, stringArgument } from './argume
 import { formatString } from './format';
 import type { BuiltinDef } from './registry';
 
-/** sprintf's result is held to the string limit like `..`'s. */
-function sprintf(rt: Runtime, format: Value, values: Value[]): string {
-  const text = formatString(rt, stringArgument(format, 1), values);
+/** TEXT, a builtin's result, held to the string limit like `..`'s. */
+export function checkedLength(rt: Runtime, text: string): string {
   if (text.length > rt.maxString) throw new RuntimeError('string too long', `--max-string ${rt.maxString}`);
   return text;
+}
+
+function sprintf(rt: Runtime, format: Value, values: Value[]): string {
+  return checkedLength(rt, formatString(rt, stringArgument(format, 1), values));
 }
 
 /** Lua's position rule: 1 is the first byte, -1 the last, 0 before the first. */

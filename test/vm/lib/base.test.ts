@@ -1,6 +1,7 @@
 // The global builtins (SPEC §5.1–5.4): print, table helpers, exit, system facts and the
 // event helpers, inside and outside an event context.
 
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import t from 'tap';
@@ -98,6 +99,42 @@ t.test('user_string', async (t) => {
     const text = builtin('user_string')(start) as string;
     t.match(text, /^\x7fELF[^\0]{0,12}$/, 'memory of the event task, up to the NUL');
   }
+});
+
+t.test('join', async (t) => {
+  const { builtin, failure, rt } = fakeRuntime();
+  t.equal(builtin('join')(0x1000), '', 'outside events');
+  t.equal(failure('join', 'x'), 'wrong type of argument 1');
+  t.equal(failure('join', 1, 2), 'wrong type of argument 2');
+  const captured = { strings: ['ls', '-l', ''], more: false };
+  rt.event = fakeEvent({ capturedArgv: (address: bigint) => (address === 0x5000n ? captured : undefined) });
+  t.equal(builtin('join')(0x5000), 'ls -l ', 'the strings captured at the event, joined by a space');
+  t.equal(builtin('join')(0x5000, ', '), 'ls, -l, ');
+  captured.more = true;
+  t.equal(builtin('join')(0x5000, ','), 'ls,-l,,...', 'an array longer than was captured ends in ...');
+  t.equal(failure('join', 0x5000, 'x'.repeat(rt.maxString / 2)), 'string too long', 'held to --max-string');
+  rt.event = fakeEvent({ kind: 'timer' });
+  t.equal(builtin('join')(0x5000), '', 'timer handlers');
+
+  // Not captured: the array in the process's memory, or its command line when that memory is gone.
+  const args = ['30', ...Array.from({ length: 20 }, () => '0')];
+  const child = spawn('sleep', args, { stdio: 'ignore' });
+  t.teardown(() => child.kill('SIGKILL'));
+  await new Promise((resolve) => child.once('spawn', resolve));
+  let stack = 0n;
+  // The exec is done when /proc/PID/cmdline is sleep's: its stack then starts with argc, argv.
+  for (let tries = 0; tries < 200 && stack === 0n; tries++) {
+    if (readFileSync(`/proc/${child.pid}/cmdline`, 'latin1').startsWith('sleep\0')) stack = BigInt(readFileSync(`/proc/${child.pid}/stat`, 'latin1').split(') ')[1]!.split(' ')[25]!);
+    else await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  rt.event = fakeEvent({ pid: child.pid! });
+  const expected = ['sleep', ...args].slice(0, 16);
+  t.equal(builtin('join')(fromBigInt(stack + 8n)), [...expected, '...'].join(' '), 'argv from the process\'s memory');
+  t.equal(builtin('join')(fromBigInt(stack + 8n + 17n * 8n), '|'), '0|0|0|0|0', 'from the 18th pointer on: the last five of 22');
+  t.equal(builtin('join')(0x1000), [...expected, '...'].join(' '), 'an array that cannot be read: the command line now');
+  t.equal(builtin('join')(0), '', 'a NULL array');
+  rt.event = fakeEvent({ pid: 0x7fffffff });
+  t.equal(builtin('join')(0x1000), '', 'a task that is gone');
 });
 
 t.test('stack and ustack', async (t) => {

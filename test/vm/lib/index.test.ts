@@ -12,7 +12,7 @@ const FUNCTIONS = [
   'num_cpus', 'gettimeofday_s', 'gettimeofday_ms', 'gettimeofday_us', 'gettimeofday_ns', 'stack', 'ustack',
   'ipof', 'stringof', 'user_string', 'kernel_string', 'in_interrupt', 'in_iowait', 'curr_taskinfo',
   // docs/language.md
-  'min', 'max', 'log2', 'linear', 'print_log2', 'print_linear', 'sprintf', 'tostring', 'tonumber', 'strftime', 'strftime_ns',
+  'min', 'max', 'log2', 'linear', 'print_log2', 'print_linear', 'sprintf', 'tostring', 'tonumber', 'strftime', 'strftime_ns', 'join',
 ];
 const MEMBERS: Record<string, string[]> = {
   table: ['new'],
