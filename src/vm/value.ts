@@ -22,14 +22,18 @@ export type KFunction = (...args: any[]) => Value;
 export const MAX_SAFE = 9007199254740991;
 const INT64_MIN = -(1n << 63n);
 
-/** Builtin functions, so print can tell `cfunction` from `function`. */
-const builtinFunctions = new WeakSet<object>();
+/**
+ * Builtin functions carry this mark, so print can tell `cfunction` from `function`. A
+ * property, not a WeakSet: every runtime marks ~100 new builtins, and WeakSet entries are
+ * ephemerons the collector must revisit (5 % of a run that makes many runtimes).
+ */
+const BUILTIN = Symbol('ktap builtin');
 export function markBuiltin<F extends KFunction>(fn: F): F {
-  builtinFunctions.add(fn);
+  (fn as F & { [BUILTIN]?: true })[BUILTIN] = true;
   return fn;
 }
 export function isBuiltin(fn: KFunction): boolean {
-  return builtinFunctions.has(fn);
+  return (fn as KFunction & { [BUILTIN]?: true })[BUILTIN] === true;
 }
 
 export type TypeName = 'nil' | 'boolean' | 'number' | 'string' | 'table' | 'tuple' | 'function';
