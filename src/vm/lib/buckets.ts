@@ -5,7 +5,8 @@
 import { RuntimeError } from '../errors';
 import type { Runtime } from '../runtime';
 import type { KTable } from '../table';
-import { fromBigInt, isNumber, toBigInt, type Value } from '../value';
+import { printable } from '../quote';
+import { fromBigInt, isNumber, toBigInt, toDisplayString, type Value } from '../value';
 import { tableArgument } from './arguments';
 import { NEGATIVE_BUCKET, linearRange, type LinearRange } from './numeric';
 import type { BuiltinDef } from './registry';
@@ -50,7 +51,7 @@ function countsByKey(table: KTable, name: string): Map<bigint, number | bigint> 
   const counts = new Map<bigint, number | bigint>();
   for (const [key, count] of table.entries()) {
     if (!isNumber(count)) throw new RuntimeError(`${name} only can print number`);
-    if (!isNumber(key)) throw new RuntimeError(`${name}: key ${String(key)} is not a bucket`);
+    if (!isNumber(key)) throw new RuntimeError(`${name}: key ${printable(toDisplayString(key))} is not a bucket`);
     counts.set(toBigInt(key), count);
   }
   return counts;

@@ -3,6 +3,7 @@
 
 import { RuntimeError } from '../errors';
 import type { Runtime } from '../runtime';
+import { printable } from '../quote';
 import { toBigInt, type Value } from '../value';
 import { optionalNumberArgument, stringArgument } from './arguments';
 import type { BuiltinDef } from './registry';
@@ -86,7 +87,7 @@ export function strftime(format: string, nanoseconds: bigint): string {
       }
       const character = text[++index] ?? '';
       const conversion = conversions[character];
-      if (conversion === undefined) throw new RuntimeError(`invalid conversion '%${character}' to 'strftime'`);
+      if (conversion === undefined) throw new RuntimeError(`invalid conversion '%${printable(character)}' to 'strftime'`);
       out += conversion();
     }
     return out;

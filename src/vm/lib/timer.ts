@@ -3,7 +3,7 @@
 
 import { parseInterval } from '../../syntax/headers';
 import { RuntimeError } from '../errors';
-import { quoteBytes } from '../quote';
+import { printable } from '../quote';
 import { handlerRegistrar } from './kdebug';
 import type { BuiltinDef } from './registry';
 
@@ -13,11 +13,6 @@ function timerRegistrar(kind: 'tick' | 'profile', doc: string): BuiltinDef {
     if (parseInterval(interval) === undefined) throw new RuntimeError(`cannot parse timer interval: ${printable(String(interval))}`);
     return `${kind}-${interval}`;
   });
-}
-
-/** The interval as the script wrote it, or quoted with escapes when it holds control bytes. */
-function printable(interval: string): string {
-  return /^[\x20-\x7e]*$/.test(interval) ? interval : quoteBytes(interval, '"', 40);
 }
 
 export const TIMER_BUILTINS: readonly BuiltinDef[] = [
