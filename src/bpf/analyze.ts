@@ -25,13 +25,31 @@ export const KERNEL_BUILTINS: ReadonlyMap<string, number> = new Map([
 
 /**
  * What a register holds: nil, an integer, an integer or nil (a table lookup), a boolean,
- * the task's comm (execname), the probe's name, a global table, a builtin; `conflict` when
- * paths that meet disagree (fine unless it is read).
+ * the task's comm (execname), the probe's name, a global table, a builtin, the tuple made by
+ * the TUPLE at a pc; `conflict` when paths that meet disagree (fine unless it is read).
  */
-export type Kind = 'unset' | 'nil' | 'int' | 'maybe' | 'bool' | 'comm' | 'name' | 'conflict' | `table:${number}` | `fn:${string}`;
+export type Kind =
+  | 'unset' | 'nil' | 'int' | 'maybe' | 'bool' | 'comm' | 'name' | 'conflict'
+  | `table:${number}` | `fn:${string}` | `tuple:${number}`;
 
-/** The key of a kernel table: a 64-bit integer, a comm (16 bytes), or a probe-name index. */
-export type KeyKind = 'int' | 'comm' | 'name';
+/** One value of a kernel table's key: a 64-bit integer, a boolean, a comm (16 bytes), or a probe-name index. */
+export type PartKind = 'int' | 'bool' | 'comm' | 'name';
+
+/** The key of a kernel table: one value, or a tuple of values (`t[pid, execname]`) laid out one after another. */
+export type KeyKind = PartKind | { readonly tuple: readonly PartKind[] };
+
+/** Bytes of a part in a map key (every part is 8-byte aligned). */
+export const PART_BYTES: Readonly<Record<PartKind, number>> = { int: 8, bool: 8, comm: 16, name: 8 };
+
+/** Bytes of a map key laid out as KEY. */
+export function keyBytes(key: KeyKind): number {
+  return typeof key === 'string' ? PART_BYTES[key] : key.tuple.reduce((sum, part) => sum + PART_BYTES[part], 0);
+}
+
+export function sameKey(left: KeyKind, right: KeyKind): boolean {
+  if (typeof left === 'string' || typeof right === 'string') return left === right;
+  return left.tuple.length === right.tuple.length && left.tuple.every((part, index) => part === right.tuple[index]);
+}
 
 export interface TableUse {
   key: KeyKind | null;
@@ -61,6 +79,8 @@ export interface Analysis {
   /** args.NAME the handler reads (integer fields of its events, checked when they are known). */
   readonly fields: ReadonlySet<string>;
   readonly usesProbename: boolean;
+  /** The parts of the tuple each TUPLE makes, by its pc (the program builds each in a stack area of its own). */
+  readonly tuples: ReadonlyMap<number, readonly PartKind[]>;
 }
 
 /** Why a handler stays in user space: the ktap line and the first reason. */
@@ -75,6 +95,18 @@ export class NotForKernel extends Error {
 }
 
 const MAX_REGISTERS = 24;
+/** The kernel's stack for one program (MAX_BPF_STACK). */
+const STACK_BYTES = 512;
+
+/**
+ * Bytes of a program's frame: a value and a presence slot per register, the key and value
+ * slots of map calls (16 each), and the stack area of each tuple.
+ */
+export function frameBytes(registers: number, tuples: Iterable<readonly PartKind[]>): number {
+  let bytes = 16 * registers + 32;
+  for (const parts of tuples) bytes += keyBytes({ tuple: parts });
+  return bytes;
+}
 
 /** Analyses HANDLER; throws NotForKernel when something in it cannot run in the kernel. */
 export function analyze(proto: Proto, globals: readonly GlobalBinding[]): Analysis {
@@ -88,6 +120,7 @@ class Analyzer {
   private readonly scalars = new Map<number, ScalarUse>();
   private readonly args = new Set<number>();
   private readonly fields = new Set<string>();
+  private readonly tuples = new Map<number, readonly PartKind[]>();
   private usesProbename = false;
   private pc = 0;
 
@@ -117,7 +150,14 @@ class Analyzer {
       this.pc = pc;
       this.step(pc, [...state]);
     }
-    return { proto, globals: this.globals, kinds: this.kinds, tables: this.tables, scalars: this.scalars, args: this.args, fields: this.fields, usesProbename: this.usesProbename };
+    if (frameBytes(proto.numRegisters, this.tuples.values()) > STACK_BYTES) {
+      this.pc = [...this.tuples.keys()].pop()!;
+      this.refuse(`the handler's registers and tuple keys do not fit the kernel's stack of ${STACK_BYTES} bytes`);
+    }
+    return {
+      proto, globals: this.globals, kinds: this.kinds, tables: this.tables, scalars: this.scalars, args: this.args, fields: this.fields,
+      usesProbename: this.usesProbename, tuples: this.tuples,
+    };
   }
 
   private flow(target: number, state: readonly Kind[]): void {
@@ -154,10 +194,10 @@ class Analyzer {
   }
 
   private keyOf(id: number, kind: Kind): void {
-    const key: KeyKind | null = kind === 'int' ? 'int' : kind === 'comm' ? 'comm' : kind === 'name' ? 'name' : null;
+    const key: KeyKind | null = kind.startsWith('tuple:') ? { tuple: this.tuples.get(Number(kind.slice('tuple:'.length)))! } : partKind(kind);
     if (key === null) this.refuse(`a key of ${describe(kind)} runs in user space`);
     const use = this.tableUse(id);
-    if (use.key !== null && use.key !== key) this.refuse(`table ${this.globalName(id)} has keys of two kinds`);
+    if (use.key !== null && !sameKey(use.key, key)) this.refuse(`table ${this.globalName(id)} has keys of two kinds`);
     use.key = key;
   }
 
@@ -266,6 +306,24 @@ class Analyzer {
         this.readInt(state, b, 'arithmetic');
         state[a] = 'int';
         break;
+      case 'BAND': case 'BOR': case 'BXOR': case 'SHL': case 'SHR': case 'USHR':
+        this.readInt(state, b, 'a bitwise operation');
+        this.readInt(state, c, 'a bitwise operation');
+        state[a] = 'int';
+        break;
+      case 'BNOT':
+        this.readInt(state, b, 'a bitwise operation');
+        state[a] = 'int';
+        break;
+      case 'TUPLE': {
+        const parts = Array.from({ length: b }, (_, index) => {
+          const kind = state[a + 1 + index]!;
+          return partKind(kind) ?? this.refuse(`a tuple holding ${describe(kind)} runs in user space`);
+        });
+        this.tuples.set(pc, parts);
+        state[a] = `tuple:${pc}`;
+        break;
+      }
       case 'LT': case 'LE':
         this.readInt(state, b, 'comparison');
         this.readInt(state, c, 'comparison');
@@ -335,6 +393,11 @@ class Analyzer {
   }
 }
 
+/** The part of a key a register of KIND gives, or null when it cannot be one. */
+function partKind(kind: Kind): PartKind | null {
+  return kind === 'int' || kind === 'bool' || kind === 'comm' || kind === 'name' ? kind : null;
+}
+
 function join(left: Kind, right: Kind): Kind {
   if (left === right || right === 'unset') return left;
   if (left === 'unset') return right;
@@ -356,6 +419,7 @@ function describe(kind: Kind): string {
   if (kind === 'name') return 'probename';
   if (kind.startsWith('table:')) return 'a table';
   if (kind.startsWith('fn:')) return kind.slice(3);
+  if (kind.startsWith('tuple:')) return 'a tuple';
   if (kind === 'maybe') return 'a number or nil';
   if (kind === 'int') return 'a number';
   if (kind === 'conflict') return 'a value of several types';

@@ -3,7 +3,7 @@
 // sequence, and every eBPF slot keeps the ktap line it came from.
 
 import { Assembler, FP, Helper, type JmpName, type Label, type Reg } from './asm';
-import type { Analysis, Kind, KeyKind } from './analyze';
+import { PART_BYTES, keyBytes, type Analysis, type Kind, type KeyKind, type PartKind } from './analyze';
 import { INSTRUCTION_WIDTH, OPCODES, EVENT_VARIABLES, type OpName } from '../vm/opcodes';
 import type { FieldLayout } from '../probes/format';
 import { SYSCALL_NUMBERS_END } from './syscalls';
@@ -38,8 +38,10 @@ export const KERNEL_ERRORS = [
   'wrong type of argument 1',
   'linear step must be positive',
   'linear max must be above min',
+  'attempt to perform bitwise operation on a nil value',
 ] as const;
 const DIV_ZERO = 1, MOD_ZERO = 2, NIL_ARITHMETIC = 3, TABLE_FULL = 4, NIL_COMPARE = 5, WRONG_ARGUMENT = 6, LINEAR_STEP = 7, LINEAR_RANGE = 8;
+const NIL_BITWISE = 9;
 
 export interface CodegenInput {
   readonly analysis: Analysis;
@@ -99,12 +101,19 @@ class Generator {
   private readonly errorStubs: Array<{ label: Label; code: number; line: number }> = [];
   private readonly labels = new Map<number, Label>();
   private readonly exitLabel: Label;
+  /** The stack area of the key each TUPLE builds, by its pc (below the value slot). */
+  private readonly tupleOffsets = new Map<number, number>();
 
   constructor(private readonly input: CodegenInput) {
     this.registers = input.analysis.proto.numRegisters;
     this.keyOffset = -(16 * this.registers + 16);
     this.valueOffset = this.keyOffset - 16;
     this.exitLabel = this.asm.label('exit');
+    let offset = this.valueOffset;
+    for (const [pc, parts] of input.analysis.tuples) {
+      offset -= keyBytes({ tuple: parts });
+      this.tupleOffsets.set(pc, offset);
+    }
   }
 
   private value(register: number): number {
@@ -207,9 +216,9 @@ class Generator {
     asm.place(skip);
   }
 
-  private keyPointer(reg: Reg): void {
+  private keyPointer(reg: Reg, offset = this.keyOffset): void {
     this.asm.mov(reg, FP);
-    this.asm.aluImm('add', reg, this.keyOffset);
+    this.asm.aluImm('add', reg, offset);
   }
   private valuePointer(reg: Reg): void {
     this.asm.mov(reg, FP);
@@ -286,25 +295,46 @@ class Generator {
     else this.asm.movImm(reg, kind === 'int' ? 1 : 0);
   }
 
-  /** The map key of table TABLE from an RK operand, written at the key slot. */
-  private buildKey(key: KeyKind, kinds: readonly Kind[], operand: number): void {
+  /**
+   * The map key of a table laid out as KEY from an RK operand: a tuple's is in its stack
+   * area already, another is written at the key slot. Returns the key's offset from FP.
+   */
+  private buildKey(key: KeyKind, kinds: readonly Kind[], operand: number): number {
+    const kind = this.kindOf(kinds, operand);
+    if (kind.startsWith('tuple:')) return this.tupleOffsets.get(Number(kind.slice('tuple:'.length)))!;
+    this.storePart(key as PartKind, kinds, operand, this.keyOffset);
+    return this.keyOffset;
+  }
+
+  /** Writes the key part PART that an RK operand holds at FP+OFFSET. */
+  private storePart(part: PartKind, kinds: readonly Kind[], operand: number, offset: number): void {
     const { asm } = this;
-    if (key === 'comm') {
-      asm.storeImm('DW', FP, this.keyOffset, 0);
-      asm.storeImm('DW', FP, this.keyOffset + 8, 0);
-      this.keyPointer(1);
-      asm.movImm(2, 16);
-      asm.call(Helper.getCurrentComm);
-      return;
+    switch (part) {
+      case 'comm':
+        asm.storeImm('DW', FP, offset, 0);
+        asm.storeImm('DW', FP, offset + 8, 0);
+        this.keyPointer(1, offset);
+        asm.movImm(2, 16);
+        asm.call(Helper.getCurrentComm);
+        return;
+      case 'name':
+        asm.mov(1, CTX);
+        asm.call(Helper.getAttachCookie);
+        asm.store('DW', FP, offset, 0);
+        return;
+      case 'int': case 'bool': // a boolean's value slot holds 0 or 1
+        this.loadInt(1, kinds, operand);
+        asm.store('DW', FP, offset, 1);
     }
-    if (key === 'name') {
-      asm.mov(1, CTX);
-      asm.call(Helper.getAttachCookie);
-      asm.store('DW', FP, this.keyOffset, 0);
-      return;
-    }
-    this.loadInt(1, kinds, operand);
-    asm.store('DW', FP, this.keyOffset, 1);
+  }
+
+  /** TUPLE: the key of its parts, built now in its own area (the parts' registers may be reused before the key is). */
+  private tuple(pc: number, kinds: readonly Kind[], a: number): void {
+    let offset = this.tupleOffsets.get(pc)!;
+    this.input.analysis.tuples.get(pc)!.forEach((part, index) => {
+      this.storePart(part, kinds, a + 1 + index, offset);
+      offset += PART_BYTES[part];
+    });
   }
 
   private table(kinds: readonly Kind[], register: number): TableBinding {
@@ -388,8 +418,7 @@ class Generator {
       }
       case 'GETTABLE': {
         const table = this.table(kinds, b);
-        this.buildKey(table.key, kinds, c);
-        asm.mapLookup(table.fd, this.keyOffset);
+        asm.mapLookup(table.fd, this.buildKey(table.key, kinds, c));
         const missing = asm.label();
         const done = asm.label();
         asm.jumpImm('jeq', 0, 0, missing);
@@ -412,17 +441,17 @@ class Generator {
         }
         if (kind !== 'nil') {
           this.loadInt(7, kinds, c);
-          this.buildKey(table.key, kinds, b);
+          const key = this.buildKey(table.key, kinds, b);
           asm.store('DW', FP, this.valueOffset, 7);
-          asm.mapUpdate(table.fd, this.keyOffset, this.valueOffset, 0);
+          asm.mapUpdate(table.fd, key, this.valueOffset, 0);
           asm.jumpImm('jne', 0, 0, this.fail(TABLE_FULL));
           if (kind !== 'maybe') return; // no nil to delete: the verifier refuses dead code
           asm.goto(done);
         }
         asm.place(remove);
-        this.buildKey(table.key, kinds, b);
+        const key = this.buildKey(table.key, kinds, b);
         asm.loadMap(1, table.fd);
-        this.keyPointer(2);
+        this.keyPointer(2, key);
         asm.call(Helper.mapDeleteElem);
         asm.place(done);
         return;
@@ -443,6 +472,23 @@ class Generator {
         this.loadInt(1, kinds, b);
         asm.aluImm('neg', 1, 0);
         this.setInt(a, 1);
+        return;
+      case 'BAND': case 'BOR': case 'BXOR':
+        this.loadInt(1, kinds, b, NIL_BITWISE);
+        this.loadInt(2, kinds, c, NIL_BITWISE);
+        asm.alu(({ BAND: 'and', BOR: 'or', BXOR: 'xor' } as const)[name], 1, 2);
+        this.setInt(a, 1);
+        return;
+      case 'BNOT':
+        this.loadInt(1, kinds, b, NIL_BITWISE);
+        asm.aluImm('xor', 1, -1); // the immediate is sign-extended: all 64 bits flip
+        this.setInt(a, 1);
+        return;
+      case 'SHL': case 'SHR': case 'USHR':
+        this.shift(name, kinds, a, b, c);
+        return;
+      case 'TUPLE':
+        this.tuple(pc, kinds, a);
         return;
       case 'LT': case 'LE':
         this.loadInt(1, kinds, b, NIL_COMPARE);
@@ -557,15 +603,68 @@ class Generator {
     asm.storeImm('DW', FP, this.present(a), 1);
   }
 
+  /**
+   * R(A) = RK(B) shifted by RK(C) bits as the VM shifts (docs/language.md): SHL left, SHR
+   * right copying the sign, USHR right with zeros; a negative count shifts the other way
+   * (SHL's the way of USHR), and 64 bits or more shift everything out.
+   */
+  private shift(name: 'SHL' | 'SHR' | 'USHR', kinds: readonly Kind[], a: number, b: number, c: number): void {
+    const { asm } = this;
+    const left = name === 'SHL';
+    const sign = name === 'SHR';
+    this.loadInt(1, kinds, b, NIL_BITWISE);
+    if (c < 0) {
+      // A constant count: its direction and range are known now.
+      let count = BigInt(this.input.analysis.proto.constants[-1 - c] as number | bigint);
+      const toLeft = count < 0n ? !left : left;
+      if (count < 0n) count = -count;
+      if (!toLeft && sign) asm.aluImm('arsh', 1, Number(count >= 63n ? 63n : count));
+      else if (count >= 64n) asm.movImm(1, 0);
+      else asm.aluImm(toLeft ? 'lsh' : 'rsh', 1, Number(count));
+    } else {
+      this.loadInt(2, kinds, c, NIL_BITWISE);
+      const negative = asm.label();
+      const done = asm.label();
+      asm.jumpImm('jslt', 2, 0, negative);
+      this.shiftBy(left, sign, done);
+      asm.place(negative);
+      asm.aluImm('neg', 2, 0); // -(-2^63) stays 2^63 unsigned: out of range, as in the VM
+      this.shiftBy(!left, sign, done);
+      asm.place(done);
+    }
+    this.setInt(a, 1);
+  }
+
+  /** R1 shifted by the count in R2 (unsigned), then to DONE: left, or right copying the sign (SIGN) or with zeros. */
+  private shiftBy(left: boolean, sign: boolean, done: Label): void {
+    const { asm } = this;
+    const inRange = asm.label();
+    if (!left && sign) {
+      // 63 bits or more leave only copies of the sign bit.
+      asm.jumpImm('jlt', 2, 64, inRange);
+      asm.movImm(2, 63);
+      asm.place(inRange);
+      asm.alu('arsh', 1, 2);
+      asm.goto(done);
+      return;
+    }
+    asm.jumpImm('jlt', 2, 64, inRange);
+    asm.movImm(1, 0);
+    asm.goto(done);
+    asm.place(inRange);
+    asm.alu(left ? 'lsh' : 'rsh', 1, 2);
+    asm.goto(done);
+  }
+
   /** t[k] += e: an existing entry is added to in place; a new one is inserted (or found again after a race). */
   private increment(table: TableBinding, kinds: readonly Kind[], key: number, delta: number): void {
     const { asm } = this;
     this.loadInt(7, kinds, delta);
-    this.buildKey(table.key, kinds, key);
+    const keyOffset = this.buildKey(table.key, kinds, key);
     const insert = asm.label();
     const added = asm.label();
     const lookup = (): void => {
-      asm.mapLookup(table.fd, this.keyOffset);
+      asm.mapLookup(table.fd, keyOffset);
     };
     const add = (): void => {
       if (table.percpu) {
@@ -580,7 +679,7 @@ class Generator {
     asm.goto(added);
     asm.place(insert);
     asm.store('DW', FP, this.valueOffset, 7);
-    asm.mapUpdate(table.fd, this.keyOffset, this.valueOffset, 1); // BPF_NOEXIST: another CPU may have inserted it meanwhile
+    asm.mapUpdate(table.fd, keyOffset, this.valueOffset, 1); // BPF_NOEXIST: another CPU may have inserted it meanwhile
     asm.jumpImm('jeq', 0, 0, added);
     asm.jumpImm('jne', 0, -EEXIST, this.fail(TABLE_FULL));
     lookup();

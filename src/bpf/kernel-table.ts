@@ -5,8 +5,10 @@
 import { RuntimeError } from '../vm/errors';
 import type { EntryBudget } from '../vm/limits';
 import { KTable, type TableIterator } from '../vm/table';
+import { KTuple, tuple } from '../vm/tuple';
 import type { Cell } from '../vm/translate';
 import { fromBigInt, type Value } from '../vm/value';
+import { PART_BYTES, keyBytes, type KeyKind, type PartKind } from './analyze';
 import type { BpfMap } from './maps';
 import { sumPerCpu } from './maps';
 
@@ -20,46 +22,90 @@ export interface KeyCodec {
   readonly description: string;
 }
 
-export const INT_KEYS: KeyCodec = {
-  size: 8,
+/** One value of a key, at an offset of the map key (the program's layout: analyze.ts PART_BYTES). */
+interface PartCodec {
+  /** Writes VALUE at OFFSET of BYTES (zeroed); false when this part cannot hold it. */
+  write(value: Value, bytes: Buffer, offset: number): boolean;
+  read(bytes: Buffer, offset: number): Value;
+  readonly description: string;
+}
+
+const INT_PART: PartCodec = {
   description: 'numbers',
-  encode(key) {
-    if (typeof key !== 'number' && typeof key !== 'bigint') return undefined;
-    const bytes = Buffer.alloc(8);
-    bytes.writeBigInt64LE(BigInt(key));
-    return bytes;
+  write(value, bytes, offset) {
+    if (typeof value !== 'number' && typeof value !== 'bigint') return false;
+    bytes.writeBigInt64LE(BigInt(value), offset);
+    return true;
   },
-  decode: (bytes) => fromBigInt(bytes.readBigInt64LE(0)),
+  read: (bytes, offset) => fromBigInt(bytes.readBigInt64LE(offset)),
 };
 
-export const COMM_KEYS: KeyCodec = {
-  size: 16,
+const BOOL_PART: PartCodec = {
+  description: 'booleans',
+  write(value, bytes, offset) {
+    if (typeof value !== 'boolean') return false;
+    bytes.writeBigUInt64LE(value ? 1n : 0n, offset);
+    return true;
+  },
+  read: (bytes, offset) => bytes.readBigUInt64LE(offset) !== 0n,
+};
+
+const COMM_PART: PartCodec = {
   description: 'process names of up to 15 bytes',
-  encode(key) {
-    if (typeof key !== 'string' || key.length > 15 || key.includes('\0')) return undefined;
-    const bytes = Buffer.alloc(16);
-    bytes.write(key, 'latin1');
-    return bytes;
+  write(value, bytes, offset) {
+    if (typeof value !== 'string' || value.length > 15 || value.includes('\0')) return false;
+    bytes.write(value, offset, 'latin1');
+    return true;
   },
-  decode(bytes) {
-    const end = bytes.indexOf(0);
-    return bytes.toString('latin1', 0, end < 0 ? bytes.length : end);
+  read(bytes, offset) {
+    const end = bytes.indexOf(0, offset);
+    return bytes.toString('latin1', offset, end < 0 || end > offset + 16 ? offset + 16 : end);
   },
 };
 
-/** Keys that are probe names, stored as their index in NAMES (the attachment's cookie). */
-export function nameKeys(names: readonly string[]): KeyCodec {
+/** Probe names, stored as their index in NAMES (the attachment's cookie). */
+function namePart(names: readonly string[]): PartCodec {
   return {
-    size: 8,
     description: 'names of the traced probes',
-    encode(key) {
-      const index = typeof key === 'string' ? names.indexOf(key) : -1;
-      if (index < 0) return undefined;
-      const bytes = Buffer.alloc(8);
-      bytes.writeBigUInt64LE(BigInt(index));
-      return bytes;
+    write(value, bytes, offset) {
+      const index = typeof value === 'string' ? names.indexOf(value) : -1;
+      if (index < 0) return false;
+      bytes.writeBigUInt64LE(BigInt(index), offset);
+      return true;
     },
-    decode: (bytes) => names[Number(bytes.readBigUInt64LE(0))],
+    read: (bytes, offset) => names[Number(bytes.readBigUInt64LE(offset))],
+  };
+}
+
+/** The codec of keys laid out as KEY; NAMES are the probe names by attach cookie. */
+export function keyCodec(key: KeyKind, names: readonly string[]): KeyCodec {
+  const partOf = (part: PartKind): PartCodec => (part === 'int' ? INT_PART : part === 'bool' ? BOOL_PART : part === 'comm' ? COMM_PART : namePart(names));
+  const size = keyBytes(key);
+  if (typeof key === 'string') {
+    const part = partOf(key);
+    return {
+      size,
+      description: part.description,
+      encode(value) {
+        const bytes = Buffer.alloc(size);
+        return part.write(value, bytes, 0) ? bytes : undefined;
+      },
+      decode: (bytes) => part.read(bytes, 0),
+    };
+  }
+  const parts = key.tuple.map(partOf);
+  const offsets: number[] = [];
+  key.tuple.reduce((offset, part) => (offsets.push(offset), offset + PART_BYTES[part]), 0);
+  return {
+    size,
+    description: `tuples of ${parts.map((part) => part.description).join(', ')}`,
+    encode(value) {
+      if (!(value instanceof KTuple) || value.parts.length !== parts.length) return undefined;
+      const bytes = Buffer.alloc(size);
+      return parts.every((part, index) => part.write(value.parts[index], bytes, offsets[index]!)) ? bytes : undefined;
+    },
+    // Interned: the same parts give the same key object as the user tier's tuple() does.
+    decode: (bytes) => tuple(...parts.map((part, index) => part.read(bytes, offsets[index]!))),
   };
 }
 

@@ -17,11 +17,11 @@ import type { HandlerBody } from '../vm/runtime';
 import { KTable } from '../vm/table';
 import type { Cell } from '../vm/translate';
 import type { Value } from '../vm/value';
-import { NotForKernel, analyze, type Analysis, type GlobalBinding, type KeyKind } from './analyze';
+import { NotForKernel, analyze, sameKey, type Analysis, type GlobalBinding, type KeyKind } from './analyze';
 import { attachRawTracepoint, attachTracepoint, type Attachment } from './attach';
 import { bpfAvailability } from './available';
 import { KERNEL_ERRORS, generate, syscallBitmap, type EventAccess, type MapBinding, type TableBinding } from './codegen';
-import { COMM_KEYS, INT_KEYS, KernelTable, bindScalarCell, nameKeys, unbindScalarCell, type KeyCodec } from './kernel-table';
+import { KernelTable, bindScalarCell, keyCodec, unbindScalarCell } from './kernel-table';
 import { BpfMap, possibleCpus } from './maps';
 import { BpfProgram, VerifierError } from './program';
 import { SyscallError } from './sys';
@@ -108,6 +108,11 @@ export class KernelTier {
   /** Wall clock minus CLOCK_MONOTONIC, as the user tier's event times are made. */
   private readonly wallOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   private errorSeen = 0n;
+  /**
+   * Probe names by attach cookie, for the whole session: handlers on different events that
+   * write one table keyed by probename give each name the same key.
+   */
+  private readonly probeNames: string[] = [];
 
   private constructor(private readonly options: TierOptions) {
     this.errors = BpfMap.create({ type: 'array', keySize: 4, valueSize: 16, maxEntries: 1, name: 'ktap_errors' });
@@ -165,7 +170,7 @@ export class KernelTier {
     for (const [id, use] of plan.analysis.tables) {
       const state = [...this.globals.values()].find((global) => global.id === id);
       if (state?.map == null) continue;
-      if (use.key !== null && state.key !== null && use.key !== state.key) {
+      if (use.key !== null && state.key !== null && !sameKey(use.key, state.key)) {
         throw new NotForKernel(plan.analysis.proto.lineDefined, `table ${state.name} already has keys of another kind in the kernel`);
       }
       if (state.percpu && (use.reads || use.assigns)) {
@@ -181,7 +186,7 @@ export class KernelTier {
     for (const [upvalue, binding] of analysis.globals.entries()) {
       if (binding === null) continue;
       const cell = handler.body!.cells[upvalue] as Cell;
-      const state = this.globalFor(cell, binding, analysis, plan.names);
+      const state = this.globalFor(cell, binding, analysis);
       state.users.add(handler.id);
       if (state.kind === 'table') tables.set(state.id, { fd: state.map!.fd, percpu: state.percpu, key: state.key ?? 'int' });
       else scalars.set(state.id, { fd: state.map!.fd, percpu: state.percpu });
@@ -227,13 +232,13 @@ export class KernelTier {
       } else {
         // One program per distinct field layout; the probe name travels as the attach cookie.
         const byLayout = new Map<string, BpfProgram>();
-        plan.events.forEach((event, index) => {
+        for (const event of plan.events) {
           // A filter names fields: events whose fields lie alike but are named otherwise need programs of their own.
           const signature = JSON.stringify(event.fields.map((field) => [field.offset, field.size, field.signed, field.kind, plan.filter === null ? '' : field.name]));
           let program = byLayout.get(signature);
           if (program === undefined) byLayout.set(signature, (program = compile({ kind: 'record', fields: event.fields })));
-          attachments.push(attachTracepoint(program, this.options.tracefsRoot, event.tracepoint.system, event.tracepoint.event, BigInt(index)));
-        });
+          attachments.push(attachTracepoint(program, this.options.tracefsRoot, event.tracepoint.system, event.tracepoint.event, BigInt(this.cookieOf(event.tracepoint.event))));
+        }
       }
     } catch (error) {
       this.unload(loaded);
@@ -248,7 +253,7 @@ export class KernelTier {
   }
 
   /** The map of a global, created on first use, its table or cell now reading the map. */
-  private globalFor(cell: Cell, binding: NonNullable<GlobalBinding>, analysis: Analysis, names: readonly string[]): GlobalState {
+  private globalFor(cell: Cell, binding: NonNullable<GlobalBinding>, analysis: Analysis): GlobalState {
     let state = this.globals.get(cell);
     if (state === undefined) {
       state = { id: binding.id, name: binding.name, cell, kind: binding.kind, map: null, percpu: false, key: null, table: null, users: new Set() };
@@ -265,10 +270,8 @@ export class KernelTier {
     const use = analysis.tables.get(state.id);
     state.key = use?.key ?? 'int';
     state.percpu = use !== undefined && !use.reads && !use.assigns;
-    const codec: KeyCodec = state.key === 'comm' ? COMM_KEYS : state.key === 'name' ? nameKeys(names) : INT_KEYS;
-    // A table keyed by probename has one key per event at most.
-    const maxEntries = state.key === 'name' ? Math.max(1, names.length) : this.mapEntries();
-    state.map = BpfMap.create({ type: state.percpu ? 'percpuHash' : 'hash', keySize: codec.size, valueSize: 8, maxEntries, flags: NO_PREALLOC, name: `ktap_${state.name}` });
+    const codec = keyCodec(state.key, this.probeNames);
+    state.map = BpfMap.create({ type: state.percpu ? 'percpuHash' : 'hash', keySize: codec.size, valueSize: 8, maxEntries: this.mapEntries(), flags: NO_PREALLOC, name: `ktap_${state.name}` });
     const previous = cell.v as KTable;
     // Its entries are bounded by its map: mirroring them in user space is not charged to the
     // script's budget (where they would overflow before the map is full).
@@ -284,6 +287,12 @@ export class KernelTier {
     const limit = this.options.maxEntries;
     if (limit === 0) return UNLIMITED_MAP_ENTRIES;
     return limit === DEFAULT_LIMITS.maxTableEntries ? DEFAULT_MAP_ENTRIES : limit;
+  }
+
+  /** The attach cookie of probe NAME: its index in probeNames (added when new). */
+  private cookieOf(name: string): number {
+    const known = this.probeNames.indexOf(name);
+    return known >= 0 ? known : this.probeNames.push(name) - 1;
   }
 
   /** -p / -- cmd: the traced processes, made when the first program needs them. */
@@ -409,8 +418,6 @@ interface Plan {
    */
   readonly raw: RawPlan | null;
   readonly events: readonly PlannedEvent[];
-  /** Probe names by attach cookie. */
-  readonly names: readonly string[];
   /** The /filter/, compiled into each program. */
   readonly filter: FilterNode | null;
 }
@@ -465,16 +472,16 @@ function planFor(
     const problem = filterFits({ kind: whole.access });
     // The glob's events are hundreds, too many for perf events: the tracefs path then.
     if (problem !== null) throw new NotForKernel(line, problem);
-    return { analysis, raw: { name: whole.raw, access: whole.access, ids: 'all' }, events: [], names: [], filter };
+    return { analysis, raw: { name: whole.raw, access: whole.access, ids: 'all' }, events: [], filter };
   }
-  if (tracefsRoot === null) return { analysis, raw: null, events: [], names: [], filter };
-  const resolved = resolveEvents(tracefsRoot, definitions.map((planned) => planned.definition), line);
-  const raw = rawSyscalls(resolved.events.map((event) => event.tracepoint), analysis);
-  if (raw !== null && filterFits({ kind: raw.access }) === null) return { analysis, raw, events: [], names: [], filter };
-  if (resolved.events.length > MAX_PERF_EVENTS) {
-    throw new NotForKernel(line, `${resolved.events.length} events attach faster through tracefs than as ${resolved.events.length} perf events`);
+  if (tracefsRoot === null) return { analysis, raw: null, events: [], filter };
+  const events = resolveEvents(tracefsRoot, definitions.map((planned) => planned.definition), line);
+  const raw = rawSyscalls(events.map((event) => event.tracepoint), analysis);
+  if (raw !== null && filterFits({ kind: raw.access }) === null) return { analysis, raw, events: [], filter };
+  if (events.length > MAX_PERF_EVENTS) {
+    throw new NotForKernel(line, `${events.length} events attach faster through tracefs than as ${events.length} perf events`);
   }
-  for (const event of resolved.events) {
+  for (const event of events) {
     for (const name of analysis.fields) {
       const field = event.fields.find((candidate) => candidate.name === name);
       if (field === undefined || field.kind !== 'int' || ![1, 2, 4, 8].includes(field.size)) {
@@ -485,7 +492,7 @@ function planFor(
     const problem = filterFits({ kind: 'record', fields: event.fields });
     if (problem !== null) throw new NotForKernel(line, `${problem} (${event.tracepoint.system}:${event.tracepoint.event})`);
   }
-  return { analysis, raw: null, ...resolved, filter };
+  return { analysis, raw: null, events, filter };
 }
 
 /**
@@ -511,15 +518,14 @@ function rawFields(access: 'rawSysEnter' | 'rawSysExit', analysis: Analysis): bo
   return [...analysis.fields].every((name) => names.includes(name));
 }
 
-function resolveEvents(root: string, definitions: readonly TracepointDefinition[], line: number): { events: PlannedEvent[]; names: string[] } {
+function resolveEvents(root: string, definitions: readonly TracepointDefinition[], line: number): PlannedEvent[] {
   let tracepoints: Tracepoint[];
   try {
     tracepoints = resolveTracepoints(root, definitions);
   } catch (error) {
     throw new NotForKernel(line, (error as Error).message);
   }
-  const events = tracepoints.map((tracepoint) => ({ tracepoint, fields: readEventFormat(root, tracepoint) }));
-  return { events, names: tracepoints.map((tracepoint) => tracepoint.event) };
+  return tracepoints.map((tracepoint) => ({ tracepoint, fields: readEventFormat(root, tracepoint) }));
 }
 
 function readEventFormat(root: string, tracepoint: Tracepoint): readonly FieldLayout[] {

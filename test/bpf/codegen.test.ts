@@ -3,7 +3,7 @@
 
 import t from 'tap';
 import { compile } from '../../src/compiler';
-import { analyze, upvaluesWritten, type GlobalBinding } from '../../src/bpf/analyze';
+import { analyze, keyBytes, upvaluesWritten, type GlobalBinding } from '../../src/bpf/analyze';
 import { generate, type TableBinding } from '../../src/bpf/codegen';
 import { listingTiers } from '../../src/bpf/tier';
 import { emitFilter, filterProblem, parseFilter } from '../../src/bpf/filter';
@@ -47,6 +47,16 @@ trace syscalls:sys_exit_read {
   }
 }`,
   'arithmetic and a filter': 'var t = {}\ntrace syscalls:sys_enter_write { if (arg1 == 2 && uid >= 0) { t[arg3 / 2 % 7 - cpu * tid] = -arg3 } }',
+  // The parts' registers are reused before the key is: each TUPLE builds its key in an area of its own.
+  'tuple keys of every part': `var t = {}
+var tb = {}
+trace syscalls:sys_enter_write {
+  t[pid, execname, arg1 == 2, probename] += 1
+  tb[execname, arg3 & 7] = tb[execname, arg3 & 7] + (arg3 << 2)
+  var v = tb[execname, 1]
+  if (v != nil) { tb[execname, 2] = v } else { tb[execname, 3] = nil }
+}`,
+  'bit operations': 'var t = {}\ntrace syscalls:sys_enter_write { t[arg1] = (arg2 & 0xff | arg3 ~ ~arg1) << arg2 >> arg3 >>> 3 << -2 >> 70 >>> t[arg2] }',
 };
 
 t.test('handlers that qualify', async (t) => {
@@ -60,6 +70,20 @@ t.test('handlers that stay in user space say the line and the first reason', asy
   t.equal(reason('var t = {}\ntrace sched:sched_switch { t["x"] = 1 }'), 'line 2: the string "x" runs in user space');
   t.equal(reason('var t = {}\ntrace sched:sched_switch { t[pid] = execname }'), 'line 2: storing execname in a table runs in user space');
   t.equal(reason('var t = {}\ntrace sched:sched_switch { t[pid] += 1 t[execname] += 1 }'), 'line 2: table t has keys of two kinds');
+  t.equal(reason('var t = {}\ntrace sched:sched_switch { t[pid, execname] += 1 t[execname, pid] += 1 }'), 'line 2: table t has keys of two kinds');
+  t.equal(reason('var t = {}\ntrace sched:sched_switch {\n  t[pid, t[tid]] += 1\n}'), 'line 3: a tuple holding a number or nil runs in user space');
+  t.equal(reason('var t = {}\ntrace sched:sched_switch { t[pid, "x"] += 1 }'), 'line 2: the string "x" runs in user space');
+  t.equal(reason('var t = {}\ntrace sched:sched_switch { var k = 0 t[pid, execname] += 1 k = t[pid, execname] }'), null, 'a tuple read back');
+  const comms = Array(8).fill('execname').join(', ');
+  t.equal(reason(`var t = {}\ntrace sched:sched_switch {\n${Array(4).fill(`  t[${comms}] += 1\n`).join('')}}`), "line 6: the handler's registers and tuple keys do not fit the kernel's stack of 512 bytes");
+});
+
+t.test('the analysis lays out tuple keys: integers and booleans as 8 bytes, the comm as 16', async (t) => {
+  const { proto, globals } = handlerOf('var t = {}\ntrace sched:sched_switch { t[cpu, execname, pid > 1, probename] = 1 }');
+  const analysis = analyze(proto, globals);
+  t.same([...analysis.tuples.values()], [['int', 'comm', 'bool', 'name']]);
+  t.same(analysis.tables.get(0)?.key, { tuple: ['int', 'comm', 'bool', 'name'] });
+  t.equal(keyBytes(analysis.tables.get(0)!.key!), 40);
 });
 
 t.test('each probe kind takes the kernel tier path of its row, or stays in user space saying why (-b)', async (t) => {
@@ -126,7 +150,7 @@ if (unavailable !== undefined) {
       for (const [id, use] of analysis.tables) {
         const key = use.key ?? 'int';
         const percpu = !use.reads && !use.assigns;
-        tables.set(id, { fd: make({ type: percpu ? 'percpuHash' : 'hash', keySize: key === 'comm' ? 16 : 8, valueSize: 8, maxEntries: 64 }).fd, percpu, key });
+        tables.set(id, { fd: make({ type: percpu ? 'percpuHash' : 'hash', keySize: keyBytes(key), valueSize: 8, maxEntries: 64 }).fd, percpu, key });
       }
       const scalars = new Map([...analysis.scalars].map(([id, use]) => [id, { fd: make({ type: 'array', keySize: 4, valueSize: 16, maxEntries: 1 }).fd, percpu: !use.reads && !use.assigns }]));
       const generated = generate({ analysis, tables, scalars, access: { kind: 'record', fields }, hitsFd: hits.fd, errorsFd: errors.fd, handlerId: 1, wallOffsetNs: 0n });

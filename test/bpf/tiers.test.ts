@@ -84,6 +84,89 @@ trace_end {
     t.notMatch(user.stderr, /kernel tier/, 'nothing in the kernel under --tier user');
   });
 
+  // Tuple keys of every part the kernel tier lays out (integers, booleans, the comm, the
+  // probe name), read back as the user tier's tuples by print_hist, pairs and indexing, one
+  // written by handlers on different events, an entry removed from user space.
+  const TUPLES = `var sizes = {}
+var byname = {}
+var probes = {}
+var last = {}
+trace syscalls:sys_enter_read /fd == 42/ {
+  sizes[execname, log2(args.count)] += 1
+  last[execname, args.count & 7] = args.count
+  probes[probename, execname] += 1
+}
+trace syscalls:sys_enter_getppid { byname[execname, pid > 0] += 1 }
+trace syscalls:sys_enter_getppid, syscalls:sys_enter_write { probes[probename, execname] += 1 }
+trace_end {
+  print_hist(sizes)
+  print_hist(byname)
+  print_hist(probes)
+  for (i = 0, 7) { printf("%d:%s ", i, last["workload", i]) }
+  last["workload", 3] = nil
+  print(len(last), last["workload", 3])
+  for (k, v in pairs(byname)) { if (k[1] == "sh") { print(k, len(k), v) } }
+}
+`;
+  const HIST = '                         value ------------- Distribution ------------- count\n';
+  const TUPLES_EXPECTED = 'ooo' + HIST +
+    '                 workload, 4096 |@@@@@@@@@@@@                          5      \n' +
+    '                   workload, 64 |@@@@@@@@@@                            4      \n' +
+    '                    workload, 4 |@@@@@@@                               3      \n' +
+    '                    workload, 2 |@@@@@                                 2      \n' +
+    '                    workload, 1 |@@                                    1      \n' + HIST +
+    '                 workload, true |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@     7      \n' +
+    '                       sh, true |@@@@                                  1      \n' + HIST +
+    '       sys_enter_read, workload |@@@@@@@@@@@@@@@@@@@@                  15     \n' +
+    '    sys_enter_getppid, workload |@@@@@@@@@                             7      \n' +
+    '      sys_enter_write, workload |@@@@@@                                5      \n' +
+    '          sys_enter_getppid, sh |@                                     1      \n' +
+    '0:8000 1:65 2:2 3:3 4:100 5:5 6:6 7:8191 7\tnil\n(sh, true)\t2\t1\n';
+
+  t.test('tuple keys: the same tables under --tier kernel and --tier user', async (t) => {
+    const args = ['/bin/sh', '-c', `${workload} getppid 7; ${workload} read-sizes 1 2 3 4 5 6 64 65 100 127 4096 5000 6000 8000 8191; ${workload} write 3 2`];
+    const kernel = run('kernel', TUPLES, args, {}, true);
+    t.equal(kernel.stdout, TUPLES_EXPECTED, `kernel tier (stderr: ${kernel.stderr.trim()})`);
+    t.equal(run('user', TUPLES, args, {}, true).stdout, TUPLES_EXPECTED, 'user tier');
+    t.equal(kernel.stderr.split('\n').filter((line) => /: kernel tier \(eBPF\)$/.test(line)).length, 3, '-v: each handler in the kernel');
+  });
+
+  // The bit operators on each read() size as x: shift counts below 0, from 64 on and at the
+  // 2^63 edge, by constants and by registers; a tuple key (x, case) per result.
+  const BITS = `var r = {}
+trace syscalls:sys_enter_read /fd == 42/ {
+  var x = args.count
+  var m = -x
+  r[x, 1] = (1 << x) | (x << 62)
+  r[x, 2] = m >> x
+  r[x, 3] = m >>> x
+  r[x, 4] = 5 << x - 70
+  r[x, 5] = m >> 60 - x
+  r[x, 6] = m >>> x - 64
+  r[x, 7] = ~x ~ x & 0x55 | m & 0xff00
+  r[x, 8] = (m << 63) >> x - 1
+  r[x, 9] = (m << 63) >>> (x & 63)
+  r[x, 10] = x << -9223372036854775807 - 1
+  r[x, 11] = m >> 64
+  r[x, 12] = m >>> -3
+  r[x, 13] = x << m + x - 9223372036854775807 - 1
+  r[x, 14] = (x - 100) >> 200 ~ m >> -x
+}
+trace_end { for (x = 0, 200) { for (i = 1, 14) { if (r[x, i] != nil) { printf("%d %d %d\\n", x, i, r[x, i]) } } } }
+`;
+
+  t.test('bit operations: the same values under --tier kernel and --tier user, edges included', async (t) => {
+    const sizes = ['read-sizes', '0', '1', '2', '31', '32', '33', '62', '63', '64', '65', '70', '100', '127', '128', '200'];
+    const kernel = run('kernel', BITS, sizes);
+    t.match(kernel.stderr, /: kernel tier \(eBPF\)$/m, `-v: in the kernel (stderr: ${kernel.stderr.trim()})`);
+    const lines = kernel.stdout.split('\n');
+    t.equal(lines.length, 15 * 14 + 1, 'every size, every case');
+    for (const line of ['63 1 -4611686018427387904', '1 8 -9223372036854775808', '63 3 1', '64 11 -1', '2 12 -16', '200 4 0', '0 14 -1', '63 14 9223372036854775807']) {
+      t.ok(lines.includes(line), line);
+    }
+    t.equal(run('user', BITS, sizes).stdout, kernel.stdout, 'user tier');
+  });
+
   // Filters compiled into the programs: integer fields (signed and not), a char field and
   // the task's comm, common_pid and CPU, && || ! and parentheses; -C checked in the program.
   const FILTERS = `var n = 0
@@ -178,7 +261,11 @@ trace_end { print(n, w, s, g) }
   });
 
   t.test('runtime errors counted in the kernel are reported as the VM reports them', async (t) => {
-    for (const [body, message] of [['c[pid] = 1 / (tid - tid)', 'divide 0 arith operation'], ['c[pid] = 1 % (tid - tid)', 'mod 0 arith operation']]) {
+    for (const [body, message] of [
+      ['c[pid] = 1 / (tid - tid)', 'divide 0 arith operation'],
+      ['c[pid] = 1 % (tid - tid)', 'mod 0 arith operation'],
+      ['c[pid] = tid & c[0]', 'attempt to perform bitwise operation on a nil value'],
+    ]) {
       const script = `var c = {}\ntrace syscalls:sys_enter_getppid {\n  ${body}\n}\ntrace_end { print("not run after an error") }`;
       const kernel = run('kernel', script, ['getppid', '5']);
       t.match(kernel.stdout, new RegExp(`^error: \\S+/script\\.kp:3: ${message}$`, 'm'), `${message}: where, as the VM says it`);
