@@ -13,7 +13,7 @@
 //   or a negative errno), a u32 (1 in an array's first slot when the array holds more than
 //   ARGV_MAX strings, else 0), and its bytes.
 
-import { Assembler, FP, Helper, type Reg } from './asm';
+import { Assembler, FP, Helper, type Label, type Reg } from './asm';
 import { BpfMap } from './maps';
 import { BpfProgram } from './program';
 import { emitTracedCheck } from './traced-processes';
@@ -50,6 +50,11 @@ export interface CaptureSpec {
   readonly argvs: readonly number[];
   readonly kernelStack: boolean;
   readonly userStack: boolean;
+  /**
+   * The handler's /filter/ (filter.ts), emitted first: jumps to SKIP for an event that does
+   * not pass, with the record in CONTEXT.
+   */
+  readonly filter?: (asm: Assembler, context: Reg, skip: Label) => void;
 }
 
 /** Where each part of a capture record sits (byte offsets from the record's start). */
@@ -212,6 +217,16 @@ export function tracepointCapture(spec: CaptureSpec, maps: CaptureMaps): BpfProg
   const layout = captureLayout(spec);
   const a = new Assembler();
   a.mov(CTX, 1);
+  if (spec.filter !== undefined) {
+    const pass = a.label('filter-passed');
+    const skip = a.label('filter-failed');
+    spec.filter(a, CTX, skip);
+    a.goto(pass);
+    a.place(skip);
+    a.movImm(0, 0);
+    a.exit();
+    a.place(pass);
+  }
   emitFilters(a, maps);
   emitReserve(a, maps, layout.bytes, spec.source);
   a.mov(3, CTX);

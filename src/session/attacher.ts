@@ -135,8 +135,7 @@ export class SessionAttacher {
       entry.events -= kernel?.refusedCount(entry.handler) ?? 0;
       if (this.options.verbose && entry.events > 0) process.stderr.write(`ktap: attached ${entry.handler.header} (${entry.events} event${entry.events === 1 ? '' : 's'})\n`);
     }
-    const captureNote = this.options.verbose ? kernel?.captureNote() : undefined;
-    if (captureNote !== undefined) process.stderr.write(`ktap: ${captureNote}\n`);
+    if (this.options.verbose) for (const note of kernel?.captureNotes() ?? []) process.stderr.write(`ktap: ${note}\n`);
     return attached;
   }
 

@@ -8,6 +8,7 @@
 import { bpfAvailability } from '../bpf/available';
 import { COMM_AT, RECORD_AT, SLOT_HEADER, STRING_BYTES, TGID_AT, type CaptureLayout } from '../bpf/capture';
 import { CaptureSource, type CaptureOptions } from '../bpf/capture-source';
+import { FilterNotCompiled, emitFilter, filterProblem, parseFilter, type FilterNode } from '../bpf/filter';
 import { recordPid, type PageBytes } from '../probes/fields';
 import type { TaskTable } from '../probes/tasks';
 import type { FieldLayout } from '../probes/format';
@@ -50,6 +51,20 @@ export function isUserPointerArray(field: FieldLayout | undefined): boolean {
 
 const isPointerArray = (field: FieldLayout): boolean => /\*\s*(const\s*)?\*\s*$/.test(field.type);
 
+/**
+ * A handler's kernel /filter/ compiled for TYPE's capture program, or why it cannot be (the
+ * event then stays in the tracefs instance, which applies the filter).
+ */
+export function captureFilter(type: EventType, filter: string): FilterNode | string {
+  try {
+    const node = parseFilter(filter);
+    return filterProblem(node, { kind: 'record', fields: type.layout.fields }) ?? node;
+  } catch (error) {
+    if (error instanceof FilterNotCompiled) return error.message;
+    throw error;
+  }
+}
+
 export class CapturedEvents {
   private readonly routes: Array<CapturedRoute | undefined> = [];
 
@@ -58,9 +73,10 @@ export class CapturedEvents {
   /**
    * Captures TYPE's events with the user strings of argument fields ARGS and the string
    * arrays of argument fields ARRAYS copied; the route's type reads those arguments as the
-   * copied strings (as a uprobe's fetched strings read), and join finds the arrays.
+   * copied strings (as a uprobe's fetched strings read), and join finds the arrays. Only
+   * events FILTER (captureFilter) passes are captured.
    */
-  addTracepoint(type: EventType, args: readonly number[], arrays: readonly number[]): CapturedRoute {
+  addTracepoint(type: EventType, args: readonly number[], arrays: readonly number[], filter: FilterNode | null): CapturedRoute {
     const { layout: eventLayout } = type;
     const recordBytes = recordSize(eventLayout.fields, eventLayout.commonFields);
     const pointers = args.map((index) => type.argFields[index]!);
@@ -71,6 +87,7 @@ export class CapturedEvents {
       argvs: arrayFields.map((field) => field.offset),
       kernelStack: false,
       userStack: false,
+      ...(filter === null ? {} : { filter: (asm, context, skip) => emitFilter(asm, filter, { kind: 'record', fields: eventLayout.fields }, context, skip) }),
     });
     // Slots, like fields, count from the start of the tracepoint's record.
     const argvs = arrayFields.map((field, index) => ({ field, slots: layout.argvs[index]!.map((slot) => slot - RECORD_AT) }));

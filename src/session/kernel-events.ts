@@ -19,7 +19,7 @@ import { checkEventFields, checkSharedFilter, FUNCTION_EVENT, functionTracerTake
 import { ProbeSet, isProbeGroup, type ProbeDefiner, type ProbeEvent, type ProbeSpec } from '../probes/uprobe';
 import { readFileSync, readdirSync } from 'node:fs';
 import type { Tracepoint, TracepointDefinition } from '../probes/resolve';
-import { CapturedEvents, isUserPointer, isUserPointerArray, openCapture, type CapturedRoute } from './captured-events';
+import { CapturedEvents, captureFilter, isUserPointer, isUserPointerArray, openCapture, type CapturedRoute } from './captured-events';
 import type { Handler } from './handler';
 import { TraceEvent, fieldsByName, type EventType, type StackSymbolizer } from './trace-event';
 
@@ -136,6 +136,8 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   /** Routes of captured events, by their capture source number. */
   private readonly capturedRoutes: Array<Route | undefined> = [];
   private capturePoll: NodeJS.Timeout | null = null;
+  /** Events whose handlers want a capture that their filter kept in the instance, and why (-v, once). */
+  private readonly uncaptured: string[] = [];
   /** ktap's own tasks, which capture programs skip as the instance does (unless --trace-self). */
   private readonly ownTasks: readonly number[] | undefined;
 
@@ -224,7 +226,9 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     const route = this.routeOf(tracepoint);
     checkSharedFilter(handler.header, route.tracepoint, route.filter, route.handlers.length > 0, filter);
     this.captureIfNeeded(route, handler, filter);
-    if (route.captured === undefined && route.filter !== filter) {
+    // A captured event's filter is its capture program's (kept for checkSharedFilter).
+    if (route.captured !== undefined) route.filter = filter;
+    else if (route.filter !== filter) {
       this.tracer.setFilter(route.tracepoint, filter ?? '0');
       route.filter = filter;
     }
@@ -236,20 +240,25 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
    * A route whose first handler passes pointer arguments to user_string, or `char **`
    * arguments to join, is captured by BPF (the strings copied while the process still
    * exists) when BPF is available; otherwise user_string and join read the process's memory
-   * when the handler runs, as before. Events with a kernel filter stay in the instance (the
-   * filter is the instance's).
+   * when the handler runs, as before. The handler's kernel filter is compiled into the
+   * capture program; one it cannot compile keeps the event in the instance (-v says why).
    */
   private captureIfNeeded(route: Route, handler: Handler, filter: string | null): void {
-    if (route.handlers.length > 0 || route.enabled || filter !== null) return;
+    if (route.handlers.length > 0 || route.enabled) return;
     const { argFields, fields } = route.type;
     const argumentsOf = (numbered: readonly number[], named: readonly string[], fits: (field: FieldLayout | undefined) => boolean): number[] =>
       [...new Set([...numbered, ...named.map((name) => argFields.indexOf(fields.get(name)!))])].filter((index) => fits(argFields[index]));
     const strings = argumentsOf(handler.userStrings, handler.userStringFields, isUserPointer);
     const arrays = argumentsOf(handler.argvs, handler.argvFields, isUserPointerArray);
     if (strings.length === 0 && arrays.length === 0) return;
+    const compiled = filter === null ? null : captureFilter(route.type, filter);
+    if (typeof compiled === 'string') {
+      this.uncaptured.push(`${route.tracepoint.system}:${route.tracepoint.event} not captured at the event (${compiled})`);
+      return;
+    }
     const capture = this.openCapture();
     if (capture === null) return;
-    route.captured = capture.addTracepoint(route.type, strings, arrays);
+    route.captured = capture.addTracepoint(route.type, strings, arrays, compiled);
     this.capturedRoutes[route.captured.source] = route;
   }
 
@@ -262,11 +271,15 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     return typeof this.capture === 'string' ? null : this.capture;
   }
 
-  /** What -v says of capture: what BPF copies at the event, or why it cannot. */
-  captureNote(): string | undefined {
-    if (typeof this.capture === 'string') return `BPF capture unavailable (${this.capture}): user_string and join read process memory when the handler runs; profile-N samples the scheduler tick`;
+  /** What -v says of capture: what BPF copies at the event, what it does not and why. */
+  captureNotes(): string[] {
+    const readLater = 'user_string and join read process memory when the handler runs';
+    if (typeof this.capture === 'string') return [`BPF capture unavailable (${this.capture}): ${readLater}; profile-N samples the scheduler tick`];
     const names = this.capturedRoutes.filter((route) => route !== undefined).map((route) => route.captured!.sampler ? `${route.type.probename} (sampled by perf)` : `${route.tracepoint.system}:${route.tracepoint.event}`);
-    return names.length === 0 ? undefined : `captured at the event by BPF: ${names.join(', ')}`;
+    return [
+      ...(names.length === 0 ? [] : [`captured at the event by BPF: ${names.join(', ')}`]),
+      ...this.uncaptured.splice(0).map((note) => `${note}: ${readLater}`),
+    ];
   }
 
   private stopCapturing(route: Route): void {
@@ -274,6 +287,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     (this.capture as CapturedEvents).remove(captured);
     this.capturedRoutes[captured.source] = undefined;
     route.captured = undefined;
+    route.filter = null;
   }
 
   /** How many of the handler's events the kernel refused (globs only). */

@@ -1,5 +1,6 @@
-// Capture at the event through the real ktap: user_string of a short-lived process's filename,
-// join(args.argv) of short-lived processes' execve, profile-999hz above HZ with stacks of the sampled code, -v saying what BPF captures, and
+// Capture at the event through the real ktap: user_string of a short-lived process's filename
+// (with and without a /filter/), join(args.argv) of short-lived processes' execve,
+// profile-999hz above HZ with stacks of the sampled code, -v saying what BPF captures, and
 // the fallback (KTAP_NO_BPF) saying why it does not.
 
 import t from 'tap';
@@ -39,6 +40,21 @@ t.test('capture at the event', { skip: reason }, async (t) => {
     const printed = new Set(result.stdout.split('\n'));
     t.same(files.filter((file) => !printed.has(file)), [], 'every file name, copied while its cat ran');
     t.match(result.stderr, /captured at the event by BPF: syscalls:sys_enter_openat/);
+  });
+
+  t.test('a /filter/ is compiled into the capture program: all 20 names', async (t) => {
+    const files = Array.from({ length: 20 }, (_, index) => join(directory, `filtered-${index}`));
+    for (const file of files) writeFileSync(file, 'x');
+    const workload = ['--', 'sh', '-c', files.map((file) => `cat ${file} >/dev/null`).join('; ')];
+    const result = run(['-v', '-e', 'trace syscalls:sys_enter_openat /comm == "cat"/ { print(user_string(args.filename)) }', ...workload]);
+    t.equal(result.status, 0, result.stderr);
+    const printed = new Set(result.stdout.split('\n'));
+    t.same(files.filter((file) => !printed.has(file)), [], 'every file name, copied while its cat ran');
+    t.match(result.stderr, /captured at the event by BPF: syscalls:sys_enter_openat/);
+    // A filter the program cannot compile stays the instance's, and -v says why.
+    const kept = run(['-v', '-e', 'trace syscalls:sys_enter_openat /comm ~ "ca*"/ { print(user_string(args.filename)) }', ...workload]);
+    t.equal(kept.status, 0, kept.stderr);
+    t.match(kept.stderr, /ktap: syscalls:sys_enter_openat not captured at the event \('comm ~ "ca\*"' is matched by the kernel's filter\): user_string and join read process memory/);
   });
 
   t.test('join(args.argv) of 20 processes that exit at once', async (t) => {
