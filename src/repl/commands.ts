@@ -5,10 +5,9 @@ import { writeFileSync } from 'node:fs';
 import { FileError, readScriptFile } from '../session/files';
 import { UserError } from '../errors';
 import { listEvents } from '../session/catalog';
-import type { Session } from '../session/session';
+import type { Handler, Session } from '../session/session';
 import { disassemble } from '../vm/disasm';
 import type { Proto } from '../vm/proto';
-import type { Handler } from '../session/handler';
 import type { ReplFleet } from './repl';
 
 /** What the commands need from the REPL. */
