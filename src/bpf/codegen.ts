@@ -25,7 +25,9 @@ export type EventAccess =
   /** The raw sys_enter tracepoint (args: regs, id): arg0 is the system call number. */
   | { readonly kind: 'rawSysEnter' }
   /** The raw sys_exit tracepoint (args: regs, ret): arg0 the number, arg1 the return value. */
-  | { readonly kind: 'rawSysExit' };
+  | { readonly kind: 'rawSysExit' }
+  /** A perf sample (profile-N): no arguments, every argN and args.NAME nil. */
+  | { readonly kind: 'sample' };
 
 /** Runtime errors a program counts instead of raising (the texts are the user tier's). */
 export const KERNEL_ERRORS = [
@@ -827,7 +829,7 @@ class Generator {
       else this.argument(a, index);
       return;
     }
-    if (name === '__syscall_nr') this.argument(a, 0);
+    if (name === '__syscall_nr' && access.kind !== 'sample') this.argument(a, 0);
     else if (name === 'ret' && access.kind === 'rawSysExit') this.argument(a, 1);
     else this.setNil(a);
   }
@@ -846,7 +848,7 @@ class Generator {
       this.setInt(a, 1);
       return;
     }
-    const field = access.fields[index];
+    const field = access.kind === 'sample' ? undefined : access.fields[index];
     if (field === undefined || field.kind !== 'int' || ![1, 2, 4, 8].includes(field.size)) {
       this.setNil(a);
       return;

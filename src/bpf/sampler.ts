@@ -21,15 +21,23 @@ export function onlineCpus(): number[] {
   return cpus;
 }
 
-/** PROGRAM sampling every CPU of CPUS at HZ; detaching the attachments stops it. */
-export function attachSampler(program: BpfProgram, hz: number, cpus: readonly number[] = onlineCpus()): Attachment[] {
+/** The sampling rate of profile-N's interval: samples per second, at least 1. */
+export function samplingHz(intervalNs: number): number {
+  return Math.max(1, Math.round(1e9 / intervalNs));
+}
+
+/**
+ * PROGRAM sampling every CPU of CPUS at HZ, each attachment carrying COOKIE
+ * (bpf_get_attach_cookie); detaching the attachments stops it.
+ */
+export function attachSampler(program: BpfProgram, hz: number, cpus: readonly number[] = onlineCpus(), cookie = 0n): Attachment[] {
   const attr = perfAttr(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, (buffer) => {
     buffer.writeBigUInt64LE(BigInt(hz), 16); // sample_freq
     buffer.writeBigUInt64LE(FLAG_FREQ, ATTR_FLAGS_OFFSET);
   });
   const attachments: Attachment[] = [];
   try {
-    for (const cpu of cpus) attachments.push(attachPerfEvent(program, attr, 0n, cpu));
+    for (const cpu of cpus) attachments.push(attachPerfEvent(program, attr, cookie, cpu));
   } catch (error) {
     for (const attachment of attachments) attachment.detach();
     throw error;

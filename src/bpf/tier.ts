@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseHeader, type EventSpec } from '../syntax/headers';
 import { parseEventFormat, type FieldLayout } from '../probes/format';
 import { resolveTracepoints, type Tracepoint, type TracepointDefinition } from '../probes/resolve';
-import { kernelTierPath, type KernelTierPath } from '../probes/sources';
+import { kernelTierPath, type KernelTierRoute } from '../probes/sources';
 import { DEFAULT_LIMITS, EntryBudget, limitHint } from '../vm/limits';
 import { HANDLER_KINDS, INSTRUCTION_WIDTH, OPCODES, Op } from '../vm/opcodes';
 import type { Proto } from '../vm/proto';
@@ -28,9 +28,13 @@ import { SyscallError } from './sys';
 import { TracedProcesses } from './traced-processes';
 import { UserError } from '../errors';
 import { SYSCALL_NUMBERS_END, syscallNumber, syscallsWithEvents } from './syscalls';
+import { attachSampler, samplingHz } from './sampler';
 import { FilterNotCompiled, emitFilter, filterProblem, parseFilter, type FilterFields, type FilterNode } from './filter';
 
 export type TierMode = 'auto' | 'kernel' | 'user';
+
+/** The handler kinds the kernel tier may run: trace handlers and profile-N. */
+const KERNEL_TIER_KINDS: readonly string[] = ['trace', 'profile'];
 
 /** A handler as the tier sees it. */
 export interface TierHandler {
@@ -77,6 +81,8 @@ interface Loaded {
   readonly hits: BpfMap;
   /** Other maps of the programs' own (the system call bitmap). */
   readonly maps: BpfMap[];
+  /** profile-N's sampler: an attachment per CPU, one kernel event as the user tier counts it. */
+  readonly sampler: boolean;
 }
 
 /**
@@ -194,14 +200,15 @@ export class KernelTier {
     const hits = BpfMap.create({ type: 'percpuArray', keySize: 4, valueSize: 8, maxEntries: 1, name: 'ktap_hits' });
     const programs: BpfProgram[] = [];
     const attachments: Attachment[] = [];
-    const loaded: Loaded = { programs, attachments, hits, maps: [] };
+    const loaded: Loaded = { programs, attachments, hits, maps: [], sampler: plan.sampler !== null };
     const traced = this.options.pids === undefined ? undefined : this.tracedProcesses().set.fd;
     try {
       const compile = (access: EventAccess, syscallsFd?: number): BpfProgram => {
         const filter = plan.filter;
         const generated = generate({
           analysis,
-          ...(filter === null ? {} : { filter: (asm, context, skip) => emitFilter(asm, filter, filterFieldsOf(access), context, skip) }),
+          // (profile-N has no filter.)
+          ...(filter === null || access.kind === 'sample' ? {} : { filter: (asm, context, skip) => emitFilter(asm, filter, filterFieldsOf(access), context, skip) }),
           tables,
           scalars,
           access,
@@ -215,7 +222,8 @@ export class KernelTier {
           ...(syscallsFd === undefined ? {} : { syscallsFd }),
         });
         try {
-          const program = BpfProgram.load({ type: access.kind === 'record' ? 'tracepoint' : 'rawTracepoint', code: generated.code, name: 'ktap_handler' });
+          const type = access.kind === 'record' ? 'tracepoint' : access.kind === 'sample' ? 'perfEvent' : 'rawTracepoint';
+          const program = BpfProgram.load({ type, code: generated.code, name: 'ktap_handler' });
           programs.push(program);
           return program;
         } catch (error) {
@@ -224,7 +232,12 @@ export class KernelTier {
           throw new KernelTierError(`${line === undefined ? '' : `line ${line}: `}the kernel's verifier refused the handler (${error.errno})`, error.lastLines());
         }
       };
-      if (plan.raw !== null) {
+      if (plan.sampler !== null) {
+        // probename of a sample is the handler's header, as in the user tier.
+        const cookie = BigInt(this.cookieOf(handler.header));
+        const cpus = this.options.cpu === undefined ? undefined : [this.options.cpu];
+        attachments.push(...attachSampler(compile({ kind: 'sample' }), plan.sampler.hz, cpus, cookie));
+      } else if (plan.raw !== null) {
         const syscalls = BpfMap.create({ type: 'array', keySize: 4, valueSize: SYSCALL_NUMBERS_END / 8, maxEntries: 1, name: 'ktap_syscalls' });
         loaded.maps.push(syscalls);
         syscalls.update(Buffer.alloc(4), syscallBitmap(this.syscallsOf(plan.raw)));
@@ -304,9 +317,10 @@ export class KernelTier {
     return this.loaded.has(handler.id);
   }
 
-  /** Kernel events HANDLER's programs are attached to (a raw tracepoint counts as one). */
+  /** Kernel events HANDLER's programs are attached to (a raw tracepoint counts as one, as does a sampler). */
   eventsOf(handler: TierHandler): number {
-    return this.loaded.get(handler.id)?.attachments.length ?? 0;
+    const loaded = this.loaded.get(handler.id);
+    return loaded === undefined ? 0 : loaded.sampler ? 1 : loaded.attachments.length;
   }
 
   /** Runs of HANDLER's program per CPU. */
@@ -420,9 +434,15 @@ interface Plan {
   readonly events: readonly PlannedEvent[];
   /** The /filter/, compiled into each program. */
   readonly filter: FilterNode | null;
+  /** profile-N: one program on a perf CPU clock per CPU instead of tracepoints. */
+  readonly sampler: SamplerPlan | null;
 }
 
-function filterFieldsOf(access: EventAccess): FilterFields {
+interface SamplerPlan {
+  readonly hz: number;
+}
+
+function filterFieldsOf(access: Exclude<EventAccess, { kind: 'sample' }>): FilterFields {
   return access.kind === 'record' ? { kind: 'record', fields: access.fields } : { kind: access.kind };
 }
 
@@ -444,11 +464,13 @@ function planFor(
   const line = body.proto.lineDefined;
   const spec = handler.spec;
   // Each definition goes the way its kind's row says, or keeps the handler in user space.
-  const definitions: Array<{ readonly path: KernelTierPath; readonly definition: TracepointDefinition }> = [];
+  const definitions: Array<Exclude<KernelTierRoute, { path: 'sampler' }>> = [];
+  let sampler: SamplerPlan | null = null;
   for (const definition of spec.definitions) {
     const column = kernelTierPath(definition);
     if ('userSpace' in column) throw new NotForKernel(line, column.userSpace);
-    definitions.push(column);
+    if (column.path === 'sampler') sampler = { hz: samplingHz(column.definition.intervalNs) };
+    else definitions.push(column);
   }
   let filter: FilterNode | null = null;
   try {
@@ -465,6 +487,8 @@ function planFor(
     return kind === null ? null : { kind, id: idOf(cell, index), name: upvalue.name };
   });
   const analysis = analyze(body.proto, globals);
+  // profile-N (one definition, no filter): its samples have no arguments, which read nil.
+  if (sampler !== null) return { analysis, raw: null, events: [], filter: null, sampler };
   const only = definitions.length === 1 ? definitions[0]! : undefined;
   const whole = only?.path === 'syscalls' ? WHOLE_SYSCALL_DIRECTIONS.get(only.definition.event) : undefined;
   const rawArgs = whole?.access === 'rawSysEnter' ? [0] : [0, 1];
@@ -472,12 +496,12 @@ function planFor(
     const problem = filterFits({ kind: whole.access });
     // The glob's events are hundreds, too many for perf events: the tracefs path then.
     if (problem !== null) throw new NotForKernel(line, problem);
-    return { analysis, raw: { name: whole.raw, access: whole.access, ids: 'all' }, events: [], filter };
+    return { analysis, raw: { name: whole.raw, access: whole.access, ids: 'all' }, events: [], filter, sampler: null };
   }
-  if (tracefsRoot === null) return { analysis, raw: null, events: [], filter };
+  if (tracefsRoot === null) return { analysis, raw: null, events: [], filter, sampler: null };
   const events = resolveEvents(tracefsRoot, definitions.map((planned) => planned.definition), line);
   const raw = rawSyscalls(events.map((event) => event.tracepoint), analysis);
-  if (raw !== null && filterFits({ kind: raw.access }) === null) return { analysis, raw, events: [], filter };
+  if (raw !== null && filterFits({ kind: raw.access }) === null) return { analysis, raw, events: [], filter, sampler: null };
   if (events.length > MAX_PERF_EVENTS) {
     throw new NotForKernel(line, `${events.length} events attach faster through tracefs than as ${events.length} perf events`);
   }
@@ -492,7 +516,7 @@ function planFor(
     const problem = filterFits({ kind: 'record', fields: event.fields });
     if (problem !== null) throw new NotForKernel(line, `${problem} (${event.tracepoint.system}:${event.tracepoint.event})`);
   }
-  return { analysis, raw: null, events, filter };
+  return { analysis, raw: null, events, filter, sampler: null };
 }
 
 /**
@@ -533,7 +557,7 @@ function readEventFormat(root: string, tracepoint: Tracepoint): readonly FieldLa
 }
 
 /**
- * For -b: which tier each trace handler of a script would run in, judged from the bytecode
+ * For -b: which tier each trace and profile handler of a script would run in, judged from the bytecode
  * alone (a global that main fills with a new table is a table, any other a number).
  */
 export function listingTiers(main: Proto): string {
@@ -547,20 +571,21 @@ export function listingTiers(main: Proto): string {
     const a = code[base + 1]!;
     if (op === Op.NEWTABLE) newTables.add(a);
     else if (op === Op.SETCELL && newTables.has(code[base + 2]!)) tableCells.add(a);
-    else if (op === Op.REGISTER && code[base + 3] === HANDLER_KINDS.indexOf('trace') && pc > 0 && code[base - INSTRUCTION_WIDTH] === Op.CLOSURE) {
+    else if (op === Op.REGISTER && KERNEL_TIER_KINDS.includes(HANDLER_KINDS[code[base + 3]!]!) && pc > 0 && code[base - INSTRUCTION_WIDTH] === Op.CLOSURE) {
       const proto = main.protos[code[base - INSTRUCTION_WIDTH + 2]!]!;
       const cells = proto.upvalues.map((upvalue) => ({
         v: upvalue.from === 'cell' && tableCells.has(upvalue.index) ? new KTable(new EntryBudget(0)) : undefined,
       }));
       const header = main.constants[code[base + 2]!] as string;
-      const spec = parseHeader('trace', header);
-      if (typeof spec !== 'string') handlers.push({ id: handlers.length, header, spec, body: { proto, cells } });
+      const kind = HANDLER_KINDS[code[base + 3]!] as 'trace' | 'profile';
+      const spec = parseHeader(kind, header);
+      if (typeof spec !== 'string') handlers.push({ id: handlers.length, header: kind === 'trace' ? `trace ${header}` : header, spec, body: { proto, cells } });
     } else if (OPCODES[op]!.operands[0] === 'R') newTables.delete(a);
   }
   if (handlers.length === 0) return '';
   const lines = handlers.map((handler) => {
     const reason = KernelTier.reasonAgainst(handler);
-    return `  trace ${handler.header}: ${reason === null ? 'kernel tier (eBPF)' : `user tier (${reason})`}`;
+    return `  ${handler.header}: ${reason === null ? 'kernel tier (eBPF)' : `user tier (${reason})`}`;
   });
   return `\ntiers (--tier auto):\n${lines.join('\n')}\n`;
 }

@@ -42,20 +42,26 @@ export interface Attacher<H extends ProbeHandler> {
 }
 
 /**
- * How the kernel tier (src/bpf/tier.ts) attaches a trace handler's events of a kind:
+ * How the kernel tier (src/bpf/tier.ts) attaches a handler's events of a kind:
  * - `tracepoints`: a perf tracepoint per event the SYSTEM:EVENT glob selects; when all of
  *   the handler's events are system calls of one direction whose numbers are known, one raw
  *   sys_enter/sys_exit program checking the number in a bitmap instead (cheaper per event);
  * - `syscalls`: the same, and the whole direction (`sys_enter_*`, `sys_exit_*`) is that raw
- *   program for every number, chosen without resolving the glob (so -b and -d know it too).
+ *   program for every number, chosen without resolving the glob (so -b and -d know it too);
+ * - `sampler`: profile-N's program on a perf CPU clock sampling each CPU at N Hz.
  */
-export type KernelTierPath = 'tracepoints' | 'syscalls';
+export type KernelTierPath = TracepointPath | 'sampler';
+type TracepointPath = 'tracepoints' | 'syscalls';
 
 /**
- * The kernel tier's column: a path, open only to kinds whose definitions name SYSTEM:EVENT,
- * or the reason a handler of the kind stays in user space (-v, -b).
+ * The kernel tier's column: a path — the tracepoint paths open only to kinds whose
+ * definitions name SYSTEM:EVENT, the sampler to profile-N — or the reason a handler of the
+ * kind stays in user space (-v, -b).
  */
-type KernelTierColumn<K extends ProbeKind> = (DefinitionOf<K> extends TracepointDefinition ? KernelTierPath : never) | { readonly userSpace: string };
+type KernelTierColumn<K extends ProbeKind> =
+  | (DefinitionOf<K> extends TracepointDefinition ? TracepointPath : never)
+  | (K extends 'profile' ? 'sampler' : never)
+  | { readonly userSpace: string };
 
 /**
  * One row: a kind either selects events that are routed with the handler's kernel filter
@@ -92,19 +98,24 @@ export const PROBE_SOURCES: { readonly [K in ProbeKind]: ProbeSource<K> } = {
     attach: (_definition, handler, attacher, filter) => attacher.functionTracer(handler, filter === null ? [] : functionPatterns(filter)),
     kernelTier: { userSpace: 'ftrace probes run in user space' },
   },
-  // The samples are captured by BPF (a perf CPU clock sampler) where it can; the handler runs in the VM.
-  profile: { attach: (definition, handler, attacher) => attacher.sample(handler, definition.intervalNs), kernelTier: { userSpace: 'profile handlers run in user space' } },
+  // In user space the samples are captured by BPF (a perf CPU clock sampler) where it can, the handler run in the VM.
+  profile: { attach: (definition, handler, attacher) => attacher.sample(handler, definition.intervalNs), kernelTier: 'sampler' },
   tick: { attach: (definition, handler, attacher) => attacher.tick(handler, definition.intervalNs), kernelTier: { userSpace: 'tick handlers run in user space' } },
 };
 
+/** A definition with the kernel-tier path its row names. */
+export type KernelTierRoute =
+  | { readonly path: TracepointPath; readonly definition: TracepointDefinition }
+  | { readonly path: 'sampler'; readonly definition: DefinitionOf<'profile'> };
+
 /**
- * The kernel tier's column of DEFINITION's row: its path with the definition's SYSTEM:EVENT,
- * or why it stays in user space.
+ * The kernel tier's column of DEFINITION's row: its path with the definition (SYSTEM:EVENT,
+ * or profile-N's interval), or why it stays in user space.
  */
-export function kernelTierPath(definition: EventDefinition): { readonly path: KernelTierPath; readonly definition: TracepointDefinition } | { readonly userSpace: string } {
-  // The row of the definition's own kind; its column takes a path only when the definition is SYSTEM:EVENT.
+export function kernelTierPath(definition: EventDefinition): KernelTierRoute | { readonly userSpace: string } {
+  // The row of the definition's own kind; its column takes a path only for the kinds the column's type allows.
   const column = (PROBE_SOURCES[definition.kind] as ProbeSource<ProbeKind>).kernelTier;
-  return typeof column === 'string' ? { path: column, definition: definition as TracepointDefinition } : column;
+  return typeof column === 'string' ? ({ path: column, definition } as KernelTierRoute) : column;
 }
 
 /**

@@ -19,6 +19,7 @@ import { checkEventFields, checkSharedFilter, FUNCTION_EVENT, functionTracerTake
 import { ProbeSet, isProbeGroup, type ProbeDefiner, type ProbeEvent, type ProbeSpec } from '../probes/uprobe';
 import { readFileSync, readdirSync } from 'node:fs';
 import type { Tracepoint, TracepointDefinition } from '../probes/resolve';
+import { samplingHz } from '../bpf/sampler';
 import { CapturedEvents, captureFilter, isUserPointer, isUserPointerArray, openCapture, type CapturedRoute } from './captured-events';
 import type { Handler } from './handler';
 import { TraceEvent, fieldsByName, type EventType, type StackSymbolizer } from './trace-event';
@@ -351,7 +352,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     const capture = this.openCapture();
     if (capture !== null) {
       const type: EventType = { layout: this.tracer.layout(PROFILE_EVENT), probename: handler.header, argFields: [], fields: new Map(), render: () => '' };
-      const captured = capture.addSampler(Math.max(1, Math.round(1e9 / intervalNs)), type);
+      const captured = capture.addSampler(samplingHz(intervalNs), type);
       // Never enabled in the instance; found through capturedRoutes only.
       const route: Route = { tracepoint: PROFILE_EVENT, type, handlers: [handler], profiles: [], filter: null, enabled: false, count: 0, captured };
       this.capturedRoutes[captured.source] = route;

@@ -51,7 +51,7 @@ export class KernelPlacement {
   place(pending: readonly Handler[]): Set<Handler> {
     const mode = this.options.tier ?? 'auto';
     const placed = new Set<Handler>();
-    const candidates = pending.filter((handler) => handler.kind === 'trace');
+    const candidates = pending.filter((handler) => handler.kind === 'trace' || handler.kind === 'profile');
     if (mode === 'user' || candidates.length === 0) return placed;
     const tier = this.options.dryRun ? null : this.open();
     if (tier === null && !this.options.dryRun) {
@@ -87,7 +87,7 @@ export class KernelPlacement {
       if (reason !== null && mode === 'kernel') {
         for (const placedHandler of placed) tier?.detach(placedHandler);
         const located = reason.replace(/^line (\d+): /, `${this.options.scriptName}:$1: `);
-        throw new KernelTierError(`--tier kernel: ${located} (trace ${handler.header})`);
+        throw new KernelTierError(`--tier kernel: ${located} (${handler.kind === 'trace' ? 'trace ' : ''}${handler.header})`);
       }
       this.tierNote(handler, reason);
     }

@@ -1,0 +1,73 @@
+// profile-N in the kernel tier: the same sampling script under --tier kernel and --tier user
+// (a perf CPU clock at N Hz either way) gives consistent tables — the busy workload's name
+// dominates, samples per second of its CPU time near N, the per-CPU counts add up — and -v,
+// -b and --tier kernel say which tier runs it.
+
+import t from 'tap';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bpfUnavailable } from './support';
+import { skipFile } from '../support/skip';
+import { ktap, root } from '../support/tracing';
+
+const unavailable = process.getuid?.() !== 0 ? 'not running as root' : bpfUnavailable();
+
+if (unavailable !== undefined) {
+  skipFile('profile-N in the kernel tier', unavailable);
+} else {
+  const directory = mkdtempSync(join(tmpdir(), 'ktap-profile-tier-'));
+  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+  // A name of its own, so that its samples cannot be another process's.
+  const workload = join(directory, 'profspin');
+  execFileSync('cc', ['-O1', '-o', workload, join(root, 'test', 'session', 'workload.c')]);
+  const script = join(directory, 'profile.kp');
+  writeFileSync(script, `var names = {}
+var cpus = {}
+var n = 0
+profile-99hz { names[execname] += 1 cpus[cpu] += 1 n += 1 }
+trace_end {
+  var sum = 0
+  for (k, v in pairs(cpus)) { sum += v }
+  printf("samples %d cpus %d spin %d\\n", n, sum, names["profspin"])
+}
+`);
+
+  /** The script under TIER while the workload spins 1.5 s; what it printed and the workload's CPU seconds. */
+  const profile = (tier: string) => {
+    // GNU time says how much CPU the spin really had on this (possibly busy) machine.
+    const result = spawnSync(process.execPath, [ktap, '-v', '--tier', tier, script, '--', '/usr/bin/time', '-f', 'cpu %U %S', workload, 'spin', '1500'], {
+      encoding: 'utf8', timeout: 60_000,
+    });
+    const [, samples, perCpu, spin] = /samples (\d+) cpus (\d+) spin (\d+)/.exec(result.stdout)?.map(Number) ?? [];
+    const [, user, system] = /cpu ([\d.]+) ([\d.]+)/.exec(result.stderr)?.map(Number) ?? [];
+    return { result, samples: samples!, perCpu: perCpu!, spin: spin!, cpuSeconds: user! + system! };
+  };
+
+  t.test('the same table in both tiers', async (t) => {
+    const kernel = profile('kernel');
+    const user = profile('user');
+    t.equal(kernel.result.status, 0, kernel.result.stderr);
+    t.equal(user.result.status, 0, user.result.stderr);
+    t.match(kernel.result.stderr, /ktap: profile-99hz: kernel tier \(eBPF\)/, '-v names the tier');
+    t.match(user.result.stderr, /captured at the event by BPF: profile-99hz \(sampled by perf\)/);
+    for (const [tier, run] of [['kernel', kernel], ['user', user]] as const) {
+      t.equal(run.perCpu, run.samples, `${tier}: the per-CPU counts add up to the samples`);
+      t.ok(run.spin >= run.samples * 0.9, `${tier}: ${run.spin} of ${run.samples} samples are of the spinning workload`);
+      // Sampling noise and the sampler's frequency mode settling: within a third of N Hz.
+      const rate = run.spin / run.cpuSeconds;
+      t.ok(rate > 66 && rate < 132, `${tier}: ${run.spin} samples in ${run.cpuSeconds.toFixed(2)} s of its CPU time: ${rate.toFixed(0)} Hz`);
+    }
+  });
+
+  t.test('-b and --tier kernel', async (t) => {
+    const file = join(directory, 'both.kp');
+    writeFileSync(file, 'var s = {}\nprofile-99hz { s[tid] += 1 }\nprofile-10ms { printf("%d\\n", tid) }\n');
+    const listing = spawnSync(process.execPath, [ktap, '-b', file], { encoding: 'utf8' });
+    t.match(listing.stdout, /tiers \(--tier auto\):\n {2}profile-99hz: kernel tier \(eBPF\)\n {2}profile-10ms: user tier \(line 3: printf runs in user space\)\n/);
+    const refused = spawnSync(process.execPath, [ktap, '--tier', 'kernel', file], { encoding: 'utf8' });
+    t.equal(refused.status, 1);
+    t.equal(refused.stderr, `error: --tier kernel: ${file}:3: printf runs in user space (profile-10ms)\n`);
+  });
+}
