@@ -21,25 +21,31 @@ export const KERNEL_BUILTINS: ReadonlyMap<string, number> = new Map([
   ['gettimeofday_ms', 0],
   ['gettimeofday_us', 0],
   ['gettimeofday_ns', 0],
+  // Only as a key of a profile-N handler's table: an id in the kernel's stack map (see Analysis.kernelStackLine).
+  ['stack', 0],
 ]);
 
 /**
  * What a register holds: nil, an integer, an integer or nil (a table lookup), a boolean,
- * the task's comm (execname), the probe's name, a global table, a builtin, the tuple made by
- * the TUPLE at a pc; `conflict` when paths that meet disagree (fine unless it is read).
+ * the task's comm (execname), the probe's name, the kernel stack (stack(): an id in the
+ * stack map), a global table, a builtin, the tuple made by the TUPLE at a pc; `conflict`
+ * when paths that meet disagree (fine unless it is read).
  */
 export type Kind =
-  | 'unset' | 'nil' | 'int' | 'maybe' | 'bool' | 'comm' | 'name' | 'conflict'
+  | 'unset' | 'nil' | 'int' | 'maybe' | 'bool' | 'comm' | 'name' | 'kstack' | 'conflict'
   | `table:${number}` | `fn:${string}` | `tuple:${number}`;
 
-/** One value of a kernel table's key: a 64-bit integer, a boolean, a comm (16 bytes), or a probe-name index. */
-export type PartKind = 'int' | 'bool' | 'comm' | 'name';
+/**
+ * One value of a kernel table's key: a 64-bit integer, a boolean, a comm (16 bytes), a
+ * probe-name index, or a kernel stack's id in the stack map (negative: no kernel stack).
+ */
+export type PartKind = 'int' | 'bool' | 'comm' | 'name' | 'kstack';
 
 /** The key of a kernel table: one value, or a tuple of values (`t[pid, execname]`) laid out one after another. */
 export type KeyKind = PartKind | { readonly tuple: readonly PartKind[] };
 
 /** Bytes of a part in a map key (every part is 8-byte aligned). */
-export const PART_BYTES: Readonly<Record<PartKind, number>> = { int: 8, bool: 8, comm: 16, name: 8 };
+export const PART_BYTES: Readonly<Record<PartKind, number>> = { int: 8, bool: 8, comm: 16, name: 8, kstack: 8 };
 
 /** Bytes of a map key laid out as KEY. */
 export function keyBytes(key: KeyKind): number {
@@ -79,6 +85,8 @@ export interface Analysis {
   /** args.NAME the handler reads (integer fields of its events, checked when they are known). */
   readonly fields: ReadonlySet<string>;
   readonly usesProbename: boolean;
+  /** The first line calling stack() (which only a profile-N sample's program can key by), or null. */
+  readonly kernelStackLine: number | null;
   /** The parts of the tuple each TUPLE makes, by its pc (the program builds each in a stack area of its own). */
   readonly tuples: ReadonlyMap<number, readonly PartKind[]>;
 }
@@ -122,6 +130,7 @@ class Analyzer {
   private readonly fields = new Set<string>();
   private readonly tuples = new Map<number, readonly PartKind[]>();
   private usesProbename = false;
+  private kernelStackLine: number | null = null;
   private pc = 0;
 
   constructor(
@@ -156,7 +165,7 @@ class Analyzer {
     }
     return {
       proto, globals: this.globals, kinds: this.kinds, tables: this.tables, scalars: this.scalars, args: this.args, fields: this.fields,
-      usesProbename: this.usesProbename, tuples: this.tuples,
+      usesProbename: this.usesProbename, kernelStackLine: this.kernelStackLine, tuples: this.tuples,
     };
   }
 
@@ -358,6 +367,11 @@ class Analyzer {
         if (!callee.startsWith('fn:')) this.refuse(`calling ${describe(callee)} runs in user space`);
         const builtin = callee.slice(3);
         if (KERNEL_BUILTINS.get(builtin) !== b) this.refuse(`${builtin} with ${b} argument${b === 1 ? '' : 's'} runs in user space`);
+        if (builtin === 'stack') {
+          this.kernelStackLine ??= this.proto.lines[pc]!;
+          state[a] = 'kstack';
+          break;
+        }
         const kinds = Array.from({ length: b }, (_, index) => this.readInt(state, a + 1 + index, `${builtin}()`));
         // linear's range is checked where it is used: never nil there.
         if (builtin === 'linear' && kinds.slice(1).some((kind) => kind !== 'int')) this.refuse('linear() with a range that may be nil runs in user space');
@@ -395,7 +409,7 @@ class Analyzer {
 
 /** The part of a key a register of KIND gives, or null when it cannot be one. */
 function partKind(kind: Kind): PartKind | null {
-  return kind === 'int' || kind === 'bool' || kind === 'comm' || kind === 'name' ? kind : null;
+  return kind === 'int' || kind === 'bool' || kind === 'comm' || kind === 'name' || kind === 'kstack' ? kind : null;
 }
 
 function join(left: Kind, right: Kind): Kind {
@@ -417,6 +431,7 @@ function testable(kind: Kind): boolean {
 function describe(kind: Kind): string {
   if (kind === 'comm') return 'execname';
   if (kind === 'name') return 'probename';
+  if (kind === 'kstack') return 'stack()';
   if (kind.startsWith('table:')) return 'a table';
   if (kind.startsWith('fn:')) return kind.slice(3);
   if (kind.startsWith('tuple:')) return 'a tuple';

@@ -8,6 +8,7 @@ import { INSTRUCTION_WIDTH, OPCODES, EVENT_VARIABLES, type OpName } from '../vm/
 import type { FieldLayout } from '../probes/format';
 import { SYSCALL_NUMBERS_END } from './syscalls';
 import { emitTracedCheck } from './traced-processes';
+import { NO_KERNEL_STACK } from './kernel-stacks';
 
 /** How a kernel table or scalar is stored: its map, and whether it is a per-CPU map of sums. */
 export interface MapBinding {
@@ -69,6 +70,8 @@ export interface CodegenInput {
   readonly syscallsFd?: number;
   /** Added to CLOCK_MONOTONIC (bpf_ktime_get_ns) to give wall-clock time, as the user tier does. */
   readonly wallOffsetNs: bigint;
+  /** The stack map (BPF_MAP_TYPE_STACK_TRACE) of stack() keys, when the handler calls stack(). */
+  readonly stackMapFd?: number;
   /** A /filter/ compiled to a condition on the record (jumps to `skip` when false). */
   readonly filter?: (asm: Assembler, context: Reg, skip: Label) => void;
 }
@@ -88,6 +91,7 @@ export interface Generated {
 
 const CTX: Reg = 6;
 const EEXIST = 17;
+const ENOMEM = 12;
 // x86-64 struct pt_regs offsets of the system call arguments, number and return value.
 const PT_REGS_ORIG_AX = 120;
 
@@ -324,7 +328,7 @@ class Generator {
         asm.call(Helper.getAttachCookie);
         asm.store('DW', FP, offset, 0);
         return;
-      case 'int': case 'bool': // a boolean's value slot holds 0 or 1
+      case 'int': case 'bool': case 'kstack': // a boolean's value slot holds 0 or 1, a stack's its id
         this.loadInt(1, kinds, operand);
         asm.store('DW', FP, offset, 1);
     }
@@ -711,6 +715,10 @@ class Generator {
       this.linear(kinds, a);
       return;
     }
+    if (builtin === 'stack') {
+      this.kernelStackId(a);
+      return;
+    }
     // min / max: a nil argument is skipped; nil only when both are.
     void count;
     const first = a + 1;
@@ -734,6 +742,27 @@ class Generator {
     asm.place(done);
     asm.store('DW', FP, this.value(a), 1);
     asm.store('DW', FP, this.present(a), 3);
+  }
+
+  /**
+   * R(A) = stack(): the id of the sampled kernel stack in the stack map (its first
+   * DEFAULT_STACK_DEPTH frames, as stack() shows them), or NO_KERNEL_STACK when the sample
+   * has no kernel stack (it interrupted user space), which reads back as "". A stack the map
+   * cannot take (its bucket holds another stack, or the map is full) is `table overflow`.
+   */
+  private kernelStackId(a: number): void {
+    const { asm } = this;
+    asm.mov(1, CTX);
+    asm.loadMap(2, this.input.stackMapFd!);
+    asm.movImm(3, 0);
+    asm.call(Helper.getStackid);
+    asm.jumpImm('jeq', 0, -EEXIST, this.fail(TABLE_FULL));
+    asm.jumpImm('jeq', 0, -ENOMEM, this.fail(TABLE_FULL));
+    const found = asm.label();
+    asm.jumpImm('jsge', 0, 0, found);
+    asm.movImm(0, NO_KERNEL_STACK);
+    asm.place(found);
+    this.setInt(a, 0);
   }
 
   /** R(A) = linear(x, min, max, step): min + k×step ≤ x; min-1 below min, max from max on (as the VM's). */

@@ -9,6 +9,7 @@ import { KTuple, tuple } from '../vm/tuple';
 import type { Cell } from '../vm/translate';
 import { fromBigInt, type Value } from '../vm/value';
 import { PART_BYTES, keyBytes, type KeyKind, type PartKind } from './analyze';
+import type { KernelStacks } from './kernel-stacks';
 import type { BpfMap } from './maps';
 import { sumPerCpu } from './maps';
 
@@ -77,9 +78,33 @@ function namePart(names: readonly string[]): PartCodec {
   };
 }
 
-/** The codec of keys laid out as KEY; NAMES are the probe names by attach cookie. */
-export function keyCodec(key: KeyKind, names: readonly string[]): KeyCodec {
-  const partOf = (part: PartKind): PartCodec => (part === 'int' ? INT_PART : part === 'bool' ? BOOL_PART : part === 'comm' ? COMM_PART : namePart(names));
+/** Kernel stacks, stored as their id in the stack map (kernel-stacks.ts). */
+function stackPart(stacks: () => KernelStacks): PartCodec {
+  return {
+    description: 'kernel stacks of the samples',
+    write(value, bytes, offset) {
+      const id = typeof value === 'string' ? stacks().id(value) : undefined;
+      if (id === undefined) return false;
+      bytes.writeBigInt64LE(id, offset);
+      return true;
+    },
+    read: (bytes, offset) => stacks().text(bytes.readBigInt64LE(offset)),
+  };
+}
+
+/**
+ * The codec of keys laid out as KEY; NAMES are the probe names by attach cookie, STACKS the
+ * stack map of stack() keys.
+ */
+export function keyCodec(key: KeyKind, names: readonly string[], stacks?: () => KernelStacks): KeyCodec {
+  const codecs: Record<PartKind, () => PartCodec> = {
+    int: () => INT_PART, bool: () => BOOL_PART, comm: () => COMM_PART, name: () => namePart(names),
+    kstack: () => {
+      if (stacks === undefined) throw new Error('kernel tier: a stack() key without a stack map');
+      return stackPart(stacks);
+    },
+  };
+  const partOf = (part: PartKind): PartCodec => codecs[part]();
   const size = keyBytes(key);
   if (typeof key === 'string') {
     const part = partOf(key);

@@ -22,6 +22,7 @@ import { attachRawTracepoint, attachTracepoint, type Attachment } from './attach
 import { bpfAvailability } from './available';
 import { KERNEL_ERRORS, generate, syscallBitmap, type EventAccess, type MapBinding, type TableBinding } from './codegen';
 import { KernelTable, bindScalarCell, keyCodec, unbindScalarCell } from './kernel-table';
+import { KernelStacks } from './kernel-stacks';
 import { BpfMap, possibleCpus } from './maps';
 import { BpfProgram, VerifierError } from './program';
 import { SyscallError } from './sys';
@@ -53,6 +54,8 @@ export interface TierOptions {
   readonly pids?: readonly number[];
   /** --trace-self: count ktap's own events too (by default its process is left out). */
   readonly traceSelf?: boolean;
+  /** A kernel address as stack() names it (stack() keys read back). */
+  readonly kernelFrame: (address: bigint) => string;
 }
 
 /** A handler that cannot run in the kernel under --tier kernel, or a program the kernel refused. */
@@ -111,6 +114,7 @@ export class KernelTier {
   private readonly loaded = new Map<number, Loaded>();
   private readonly errors: BpfMap;
   private traced: TracedProcesses | null = null;
+  private stacks: KernelStacks | null = null;
   /** Wall clock minus CLOCK_MONOTONIC, as the user tier's event times are made. */
   private readonly wallOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   private errorSeen = 0n;
@@ -220,6 +224,7 @@ export class KernelTier {
           ...(traced === undefined ? {} : { tracedFd: traced }),
           ...(traced !== undefined || this.options.traceSelf === true ? {} : { excludeTgid: process.pid }),
           ...(syscallsFd === undefined ? {} : { syscallsFd }),
+          ...(analysis.kernelStackLine === null ? {} : { stackMapFd: this.kernelStacks().map.fd }),
         });
         try {
           const type = access.kind === 'record' ? 'tracepoint' : access.kind === 'sample' ? 'perfEvent' : 'rawTracepoint';
@@ -283,7 +288,7 @@ export class KernelTier {
     const use = analysis.tables.get(state.id);
     state.key = use?.key ?? 'int';
     state.percpu = use !== undefined && !use.reads && !use.assigns;
-    const codec = keyCodec(state.key, this.probeNames);
+    const codec = keyCodec(state.key, this.probeNames, () => this.kernelStacks());
     state.map = BpfMap.create({ type: state.percpu ? 'percpuHash' : 'hash', keySize: codec.size, valueSize: 8, maxEntries: this.mapEntries(), flags: NO_PREALLOC, name: `ktap_${state.name}` });
     const previous = cell.v as KTable;
     // Its entries are bounded by its map: mirroring them in user space is not charged to the
@@ -306,6 +311,11 @@ export class KernelTier {
   private cookieOf(name: string): number {
     const known = this.probeNames.indexOf(name);
     return known >= 0 ? known : this.probeNames.push(name) - 1;
+  }
+
+  /** The stack map of stack() keys, made when the first program needs it. */
+  private kernelStacks(): KernelStacks {
+    return (this.stacks ??= new KernelStacks(this.mapEntries(), this.options.kernelFrame));
   }
 
   /** -p / -- cmd: the traced processes, made when the first program needs them. */
@@ -405,6 +415,9 @@ export class KernelTier {
     this.traced?.close();
     this.traced = null;
     for (const state of this.globals.values()) this.release(state);
+    // After the tables' last reading, which names their stacks.
+    this.stacks?.close();
+    this.stacks = null;
     this.errors.close();
   }
 }
@@ -489,6 +502,8 @@ function planFor(
   const analysis = analyze(body.proto, globals);
   // profile-N (one definition, no filter): its samples have no arguments, which read nil.
   if (sampler !== null) return { analysis, raw: null, events: [], filter: null, sampler };
+  // A tracepoint's kernel stack seen from BPF does not begin where tracefs's does (in the tracing code).
+  if (analysis.kernelStackLine !== null) throw new NotForKernel(analysis.kernelStackLine, 'stack() runs in the kernel for profile-N samples only');
   const only = definitions.length === 1 ? definitions[0]! : undefined;
   const whole = only?.path === 'syscalls' ? WHOLE_SYSCALL_DIRECTIONS.get(only.definition.event) : undefined;
   const rawArgs = whole?.access === 'rawSysEnter' ? [0] : [0, 1];

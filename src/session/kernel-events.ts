@@ -3,7 +3,7 @@
 // the tracer; dispatches each record to its handlers — the hot path (decode → dispatch →
 // VM) runs through `deliver`.
 
-import { btfEnumValues, compileArgstr, formatKernelSymbol } from '../probes/argstr';
+import { btfEnumValues, compileArgstr, kernelAddressText } from '../probes/argstr';
 import { UserSymbolizer } from '../probes/usersyms';
 import { followingRecords } from '../probes/ringbuf';
 import { readField, recordEventId, type PageBytes } from '../probes/fields';
@@ -165,10 +165,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     const wallOffset = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
     const userSymbols = this.userSymbols;
     const symbolizer: StackSymbolizer = {
-      kernelFrame: (address) => {
-        const symbol = this.kernelSymbol(address);
-        return symbol === undefined ? `0x${address.toString(16)}` : formatKernelSymbol(symbol, true);
-      },
+      kernelFrame: (address) => kernelAddressText(address, this.kernelSymbol(address), true),
       userFrame: (tgid, address) => userSymbols.frame(tgid, address),
     };
     this.event = new TraceEvent(this.tasks, symbolizer, (type) => compileArgstr(type.layout, { kernelSymbol: this.kernelSymbol, enumValue: (name) => this.enumValue(name) }), wallOffset);

@@ -28,6 +28,8 @@ export interface PlacementHost {
   targetPids(): number[] | undefined;
   /** A runtime error counted in the kernel, handled as the VM's are (SessionRunner.handlerFailed). */
   handlerFailed(handler: Handler, error: RuntimeError): void;
+  /** A kernel address as stack() names it (stack() keys of kernel tables). */
+  kernelFrame(address: bigint): string;
 }
 
 export class KernelPlacement {
@@ -189,6 +191,7 @@ export class KernelPlacement {
       tracefsRoot: findTracefs(),
       maxEntries: this.options.limits.maxTableEntries,
       traceSelf: this.options.traceSelf === true,
+      kernelFrame: (address) => this.host.kernelFrame(address),
       ...(this.options.cpu === undefined ? {} : { cpu: this.options.cpu }),
       ...(pids === undefined ? {} : { pids }),
     });

@@ -4,6 +4,7 @@
 // one a module: linker.ts (compiling, linking), runner.ts (runs and phases), attacher.ts
 // (attaching), kernel-placement.ts (the kernel tier), dry-run.ts, workload.ts.
 
+import { kernelAddressText } from '../probes/argstr';
 import { KernelSymbols } from '../probes/kallsyms';
 import { DEFAULT_BUFFER_KB } from '../probes/tracer';
 import { RuntimeError } from '../vm/errors';
@@ -119,6 +120,7 @@ export class Session {
       failed: () => this.failed,
       targetPids: () => this.targetPids(),
       handlerFailed: (handler, error) => void this.runner.handlerFailed(handler, error),
+      kernelFrame: (address) => kernelAddressText(address, this.symbols().lookup(address), true),
     });
     this.attacher = new SessionAttacher(options, this, this.placement, () => this.kernelEvents(),
       (handler, wallTimeNs) => this.runner.dispatchTick(handler, wallTimeNs));

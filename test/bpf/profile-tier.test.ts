@@ -1,7 +1,7 @@
 // profile-N in the kernel tier: the same sampling script under --tier kernel and --tier user
 // (a perf CPU clock at N Hz either way) gives consistent tables — the busy workload's name
-// dominates, samples per second of its CPU time near N, the per-CPU counts add up — and -v,
-// -b and --tier kernel say which tier runs it.
+// dominates, samples per second of its CPU time near N, the per-CPU counts add up — stack()
+// keys end in the sampled code, and -v, -b and --tier kernel say which tier runs it.
 
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -61,13 +61,43 @@ trace_end {
     }
   });
 
+  t.test('stack() keys: a stack map, read back as stack() shows it, ending in the sampled code', async (t) => {
+    const file = join(directory, 'stacks.kp');
+    writeFileSync(file, `var s = {}
+profile-999hz { s[stack()] += 1 }
+trace_end {
+  for (k, v in pairs(s)) { if (k != "") { printf("%s%d\\n--\\n", k, v) } }
+  var before = s[""] != nil
+  s[""] = nil
+  printf("user-mode samples %s, then %s\\n", before, s[""])
+}
+`);
+    const result = spawnSync(process.execPath, [ktap, '-q', '-v', '--tier', 'kernel', file, '--', workload, 'getppid', '300000'], { encoding: 'utf8', timeout: 60_000 });
+    t.equal(result.status, 0, result.stderr);
+    t.match(result.stderr, /ktap: profile-999hz: kernel tier \(eBPF\)/);
+    t.match(result.stdout, /user-mode samples true, then nil\n$/, 'the samples of user space are the key "", removed from user space');
+    const stacks = result.stdout.split('--\n').slice(0, -1).map((entry) => entry.split('\n').slice(0, -2));
+    t.ok(stacks.some((frames) => frames.some((frame) => frame.startsWith('__x64_sys_getppid+0x'))), `a stack in the workload's system call (${stacks.length} stacks)`);
+    const frames = stacks.flat();
+    t.same(frames.filter((frame) => !/^[\w.]+\+0x[0-9a-f]+\/0x[0-9a-f]+( \[\w+\])?$/.test(frame)), [], 'frames named as the user tier names them');
+    t.same(frames.filter((frame) => SAMPLER.test(frame)), [], 'no frame of the sampler itself (perf hrtimer, BPF)');
+    t.ok(stacks.every((lines) => lines.length <= 10), 'at most 10 frames, as stack() shows');
+  });
+
   t.test('-b and --tier kernel', async (t) => {
     const file = join(directory, 'both.kp');
     writeFileSync(file, 'var s = {}\nprofile-99hz { s[tid] += 1 }\nprofile-10ms { printf("%d\\n", tid) }\n');
     const listing = spawnSync(process.execPath, [ktap, '-b', file], { encoding: 'utf8' });
     t.match(listing.stdout, /tiers \(--tier auto\):\n {2}profile-99hz: kernel tier \(eBPF\)\n {2}profile-10ms: user tier \(line 3: printf runs in user space\)\n/);
+    const tracepoint = join(directory, 'tracepoint-stack.kp');
+    writeFileSync(tracepoint, 'var s = {}\ntrace syscalls:sys_enter_getppid { s[stack()] += 1 }\n');
+    t.match(spawnSync(process.execPath, [ktap, '-b', tracepoint], { encoding: 'utf8' }).stdout,
+      'trace syscalls:sys_enter_getppid: user tier (line 2: stack() runs in the kernel for profile-N samples only)');
     const refused = spawnSync(process.execPath, [ktap, '--tier', 'kernel', file], { encoding: 'utf8' });
     t.equal(refused.status, 1);
     t.equal(refused.stderr, `error: --tier kernel: ${file}:3: printf runs in user space (profile-10ms)\n`);
   });
 }
+
+/** Functions of the sampling machinery itself: a stack taken from the sampler would hold them. */
+const SAMPLER = /^(perf_swevent_hrtimer|__perf_event_overflow|perf_event_overflow|bpf_overflow_handler|bpf_get_stackid\w*|__hrtimer_run_queues|hrtimer_interrupt)\+/;

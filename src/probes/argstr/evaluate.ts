@@ -536,11 +536,13 @@ export class ExpressionCompiler {
   /** The symbol text of `%pS`/`%ps`, or `0x` + hex. */
   symbol(withOffset: boolean): (address: bigint) => string {
     const kernelSymbol = this.options.kernelSymbol;
-    return (address) => {
-      const symbol = kernelSymbol?.(address);
-      return symbol ? formatKernelSymbol(symbol, withOffset) : `0x${address.toString(16)}`;
-    };
+    return (address) => kernelAddressText(address, kernelSymbol?.(address), withOffset);
   }
+}
+
+/** ADDRESS as `%pS` (and stack()) shows it: its symbol's text, or `0x` + hex outside any symbol. */
+export function kernelAddressText(address: bigint, symbol: KernelSymbol | undefined, withOffset: boolean): string {
+  return symbol ? formatKernelSymbol(symbol, withOffset) : `0x${address.toString(16)}`;
 }
 
 /** The kernel's sprint_symbol text: `NAME+0xOFFSET/0xSIZE [MODULE]`, or without the offset part. */

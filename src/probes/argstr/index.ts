@@ -60,6 +60,6 @@ export function compilePrintFormat(layout: EventLayout, options: ArgstrOptions =
 }
 
 export { btfEnumValues } from './btf';
-export { formatKernelSymbol } from './evaluate';
+export { formatKernelSymbol, kernelAddressText } from './evaluate';
 export type { ArgstrOptions, ArgstrRenderer } from './renderers';
 export { PrintFormatError } from './tokens';

@@ -14,7 +14,8 @@ import { readUserArgv, readUserString } from './user-memory';
 import type { BuiltinDef } from './registry';
 import { WORK_COST } from '../limits';
 
-const DEFAULT_STACK_DEPTH = 10;
+/** Frames stack() and ustack() show without a depth (the kernel tier's stack map keeps as many). */
+export const DEFAULT_STACK_DEPTH = 10;
 const MAX_STACK_DEPTH = 50;
 
 /** stack()/ustack(): `depth` frames (default 10, negative or over 50 means 50) after `skip`. */
@@ -25,8 +26,13 @@ function renderStack(frames: readonly string[] | undefined, depthValue: Value, s
   const depth = depthArgument === undefined ? DEFAULT_STACK_DEPTH
     : depthArgument < 0 ? MAX_STACK_DEPTH : clampInteger(depthArgument, 0, MAX_STACK_DEPTH);
   const skip = skipArgument === undefined ? 0 : clampInteger(skipArgument, 0, frames.length);
+  return stackText(frames.slice(skip, skip + depth));
+}
+
+/** FRAMES as stack() shows them: one a line. */
+export function stackText(frames: readonly string[]): string {
   let text = '';
-  for (const frame of frames.slice(skip, skip + depth)) text += frame + '\n';
+  for (const frame of frames) text += frame + '\n';
   return text;
 }
 
