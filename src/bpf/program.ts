@@ -40,6 +40,12 @@ export class VerifierError extends Error {
 }
 
 const LOG_SIZE = 1 << 20;
+/**
+ * The verifier stops with EAGAIN when a signal is pending for the loading thread (a child's
+ * exit, a profiler's tick: seen with `node --cpu-prof`), however good the program: loading is
+ * tried again, as libbpf does.
+ */
+const LOAD_ATTEMPTS = 10;
 const GPL = Buffer.from('GPL\0', 'latin1');
 
 export class BpfProgram {
@@ -93,7 +99,13 @@ function loadWithLog(spec: ProgramSpec, log: Buffer | null): number {
   if (spec.name !== undefined) attr.write(spec.name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, 15), 48, 'latin1');
   attr.writeUInt32LE(spec.expectedAttachType ?? 0, 68);
   attr.writeUInt32LE(spec.attachBtfId ?? 0, 108);
-  return bpfCall(Cmd.progLoad, attr, 'bpf(BPF_PROG_LOAD)');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return bpfCall(Cmd.progLoad, attr, 'bpf(BPF_PROG_LOAD)');
+    } catch (error) {
+      if (!(error instanceof SyscallError) || error.code !== 'EAGAIN' || attempt === LOAD_ATTEMPTS) throw error;
+    }
+  }
 }
 
 /** The last `N: (op) …` instruction line of a verifier log: where it stopped. */

@@ -5,6 +5,7 @@
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Session as InspectorSession } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Assembler, FP, Helper } from '../../src/bpf/asm';
@@ -86,6 +87,31 @@ if (reason !== undefined) {
     t.ok(error instanceof VerifierError);
     t.equal((error as VerifierError).slot, 6);
     t.match((error as VerifierError).lastLines().join('\n'), /invalid mem access|map_value_or_null/);
+  });
+
+  // A signal pending while the verifier runs stops it with EAGAIN. The CPU profiler's ticks
+  // (every 100 µs here) are such signals: without trying again, about one load in six failed.
+  t.test('programs load while signals keep arriving', async (t) => {
+    const a = new Assembler();
+    for (let index = 0; index < 100; index++) a.movImm(0, index);
+    a.exit();
+    const code = a.finish().code;
+    const profiler = new InspectorSession();
+    profiler.connect();
+    t.teardown(() => profiler.disconnect());
+    profiler.post('Profiler.enable');
+    profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+    profiler.post('Profiler.start');
+    const failures: string[] = [];
+    for (let load = 0; load < 200; load++) {
+      try {
+        BpfProgram.load({ type: 'tracepoint', code }).close();
+      } catch (error) {
+        failures.push((error as Error).message);
+      }
+    }
+    profiler.post('Profiler.stop');
+    t.same(failures, [], 'every load accepted');
   });
 
   t.test('attached programs count a workload exactly: perf tracepoint and raw tracepoint', async (t) => {
