@@ -1,7 +1,9 @@
 // The system calls Node lacks — bpf(2), perf_event_open(2), ioctl(2), close(2) — over koffi,
 // loaded on first use only, so runs that never touch BPF pay nothing for it.
 
+import { existsSync } from 'node:fs';
 import { arch } from 'node:os';
+import { join } from 'node:path';
 
 /** A failed system call: which one and the errno it returned. */
 export class SyscallError extends Error {
@@ -47,6 +49,32 @@ export const REFUSE_ENV = 'KTAP_NO_BPF';
 let calls: Calls | null = null;
 let failure: BpfUnavailable | null = null;
 
+/**
+ * koffi. Loaded by name, it cost ~35 ms here, mostly before its native module: Node's
+ * resolution of a package's "exports" (its internals compiled on first use), then koffi's
+ * entry and its platform package, which reads Node's ELF header to choose the glibc or musl
+ * build. The native module is what koffi exports, so it is loaded by its path (~5 ms) from
+ * the platform package where npm puts it, beside koffi (one package with koffi's version);
+ * by name when it is not there.
+ */
+function requireKoffi(): typeof import('koffi') {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const platform = `@koromix/koffi-${process.platform}-${process.arch}`;
+  for (const directory of module.paths) {
+    for (const build of [`${process.platform}_${process.arch}`, `musl_${process.arch}`]) {
+      const file = join(directory, platform, build, 'koffi.node');
+      if (!existsSync(file)) continue;
+      try {
+        return require(file) as typeof import('koffi');
+      } catch {
+        // The build for the other C library.
+      }
+    }
+  }
+  return require('koffi') as typeof import('koffi');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
+
 function load(): Calls {
   if (calls !== null) return calls;
   if (failure !== null) throw failure;
@@ -54,8 +82,7 @@ function load(): Calls {
     if (process.env[REFUSE_ENV]) throw new Error(`${REFUSE_ENV} is set`);
     const numbers = SYSCALL_NUMBERS[arch()];
     if (numbers === undefined) throw new Error(`no system call numbers for ${arch()}`);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const koffi = require('koffi') as typeof import('koffi');
+    const koffi = requireKoffi();
     const libc = koffi.load('libc.so.6');
     // syscall() is variadic; with integer and pointer arguments only, a fixed prototype
     // passes them in the same registers on x86-64 and arm64.
