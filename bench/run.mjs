@@ -584,6 +584,7 @@ async function attachSection(opts, bpftrace) {
   show('ktap syscalls:sys_enter_* count, kernel tier: spawn → banner', result.ktapKernelSysEnter?.start ?? result.ktapKernelSysEnter);
   show('  beyond the tick-only run before it: start + stop', result.kernelAttachPairs?.total ?? result.kernelAttachPairs);
   show('  timed inside the process: attachPending() + close()', result.kernelAttachInProcess?.total ?? result.kernelAttachInProcess);
+  for (const [phase, entry] of Object.entries(result.kernelAttachPhases ?? {})) show(`    ${phase}`, entry);
   show('  SIGINT → exit', result.ktapKernelSysEnter?.stop);
   show("bpftrace -e 'BEGIN { exit() }': spawn → exit", result.bpftraceBegin);
   show('ktap syscalls:*: spawn → banner', result.ktapAll?.start ?? result.ktapAll);

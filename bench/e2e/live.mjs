@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -546,6 +547,20 @@ function tracefsAllSyscallsMs() {
   return now() - started;
 }
 
+/**
+ * bench/e2e/kernel-attach-worker.ts bundled as bin/ktap's code is (into the repository's
+ * ignored tmp/, so that koffi resolves from node_modules): timed under tsx, koffi's load
+ * went through tsx's module hooks and took several times what it takes for ktap.
+ */
+async function bundleAttachWorker() {
+  const outfile = join(ROOT, 'tmp', 'kernel-attach-worker.js');
+  await build({
+    entryPoints: [join(HERE, 'kernel-attach-worker.ts')], outfile, bundle: true, platform: 'node', target: 'node20', format: 'cjs',
+    external: ['koffi', 'blessed', 'blessed-contrib'], logLevel: 'warning',
+  });
+  return outfile;
+}
+
 function stats(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
@@ -593,12 +608,16 @@ export async function measureAttach({ runs = 5, bpftrace = true, bpftraceAllSysc
     () => ktapStartStop(plan, 'tick-1s {}'));
   await attempt('ktapKernelSysEnter', 'ktap syscalls:sys_enter_* count in the kernel', runs,
     () => ktapStartStop(plan, 'var s = {} trace syscalls:sys_enter_* { s[execname] += 1 }', ['--tier', 'kernel']));
+  const worker = await bundleAttachWorker();
+  const phases = {};
   await attempt('kernelAttachInProcess', 'attach + teardown in the kernel, timed inside a fresh process', runs, async () => {
-    const result = spawnSync(process.execPath, ['--import', 'tsx', join(HERE, 'kernel-attach-worker.ts')], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
+    const result = spawnSync(process.execPath, [worker], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
     if (result.status !== 0) throw new Error(`kernel-attach-worker: ${firstError(result.stderr)}`);
-    const { attachMs, teardownMs } = JSON.parse(result.stdout);
+    const { attachMs, teardownMs, phases: times } = JSON.parse(result.stdout);
+    for (const [phase, time] of Object.entries(times)) (phases[phase] ??= []).push(time);
     return { startMs: attachMs, stopMs: teardownMs };
   });
+  summary.kernelAttachPhases = Object.fromEntries(Object.entries(phases).map(([phase, times]) => [phase, stats(times)]));
   // Attach + teardown in the kernel as same-run differences: each run of the count is paired
   // with a tick-only run just before it (start → banner and SIGINT → exit of each), so the
   // machine's load, which moves Node's own start by hundreds of ms, cancels out.
