@@ -521,11 +521,15 @@ function planFor(
     throw new NotForKernel(line, `${events.length} events attach faster through tracefs than as ${events.length} perf events`);
   }
   for (const event of events) {
-    for (const name of analysis.fields) {
-      const field = event.fields.find((candidate) => candidate.name === name);
+    // The analysis took argN and args.NAME for integers: on an event without them (nil in
+    // the VM) or with them as strings, the handler stays in user space.
+    const fields = [
+      ...[...analysis.args].map((index) => ({ what: `arg${index}`, field: event.fields[index] })),
+      ...[...analysis.fields].map((name) => ({ what: `args.${name}`, field: event.fields.find((candidate) => candidate.name === name) })),
+    ];
+    for (const { what, field } of fields) {
       if (field === undefined || field.kind !== 'int' || ![1, 2, 4, 8].includes(field.size)) {
-        const what = field === undefined ? 'is nil' : 'is not an integer';
-        throw new NotForKernel(line, `args.${name} of ${event.tracepoint.system}:${event.tracepoint.event} ${what}: it runs in user space`);
+        throw new NotForKernel(line, `${what} of ${event.tracepoint.system}:${event.tracepoint.event} ${field === undefined ? 'is nil' : 'is not an integer'}: it runs in user space`);
       }
     }
     const problem = filterFits({ kind: 'record', fields: event.fields });

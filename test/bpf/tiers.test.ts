@@ -221,13 +221,17 @@ trace_end { print(n, w, s, g) }
     t.match(result.stderr, /attached syscalls:sys_enter_getppid, syscalls:sys_enter_newuname, syscalls:sys_enter_cachestat \(1 event\)/, 'on the raw tracepoint');
   });
 
+  // argN beyond an event's fields is nil (sys_enter_write has four): such a handler stays
+  // in user space, where `arg4 == nil` holds (in the kernel it read as 0).
   t.test('args.NAME: integer fields by name, on perf events and on the raw system call path', async (t) => {
     const script = 'var c = {}\nvar r = {}\nvar e = {}\ntrace syscalls:sys_enter_write { c[args.fd] += args.count }\ntrace syscalls:sys_exit_write { r[args.ret] += 1 }\n' +
-      'trace syscalls:sys_enter_* { e[args.__syscall_nr] += 1 }\nvar f = {}\ntrace sched:sched_process_exec { f[args.filename] = 1 }\ntrace_end { print(c[1], c[2], r[1], e[1]) }';
+      'trace syscalls:sys_enter_* { e[args.__syscall_nr] += 1 }\nvar f = {}\ntrace sched:sched_process_exec { f[args.filename] = 1 }\n' +
+      'var z = {}\ntrace syscalls:sys_enter_write { z[arg4 == nil] += 1 }\ntrace_end { print(c[1], c[2], r[1], e[1], z[true]) }';
     const kernel = run('auto', script, ['write', '5', '3']);
-    t.equal(kernel.stdout, 'ooooo5\t3\t8\t8\n', `stderr: ${kernel.stderr.trim()}`);
+    t.equal(kernel.stdout, 'ooooo5\t3\t8\t8\t8\n', `stderr: ${kernel.stderr.trim()}`);
     t.equal(kernel.stderr.split('\n').filter((line) => /: kernel tier \(eBPF\)$/.test(line)).length, 3, 'the integer fields in the kernel');
     t.match(kernel.stderr, /sched:sched_process_exec: user tier \(line 8: args\.filename of sched:sched_process_exec is not an integer: it runs in user space\)/);
+    t.match(kernel.stderr, /syscalls:sys_enter_write: user tier \(line 10: arg4 of syscalls:sys_enter_write is nil: it runs in user space\)/);
     t.equal(run('user', script, ['write', '5', '3']).stdout, kernel.stdout, 'as in user space');
   });
 
