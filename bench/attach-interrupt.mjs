@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// Ctrl-C during the largest attach: `trace probe:LIBC:*` places a uprobe on each of libc's
-// ~2,600 functions. SIGINT is sent at three moments (while the probes are defined, while
-// they are enabled, after the banner); for each the bench prints the time from SIGINT to
-// ktap's exit and until nothing of the run is left in tracefs (the guardian removes enabled
-// uprobes after ktap has exited, ~27 ms each).
+// Ctrl-C during and after the largest attach: `trace probe:LIBC:*` places a uprobe on each of
+// libc's ~2,600 functions. SIGINT is sent at three moments (while the probes are defined,
+// while they are enabled, after the banner); for each the bench prints the time from SIGINT
+// to ktap's exit, until malloc is no longer probed (every process on the machine traps at
+// each malloc until then), and until nothing of the run is left in tracefs and its guardian
+// is gone (the guardian disables the enabled uprobes, ~27 ms each, from the signal on).
 //
-//   node bench/attach-interrupt.mjs [--defined 1000] [--enabled 300]
+//   node bench/attach-interrupt.mjs [--defined 1000] [--enabled 300] [--signal SIGINT]
+//   node bench/run.mjs --only interrupt
 //
 // Needs root and tracefs. Exits 0 unless the harness itself fails.
 
@@ -16,24 +18,6 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tracefs = '/sys/kernel/tracing';
-
-function option(name, fallback) {
-  const index = process.argv.indexOf(name);
-  return Number(index < 0 ? fallback : process.argv[index + 1]);
-}
-const definedAt = option('--defined', 1000);
-const enabledAt = option('--enabled', 300);
-
-if (process.getuid?.() !== 0 || !existsSync(join(tracefs, 'instances'))) {
-  console.log('SKIPPED: needs root and tracefs');
-  process.exit(0);
-}
-const libc = /\s(\/\S*\/libc\.so\.6)$/m.exec(readFileSync('/proc/self/maps', 'latin1'))?.[1];
-if (libc === undefined) {
-  console.log('SKIPPED: no libc.so.6 mapped');
-  process.exit(0);
-}
-spawnSync(process.execPath, [join(root, 'build.mjs')], { cwd: root, stdio: 'ignore' });
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const read = (path) => {
@@ -46,14 +30,38 @@ const read = (path) => {
 const instances = (pid) => readdirSync(join(tracefs, 'instances')).filter((name) => name.startsWith(`ktap-${pid}-`));
 const definitions = (pid) => read(join(tracefs, 'uprobe_events')).split('\n').filter((line) => line.includes(`ktap_${pid}`)).length;
 const enabled = (pid) => instances(pid).reduce((sum, name) => sum + read(join(tracefs, 'instances', name, 'set_event')).split('\n').filter(Boolean).length, 0);
-const leftovers = (pid) => instances(pid).length + definitions(pid);
+/** Whether the run's uprobe on malloc (under either of its names) is enabled in one of its instances. */
+const mallocProbed = (pid) => instances(pid).some((name) => ['malloc', '__libc_malloc'].some((event) =>
+  read(join(tracefs, 'instances', name, 'events', `ktap_${pid}`, event, 'enable')).startsWith('1')));
 
-async function interrupt(when, ready) {
+/** The pid of the guardian of ktap PID (src/probes/guardian.ts: `… ktap-guardian TRACEFS PID`). */
+function guardianOf(pid) {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const args = read(`/proc/${name}/cmdline`).split('\0');
+    if (args.slice(-4, -1).join(' ') === `ktap-guardian ${tracefs} ${pid}`) return Number(name);
+  }
+  return undefined;
+}
+
+/** Why the bench cannot run here, or null. */
+export function interruptUnavailable() {
+  if (process.getuid?.() !== 0 || !existsSync(join(tracefs, 'instances'))) return 'needs root and tracefs';
+  if (libcPath() === undefined) return 'no libc.so.6 mapped';
+  return null;
+}
+
+function libcPath() {
+  return /\s(\/\S*\/libc\.so\.6)$/m.exec(readFileSync('/proc/self/maps', 'latin1'))?.[1];
+}
+
+/** One run: ktap on the libc glob, SIGNAL once READY says so; the times after it. */
+async function interrupt(libc, signal, ready) {
   const ktap = spawn(process.execPath, [join(root, 'bin', 'ktap'), '-e', `trace probe:${libc}:* { }`], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   ktap.stdout.on('data', (chunk) => (output += chunk));
   ktap.stderr.on('data', (chunk) => (output += chunk));
-  const exited = new Promise((resolve) => ktap.on('exit', (code, signal) => resolve({ code, signal, at: performance.now() })));
+  const exited = new Promise((resolve) => ktap.on('exit', (code, how) => resolve({ code, how, at: performance.now() })));
   const started = performance.now();
   let state = '';
   while (ktap.exitCode === null) {
@@ -61,23 +69,74 @@ async function interrupt(when, ready) {
     if (state) break;
     await sleep(20);
   }
+  const guardian = guardianOf(ktap.pid);
+  const wasProbed = mallocProbed(ktap.pid);
   const signalled = performance.now();
-  ktap.kill('SIGINT');
+  ktap.kill(signal);
+  let unprobed = wasProbed ? null : 0;
+  const watchMalloc = (async () => {
+    while (unprobed === null && performance.now() - signalled < 300_000) {
+      if (!mallocProbed(ktap.pid)) unprobed = performance.now() - signalled;
+      else await sleep(10);
+    }
+  })();
   const end = await exited;
-  while (leftovers(ktap.pid) > 0 && performance.now() - signalled < 300_000) await sleep(50);
+  const alive = () => guardian !== undefined && existsSync(`/proc/${guardian}`);
+  while ((instances(ktap.pid).length > 0 || definitions(ktap.pid) > 0 || alive()) && performance.now() - signalled < 300_000) await sleep(50);
   const gone = performance.now() - signalled;
-  console.log(`${when.padEnd(34)} ${state.padEnd(26)} ${((signalled - started) / 1000).toFixed(1).padStart(6)} s ` +
-    `${(end.at - signalled).toFixed(0).padStart(8)} ms ${(gone / 1000).toFixed(1).padStart(8)} s   exit ${end.code ?? end.signal}`);
+  await watchMalloc;
+  return {
+    state,
+    after: (signalled - started) / 1000,
+    exitMs: end.at - signalled,
+    exit: end.code ?? end.how,
+    mallocMs: unprobed,
+    goneS: gone / 1000,
+    left: instances(ktap.pid).length + definitions(ktap.pid),
+    guardianLeft: alive(),
+    output,
+  };
 }
 
-console.log(`Ctrl-C during the attach of probe:${libc}:*`);
-console.log(`${'when'.padEnd(34)} ${'state at SIGINT'.padEnd(26)} ${'after'.padStart(8)} ${'→ exit'.padStart(11)} ${'all gone'.padStart(10)}`);
-await interrupt('while the probes are defined', (pid) => {
-  const count = definitions(pid);
-  return count >= definedAt ? `${count} defined` : '';
-});
-await interrupt('while they are enabled', (pid) => {
-  const count = enabled(pid);
-  return count >= enabledAt ? `${count} enabled` : '';
-});
-await interrupt('after the banner', (pid, output) => (output.includes('Tracing...') ? `${enabled(pid)} enabled` : ''));
+/**
+ * Runs the three moments; LOG gets each line of the table as it is measured. Returns the
+ * results by moment (`defining`, `enabling`, `banner`).
+ */
+export async function measureAttachInterrupt({ definedAt = 1000, enabledAt = 300, signal = 'SIGINT', log = (line) => console.log(line) } = {}) {
+  const libc = libcPath();
+  spawnSync(process.execPath, [join(root, 'build.mjs')], { cwd: root, stdio: 'ignore' });
+  log(`${signal} during and after the attach of probe:${libc}:*`);
+  log(`${'when'.padEnd(30)} ${'state at the signal'.padEnd(20)} ${'after'.padStart(7)} ${'→ exit'.padStart(9)} ${'malloc free'.padStart(12)} ${'all gone'.padStart(9)}  exit`);
+  const moments = [
+    ['defining', 'while the probes are defined', (pid) => (definitions(pid) >= definedAt ? `${definitions(pid)} defined` : '')],
+    ['enabling', 'while they are enabled', (pid) => (enabled(pid) >= enabledAt ? `${enabled(pid)} enabled` : '')],
+    ['banner', 'after the banner', (pid, output) => (output.includes('Tracing...') ? `${enabled(pid)} enabled` : '')],
+  ];
+  const results = {};
+  for (const [name, when, ready] of moments) {
+    const result = await interrupt(libc, signal, ready);
+    results[name] = result;
+    const malloc = result.mallocMs === null ? 'never' : `${result.mallocMs.toFixed(0)} ms`;
+    const left = result.left > 0 || result.guardianLeft ? `  LEFT: ${result.left} entries${result.guardianLeft ? ', guardian alive' : ''}` : '';
+    log(`${when.padEnd(30)} ${result.state.padEnd(20)} ${result.after.toFixed(1).padStart(5)} s ${result.exitMs.toFixed(0).padStart(6)} ms ` +
+      `${malloc.padStart(12)} ${result.goneS.toFixed(1).padStart(7)} s  ${result.exit}${left}`);
+  }
+  return results;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const why = interruptUnavailable();
+  if (why !== null) {
+    console.log(`SKIPPED: ${why}`);
+    process.exit(0);
+  }
+  const option = (name, fallback) => {
+    const index = process.argv.indexOf(name);
+    return index < 0 ? fallback : process.argv[index + 1];
+  };
+  await measureAttachInterrupt({
+    definedAt: Number(option('--defined', 1000)),
+    enabledAt: Number(option('--enabled', 300)),
+    signal: option('--signal', 'SIGINT'),
+  });
+}

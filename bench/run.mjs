@@ -5,6 +5,7 @@
 // `ktap -e 'print(1)'`). Tracing: the event path replayed from recorded pages
 // (bench/events/), and on the live kernel (bench/e2e/, root and tracefs) the overhead on a
 // traced getppid loop against bpftrace, start and attach times, and peak RSS under load.
+// Only when named (--only interrupt): Ctrl-C during and after a uprobe on every libc function.
 //
 //   node bench/run.mjs [--runs N] [--only SECTION|NAME[,...]] [--timeout SEC] [--no-startup]
 //                      [--calls N] [--seconds S] [--no-bpftrace] [--bpftrace-all-syscalls]
@@ -17,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatEventPath, measureEventPath, TARGET_EVENTS_PER_SECOND } from './events/event-path.mjs';
+import { interruptUnavailable, measureAttachInterrupt } from './attach-interrupt.mjs';
 import {
   COUNT_SCRIPT, ensureBpftrace, liveUnavailable, measureAttach, measureOverhead, measureRss, measureSaturation, TARGETS,
 } from './e2e/live.mjs';
@@ -50,8 +52,13 @@ const PROGRAMS = [
 ];
 
 /** Sections besides the single programs; `vm` is every program, `live` the kernel ones. */
-const SECTIONS = ['vm', 'startup', 'events', 'overhead', 'attach', 'rss', 'saturate', 'live'];
+const SECTIONS = ['vm', 'startup', 'events', 'overhead', 'attach', 'rss', 'saturate', 'live', 'interrupt'];
 const LIVE_SECTIONS = ['overhead', 'attach', 'rss', 'saturate'];
+/**
+ * Sections run only when named: `interrupt` slows every process on the machine while its
+ * uprobes are on libc (~70 s after each of its three runs), and takes ~5 minutes.
+ */
+const NAMED_ONLY_SECTIONS = ['interrupt'];
 
 // ---------------------------------------------------------------------------------------
 // Options
@@ -61,7 +68,8 @@ function usage(code) {
   --runs N           timed runs per measurement, best one kept (default 3; start/attach: at least 5)
   --only NAME[,..]   run only these sections or programs: vm (all programs), startup, events,
                      overhead, attach, rss, saturate, live (= overhead,attach,rss,saturate), or a program
-                     (${PROGRAMS.map((p) => p.name).join(', ')})
+                     (${PROGRAMS.map((p) => p.name).join(', ')}); interrupt (Ctrl-C during and after
+                     a uprobe on every libc function, ~5 min) runs only when named
   --timeout SEC      give up on a single run after SEC seconds (default 300)
   --no-startup       skip the start-up measurement
   --calls N          getppid calls per workload run in overhead and rss (default 5000000)
@@ -329,7 +337,7 @@ function fmtS(r) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const wanted = (name) => !opts.only || opts.only.includes(name) ||
+  const wanted = (name) => (!opts.only && !NAMED_ONLY_SECTIONS.includes(name)) || opts.only?.includes(name) ||
     (PROGRAMS.some((p) => p.name === name) && opts.only.includes('vm')) ||
     (LIVE_SECTIONS.includes(name) && opts.only.includes('live'));
 
@@ -495,6 +503,7 @@ async function tracingBenchmarks(opts, wanted) {
     if (live.includes('rss')) rows.push(...await rssSection(opts));
     if (live.includes('saturate')) rows.push(...await saturateSection());
   }
+  if (wanted('interrupt')) rows.push(...await interruptSection());
   return finishTracing(rows);
 }
 
@@ -646,6 +655,26 @@ async function attachSection(opts, bpftrace) {
     });
   }
   return rows;
+}
+
+async function interruptSection() {
+  const why = interruptUnavailable();
+  if (why !== null) {
+    console.log(`== Ctrl-C during and after the libc attach SKIPPED: ${why} ==`);
+    console.log('');
+    return [];
+  }
+  console.log('== Ctrl-C during and after the attach of a uprobe on every libc function (bench/attach-interrupt.mjs) ==');
+  const results = await measureAttachInterrupt();
+  console.log('');
+  const before = { defining: '0.35 s', enabling: '0.54 s', banner: '4.1–10.9 s' };
+  return Object.entries(results).map(([moment, result]) => ({
+    figure: `SIGINT → exit, libc.so.6:*, ${moment === 'banner' ? 'after the banner' : `while ${moment}`}`,
+    measured: `${(result.exitMs / 1000).toFixed(2)} s`,
+    baseline: `${before[moment]} before`,
+    target: '≤ 1 s, nothing left',
+    verdict: verdictOf(result.exitMs <= 1000 && result.exit === 0 && result.left === 0 && !result.guardianLeft),
+  }));
 }
 
 async function saturateSection() {

@@ -35,6 +35,12 @@ const QUEUE_BUDGET_BYTES = 16 * 1024 * 1024;
  * this bounds the time between the event loop's turns (signals) without slowing delivery.
  */
 const FILL_PAGES = 256;
+/**
+ * A fill looks at the clock every this many pages and stops at the pump's PUMP_MS: when
+ * every read is slow (a uprobe on each libc function traps ktap's own calls too, ~6 ms a
+ * page), 256 pages took up to 0.8 s, and a signal waited that long for the event loop.
+ */
+const FILL_CLOCK_PAGES = 4;
 /** Spare page buffers a CPU keeps for reuse after a burst. */
 const SPARE_PAGES = 256;
 /** While delivering a backlog, the buffers are read again after this many records... */
@@ -84,8 +90,8 @@ class CpuStream {
     this.capacity = pageSize - PAGE_HEADER_64.dataOffset;
   }
 
-  /** Reads pages as `reach` says, at most FILL_PAGES; returns how many. */
-  fill(reach: PumpReach, now: number): number {
+  /** Reads pages as `reach` says, at most FILL_PAGES and until TIME_UP says so; returns how many. */
+  fill(reach: PumpReach, now: number, timeUp: () => boolean): number {
     this.dropDelivered();
     const room = Math.min(FILL_PAGES, this.maxQueued - (this.count - this.next + (this.hasRecord ? 1 : 0)));
     if (room <= 0) return 0;
@@ -99,7 +105,10 @@ class CpuStream {
         return 0;
       }
       const filled = Math.min(Math.floor(unread / this.capacity), room);
-      while (read < filled && this.readPage() !== null) read++;
+      while (read < filled && this.readPage() !== null) {
+        read++;
+        if (read % FILL_CLOCK_PAGES === 0 && timeUp()) break;
+      }
       if (read > 0) {
         // What is left is the page being filled: it waits for the next pumps.
         this.behind = true;
@@ -120,6 +129,7 @@ class CpuStream {
         this.readAt = now;
         return read;
       }
+      if (read % FILL_CLOCK_PAGES === 0 && timeUp()) break;
     }
     this.behind = true;
     return read;
@@ -246,11 +256,12 @@ export class RingReader {
    */
   pump(deliver: RecordHandler, reach: PumpReach = 'all'): number {
     const started = this.clock();
+    this.pumpEnd = started + PUMP_MS;
     let pages = this.fill(reach, started);
     this.pending = false;
     while (this.merge(deliver, TOPUP_RECORDS) === TOPUP_RECORDS) {
       const now = this.clock();
-      if (now - started >= PUMP_MS) {
+      if (now >= this.pumpEnd) {
         this.pending = true;
         break;
       }
@@ -259,10 +270,14 @@ export class RingReader {
     return pages;
   }
 
+  /** When the current pump's PUMP_MS are up (the reader's clock). */
+  private pumpEnd = 0;
+  private readonly pumpTimeUp = (): boolean => this.clock() >= this.pumpEnd;
+
   private fill(reach: PumpReach, now: number): number {
     let pages = 0;
     for (const stream of this.streams) {
-      const count = stream.fill(reach, now);
+      const count = stream.fill(reach, now, this.pumpTimeUp);
       if (count === 0) continue;
       pages += count;
       if (this.timeBaseNs < 0n) this.timeBaseNs = stream.firstUnwalkedPage()!.readBigUInt64LE(0);

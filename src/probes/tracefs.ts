@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors';
+import { staleRunCheck } from './guardian';
 
 /** The one line a user without tracing rights gets (SPEC-product §1). */
 export const PERMISSION_MESSAGE =
@@ -312,17 +313,11 @@ export class Instance {
   /**
    * Leaves the removal to the guardian (see guardian.ts), which removes the instance once
    * ktap has exited: for a teardown that would take the kernel longer than ktap may take to
-   * exit. Recording is stopped here.
+   * exit. No exit path removes it from now on; the caller stops recording.
    */
   abandon(): void {
-    if (this.removed) return;
     this.removed = true;
     this.unregister?.();
-    try {
-      this.write('tracing_on', '0');
-    } catch {
-      // gone already
-    }
   }
 
   /**
@@ -367,10 +362,11 @@ export class Instance {
 }
 
 /**
- * Removes the instances of ktap runs whose process is gone (killed before it could clean up)
- * and returns their names; instances of live processes stay.
+ * Removes the instances of ktap runs that are gone (killed before they or their guardian
+ * could clean up) and returns their names; instances of live runs, and of runs whose
+ * guardian is still removing them, stay (see staleRunCheck).
  */
-export function removeStaleInstances(root: string): string[] {
+export function removeStaleInstances(root: string, isStale = staleRunCheck(root)): string[] {
   let names: string[];
   try {
     names = fs.readdirSync(join(root, 'instances'));
@@ -380,21 +376,11 @@ export function removeStaleInstances(root: string): string[] {
   const removed: string[] = [];
   for (const name of names) {
     const match = OWN_INSTANCE.exec(name);
-    if (match === null || isAlive(Number(match[1] ?? match[2]))) continue;
+    if (match === null || !isStale(Number(match[1] ?? match[2]))) continue;
     openInstance(root, name).remove();
     removed.push(name);
   }
   return removed;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but is not ours to signal
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }
 
 /**

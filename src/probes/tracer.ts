@@ -10,6 +10,7 @@ import { recordEventId } from './fields';
 import { availableTracepoints, resolveTracepoints, type Tracepoint, type TracepointDefinition } from './resolve';
 import { errnoText, Instance, TracefsError, findTracefs, registerCleanup, removeStaleInstances } from './tracefs';
 import { isProbeGroup, removeStaleProbes } from './uprobe';
+import { staleRunCheck } from './guardian';
 
 export interface TracerOptions {
   /** Trace only this process and its children (set_event_pid with event-fork). */
@@ -47,10 +48,11 @@ export function readEventLayout(root: string, tracepoint: Tracepoint): EventLayo
 }
 
 
-/** Removes the instances and probe definitions of ktap runs whose process is gone. */
+/** Removes the instances and probe definitions of ktap runs that are gone (see staleRunCheck). */
 function removeStaleRuns(root: string): void {
-  removeStaleInstances(root);
-  removeStaleProbes(root);
+  const isStale = staleRunCheck(root);
+  removeStaleInstances(root, isStale);
+  removeStaleProbes(root, isStale);
 }
 
 /**
@@ -265,14 +267,13 @@ export class KernelTracer {
   }
 
   /**
-   * Delivers what is still buffered (after stop()), for at most DEADLINE_MS: a storm's
-   * backlog must not hold up the end. Returns the records left undelivered per CPU (none
-   * when everything was delivered), which the caller reports with the lost events.
+   * Delivers what is still buffered (after stop()) until UNTIL (performance.now() time): a
+   * storm's backlog must not hold up the end. Returns the records left undelivered per CPU
+   * (none when everything was delivered), which the caller reports with the lost events.
    */
-  drain(deliver: RecordHandler, deadlineMs: number): Map<number, number> {
-    const started = performance.now();
+  drain(deliver: RecordHandler, until: number): Map<number, number> {
     while (this.pump(deliver) > 0 || this.reader?.pending === true) {
-      if (performance.now() - started < deadlineMs) continue;
+      if (performance.now() < until) continue;
       const left = this.reader!.discard();
       for (const stats of this.bufferStats()) left.set(stats.cpu, (left.get(stats.cpu) ?? 0) + stats.entries);
       return left;

@@ -5,6 +5,7 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join } from 'node:path';
+import { staleRunCheck } from './guardian';
 import { registerCleanup, TracefsError } from './tracefs';
 
 export interface ProbeSpec {
@@ -188,8 +189,11 @@ function lastUprobeError(root: string): string | undefined {
   }
 }
 
-/** Removes uprobe and kprobe definitions of ktap runs whose process is gone. */
-export function removeStaleProbes(root: string): void {
+/**
+ * Removes uprobe and kprobe definitions of ktap runs that are gone (see staleRunCheck: not
+ * those a guardian is still removing).
+ */
+export function removeStaleProbes(root: string, isStale = staleRunCheck(root)): void {
   for (const file of ['uprobe_events', 'kprobe_events']) {
     let text: string;
     try {
@@ -199,21 +203,12 @@ export function removeStaleProbes(root: string): void {
     }
     for (const line of text.split('\n')) {
       const match = /^[pr]:(ktap_(\d+)(?:_\d+)?)\/(\S+)/.exec(line);
-      if (match === null || processAlive(Number(match[2]))) continue;
+      if (match === null || !isStale(Number(match[2]))) continue;
       try {
         appendFileSync(join(root, file), `-:${match[1]}/${match[3]}\n`);
       } catch {
         // still enabled somewhere (an instance of another live run): leave it
       }
     }
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

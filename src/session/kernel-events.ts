@@ -14,7 +14,7 @@ import { TaskTable } from '../probes/tasks';
 import { KernelTracer, type TracerOptions } from '../probes/tracer';
 import { TracefsError, findTracefs } from '../probes/tracefs';
 import { hasKprobes, type ProbeDefiners } from '../probes/dynamic';
-import { startGuardian } from '../probes/guardian';
+import { handOffTeardown, startGuardian, teardownOrder } from '../probes/guardian';
 import { checkEventFields, checkSharedFilter, FUNCTION_EVENT, functionTracerTaken, PROFILE_EVENT, profileFilter, type Attacher } from '../probes/sources';
 import { ProbeSet, isProbeGroup, type ProbeDefiner, type ProbeEvent, type ProbeSpec } from '../probes/uprobe';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -80,7 +80,8 @@ export interface RefusedProbes {
 }
 
 /**
- * After a signal, recorded events are delivered for at most this long (SPEC §3.10 drain).
+ * After a signal, recorded events are delivered until this long after the session began to
+ * end (SPEC §3.10 drain).
  * With the signal's wait for the event loop, counting what is left, trace_end, removal and
  * the process's own exit, this is most of the 1 s in which ktap must have exited; on a
  * busy machine (load 12 on 2 CPUs) a storm's end measured 0.8–1.2 s with 400 ms here.
@@ -88,6 +89,8 @@ export interface RefusedProbes {
 export const DRAIN_DEADLINE_MS = 250;
 /** A removal the kernel takes longer for is left to the guardian (ktap exits within 1 s of a signal). */
 const TEARDOWN_BUDGET_MS = 300;
+/** How often the guardian's order of removal (planTeardown) is brought up to date while events flow. */
+const TEARDOWN_REFRESH_MS = 1000;
 
 /**
  * One delivery in this many (a power of two) is timed, and counts for all of them: the
@@ -338,6 +341,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
         route.filter = null;
       }
     }
+    this.planTeardown();
   }
 
   /**
@@ -413,8 +417,10 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
    */
   *commit(): Generator<void, void> {
     this.tracer.held = true;
+    this.teardown = undefined;
     try {
       yield* this.commitSteps();
+      this.planTeardown();
     } finally {
       this.tracer.held = false;
     }
@@ -532,39 +538,95 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
 
   /**
    * Stops recording; with `drain`, what is already recorded is still delivered, for at most
-   * DRAIN_DEADLINE_MS. Records left then are counted per CPU (undelivered).
+   * DRAIN_DEADLINE_MS from now. Records left then are counted per CPU (undelivered). A
+   * teardown the kernel makes slow starts first, in the guardian, while the drain runs.
    */
   stop(drain: boolean): void {
+    const ending = performance.now();
+    this.handOffSlowTeardown();
     this.tracer.stop();
     if (this.capturePoll !== null) clearInterval(this.capturePoll);
     if (this.capture instanceof CapturedEvents) this.capture.detach();
     if (drain) {
       this.delivering = true;
-      this.undelivered = this.tracer.drain(this.deliver, DRAIN_DEADLINE_MS);
+      this.undelivered = this.tracer.drain(this.deliver, ending + DRAIN_DEADLINE_MS);
       this.drainCaptured();
     }
     this.delivering = false;
   }
 
   /**
-   * Removes the instance, then the probes it enabled (the kernel refuses the other order).
-   * A removal that would take the kernel longer than TEARDOWN_BUDGET_MS is left to the
-   * guardian, which does it once ktap has exited (see teardownEstimateMs); returns the
-   * number of enabled probes the guardian still removes then (0: everything is gone).
+   * Removes the instance, then the probes it enabled (the kernel refuses the other order),
+   * unless that was handed to the guardian (handOffSlowTeardown). Returns the number of
+   * enabled probes the guardian still removes after ktap has exited (0: none).
    */
   close(): number {
     if (this.capture instanceof CapturedEvents) this.capture.close();
-    const handOff = this.guardian !== undefined && this.teardownEstimateMs() > TEARDOWN_BUDGET_MS;
-    const enabledProbes = this.tracer.enabledEvents.filter((tracepoint) => isProbeGroup(tracepoint.system)).length;
-    this.tracer.close(handOff);
-    if (!handOff) {
-      this.probes.uprobes.removeAll();
-      this.probes.kprobes?.removeAll();
-      return 0;
+    this.handOffSlowTeardown();
+    this.tracer.close(this.handedOff !== null);
+    if (this.handedOff !== null) return this.handedOff;
+    this.probes.uprobes.removeAll();
+    this.probes.kprobes?.removeAll();
+    return 0;
+  }
+
+  /**
+   * The guardian's part if ktap ended now (see planTeardown): undefined while unknown (an
+   * attach under way), null when ktap removes everything itself within TEARDOWN_BUDGET_MS.
+   */
+  private teardown: { readonly probes: number; readonly order: string } | null | undefined;
+  private teardownRefresh: NodeJS.Timeout | null = null;
+  /** Enabled probes whose removal the guardian took over; null while ktap removes everything itself. */
+  private handedOff: number | null = null;
+
+  /**
+   * Plans the end: when removing the enabled events would take the kernel longer than
+   * TEARDOWN_BUDGET_MS (see teardownEstimateMs), the guardian will take it over, disabling
+   * the probes that fired most first. Planned after each attach and refreshed every second
+   * while events flow, so that the end has nothing to compute: with thousands of uprobes on
+   * libc, every malloc of ktap's traps into the kernel, and a sort at the end took seconds.
+   */
+  private planTeardown(): void {
+    if (this.guardian === undefined || this.teardownEstimateMs() <= TEARDOWN_BUDGET_MS) {
+      this.teardown = null;
+      if (this.teardownRefresh !== null) clearInterval(this.teardownRefresh);
+      this.teardownRefresh = null;
+      return;
     }
+    const probes = this.tracer.enabledEvents.filter((tracepoint) => isProbeGroup(tracepoint.system));
+    const enabled = new Set(probes);
+    const fired = this.routes.filter((route): route is Route => route !== undefined && route.count > 0 && enabled.has(route.tracepoint));
+    fired.sort((a, b) => b.count - a.count);
+    // Those that fired, hottest first; then the others (they may fire in processes ktap does not record).
+    const order = new Set(fired.map((route) => route.tracepoint));
+    for (const tracepoint of probes) order.add(tracepoint);
+    this.teardown = { probes: probes.length, order: teardownOrder(this.tracer.instance.name, [...order]) };
+    if (this.teardownRefresh === null) {
+      this.teardownRefresh = setInterval(() => this.planTeardown(), TEARDOWN_REFRESH_MS);
+      this.teardownRefresh.unref();
+    }
+  }
+
+  /**
+   * Hands a slow teardown to the guardian (planTeardown), first thing at the end (the
+   * session's end() calls it before anything else; stop() and close() too): it starts
+   * disabling probes, hottest first, while ktap drains and runs trace_end. Each disabled
+   * probe stops trapping the calls of every process at once, ktap's own included, so ktap's
+   * end runs on a machine that is quickly less slowed down. The guardian removes the rest
+   * once ktap has exited.
+   */
+  handOffSlowTeardown(): void {
+    if (this.handedOff !== null) return;
+    if (this.teardown === undefined) this.planTeardown();
+    if (this.teardownRefresh !== null) clearInterval(this.teardownRefresh);
+    this.teardownRefresh = null;
+    const teardown = this.teardown;
+    if (teardown === null || teardown === undefined || !handOffTeardown(teardown.order)) return;
+    this.handedOff = teardown.probes;
+    // From here on the instance and the probes are the guardian's: no exit path removes them.
+    this.tracer.instance.abandon();
     this.probes.uprobes.abandon();
     this.probes.kprobes?.abandon();
-    return enabledProbes;
   }
 
   /**

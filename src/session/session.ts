@@ -393,6 +393,8 @@ export class Session {
   end(reason: EndReason): void {
     if (this.endReason !== null) return;
     this.endReason = reason;
+    // First of all: a slow removal starts in the guardian while the rest of the end runs.
+    this.kernel?.handOffSlowTeardown();
     this.attacher.stopTimers();
     if (reason === 'interrupt') this.sink.interrupted();
     this.kernel?.stop(reason === 'interrupt' || reason === 'terminate' || reason === 'workload');

@@ -1,7 +1,7 @@
 // The ring-buffer reader: which pages count as finished (hand-built, recorded and live ones),
 // and RingReader on a recorded-file source — per_cpu/cpuN/{trace_pipe_raw,stats} as plain
 // files — for reading only filled pages, holding records back to keep the time order, the
-// page being filled read after FLUSH_MS, and a backlog delivered across pumps.
+// page being filled read after FLUSH_MS, a backlog delivered across pumps, and a fill bounded in time.
 
 import t, { type Test } from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -164,6 +164,25 @@ t.test('a backlog is delivered across pumps, in order, with `pending` set betwee
   while (reader.pump(deliver, 'all') > 0 || reader.pending);
   t.equal(records.length, 30 * perPage, 'all delivered');
   t.ok(records.every((record, index) => record.pid === index), 'in order, none twice');
+});
+
+t.test('a fill stops reading when the pump\'s time is up, and the next pumps go on in order', async (t) => {
+  // Every read slow (the clock moves 8 ms each time it is looked at): 100 pages would hold
+  // the event loop for long.
+  const pages = Array.from({ length: 100 }, (_, index) => page(BigInt(index) * 1000n, [index], true));
+  const { directory, setUnread } = source(t, [pages]);
+  setUnread(0, 100 * CAPACITY);
+  let now = 0;
+  const reader = new RingReader(directory, [0], PAGE_SIZE, () => (now += 8));
+  reader.open();
+  t.teardown(() => reader.close());
+  const { records, deliver } = collector();
+  for (const reach of ['filled', 'all'] as const) {
+    const first = reader.pump(deliver, reach);
+    t.ok(first > 0 && first < 50, `${reach}: one pump read ${first} of the pages, not all`);
+  }
+  while (reader.pump(deliver, 'all') > 0 || reader.pending);
+  t.same(records.map((record) => record.pid), pages.map((_, index) => index), 'every record once, in order');
 });
 
 let root = '';

@@ -1,14 +1,17 @@
 // tracefs on the real kernel: a private instance and its files, the kernel's reasons for
-// refused writes, removal on every way out (incl. SIGKILL then the next run), and non-root.
+// refused writes, removal on every way out (incl. SIGKILL then the next run, which leaves a
+// dead run to its guardian while that is at work), and non-root.
 
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   cpuMask, findTracefs, Instance, lastErrorLogMessage, PERMISSION_MESSAGE, registerCleanup,
   removeStaleInstances, runCleanups, TracefsError,
 } from '../../src/probes/tracefs';
+import { ElfFile } from '../../src/probes/elf';
+import { removeStaleProbes } from '../../src/probes/uprobe';
 
 const REPOSITORY = join(__dirname, '..', '..');
 const TRACEFS_MODULE = join(REPOSITORY, 'src', 'probes', 'tracefs.ts');
@@ -210,6 +213,45 @@ if (root !== '') {
     t.ok(removeStaleInstances(root).includes(name), 'reported as removed');
     t.notOk(existsSync(join(instancesDirectory, name)), 'stale instance removed');
     t.ok(existsSync(live.directory), 'our own live instance stays');
+  });
+
+  t.test('a dead run whose guardian is still at work is not stale: the guardian removes it', async (t) => {
+    // A pid that is gone, and an instance and a probe of a run that had it.
+    const gone = spawn('/bin/true');
+    await exited(gone);
+    const pid = gone.pid!;
+    const name = `ktap-${pid}-0`;
+    mkdirSync(join(instancesDirectory, name));
+    t.teardown(() => rmSync(join(instancesDirectory, name), { recursive: false, force: true }));
+    const libc = /\s(\/\S*\/libc\.so\.6)$/m.exec(readFileSync('/proc/self/maps', 'latin1'))?.[1];
+    const withProbe = libc !== undefined && existsSync(join(root, 'uprobe_events'));
+    const probeLine = (): boolean => readFileSync(join(root, 'uprobe_events'), 'latin1').includes(`ktap_${pid}/`);
+    if (withProbe) {
+      const elf = ElfFile.open(libc);
+      const offset = elf.addressToFileOffset(elf.findSymbols('xdr_void')[0]!.address)!;
+      appendFileSync(join(root, 'uprobe_events'), `p:ktap_${pid}/xdr_void ${libc}:0x${offset.toString(16)}\n`);
+      t.teardown(() => (probeLine() ? appendFileSync(join(root, 'uprobe_events'), `-:ktap_${pid}/\n`) : undefined));
+    }
+    // Its guardian (as guardian.ts starts it: /bin/sh -c SCRIPT ktap-guardian TRACEFS PID).
+    const guardian = spawn('/bin/sh', ['-c', 'read -r _', 'ktap-guardian', root, String(pid)], { stdio: ['pipe', 'ignore', 'ignore'] });
+    t.teardown(() => guardian.kill('SIGKILL'));
+    await new Promise((resolve) => guardian.on('spawn', resolve));
+
+    t.notOk(removeStaleInstances(root).includes(name), 'the instance is left to its guardian');
+    t.ok(existsSync(join(instancesDirectory, name)), 'and is still there');
+    if (withProbe) {
+      removeStaleProbes(root);
+      t.ok(probeLine(), 'so is the probe definition');
+    }
+
+    guardian.stdin!.end();
+    await exited(guardian);
+    t.ok(removeStaleInstances(root).includes(name), 'once the guardian is gone, it is stale');
+    t.notOk(existsSync(join(instancesDirectory, name)), 'and removed');
+    if (withProbe) {
+      removeStaleProbes(root);
+      t.notOk(probeLine(), 'the probe too');
+    }
   });
 
   for (const [how, code] of [

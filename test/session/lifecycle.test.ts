@@ -1,6 +1,7 @@
 // A run's life against the real kernel: signals at any moment of attaching, SIGKILL (the
-// guardian), a reader that goes away, long attaches, refused probes, -C/-p, and ktap not
-// tracing itself. Each test looks only at what its own ktap processes created.
+// guardian), a reader that goes away, long attaches, a slow removal handed to the guardian,
+// refused probes, -C/-p, and ktap not tracing itself. Each test looks only at what its own
+// ktap processes created.
 
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -145,6 +146,35 @@ if (reason !== undefined) {
     t.ok(exited, `ktap exited after the signal (${Date.now() - signalled} ms)`);
     if (!exited) run.child.kill('SIGKILL');
     t.ok(await waitFor(() => leftovers(run.pid).length === 0, 60_000), `nothing left (${run.stderr.trim() || 'no stderr'})`);
+  });
+
+  t.test('SIGINT after the banner of a large uprobe glob: the guardian takes over the removal, nothing is left', async (t) => {
+    const libc = libcPath();
+    if (libc === undefined) {
+      t.skip('no libc.so.6 mapped in this process', () => {});
+      return;
+    }
+    // ~60 uprobes, malloc and free among them (every process traps into those): disabling
+    // them takes the kernel ~1.5 s, longer than ktap may take to exit, so the guardian does.
+    const run = start(['-e', `trace probe:${libc}:*alloc* { } trace probe:${libc}:*free { }`]);
+    await waitFor(() => run.stdout.includes('Tracing...') || run.child.exitCode !== null, 30_000);
+    const guardian = guardianOf(run.pid);
+    t.ok(guardian !== undefined, 'the run has a guardian');
+    // Events flow for a moment: the hand-off orders the probes by how often they fired.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    run.child.kill('SIGINT');
+    t.equal(await run.exited, 0, 'exit 0, as for any Ctrl-C');
+    t.equal(run.stdout, 'Tracing... Hit Ctrl-C to end.\n\n', 'the banner, then the newline of Ctrl-C');
+    t.match(run.stderr, /^ktap: the guardian removes the \d+ enabled probes in the background, ~\d+ s/m, 'one line says the guardian removes them');
+    t.notMatch(run.stderr, /warning|internal error|\n\s+at /, 'no warning, no stack trace');
+
+    // Right away another run: its stale cleanup leaves the dead run to the guardian at work.
+    const next = start(['-q', '-e', 'trace syscalls:sys_enter_getppid { } tick-100ms { exit() }']);
+    t.equal(await next.exited, 0, 'a run started right after ends normally');
+    t.equal(next.stderr, '', 'with nothing on stderr');
+    t.same(leftovers(next.pid), [], 'and leaves nothing');
+    t.ok(await waitFor(() => leftovers(run.pid).length === 0, 30_000), `nothing of the first run left (${leftovers(run.pid).length} entries)`);
+    t.ok(guardian !== undefined && await waitFor(() => !existsSync(`/proc/${guardian}`), 5_000), 'and its guardian is gone');
   });
 
   t.test('a glob with a function the kernel refuses: the run goes on, one line counts the refused', async (t) => {
