@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Ctrl-C during and after the largest attach: `trace probe:LIBC:*` places a uprobe on each of
-// libc's ~2,600 functions. SIGINT is sent at three moments (while the probes are defined,
-// while they are enabled, after the banner); for each the bench prints the time from SIGINT
-// to ktap's exit, until malloc is no longer probed (every process on the machine traps at
-// each malloc until then), and until nothing of the run is left in tracefs and its guardian
-// is gone (the guardian disables the enabled uprobes, ~27 ms each, from the signal on).
+// libc's ~2,600 functions. SIGINT is sent at four moments (while the probes are defined,
+// while they are enabled, right after the banner, 3 s later with the ring buffers full of
+// every process's libc calls); for each the bench prints the time from SIGINT to ktap's
+// exit, until malloc is no longer probed (every process on the machine traps at each malloc
+// until then), and until nothing of the run is left in tracefs and its guardian is gone
+// (the guardian disables the enabled uprobes, ~27 ms each, from the signal on).
 //
 //   node bench/attach-interrupt.mjs [--defined 1000] [--enabled 300] [--signal SIGINT]
+//                                   [--moments defining,enabling,banner,running]
 //   node bench/run.mjs --only interrupt
 //
 // Needs root and tracefs. Exits 0 unless the harness itself fails.
@@ -99,10 +101,12 @@ async function interrupt(libc, signal, ready) {
 }
 
 /**
- * Runs the three moments; LOG gets each line of the table as it is measured. Returns the
- * results by moment (`defining`, `enabling`, `banner`).
+ * Runs the moments wanted (`defining`, `enabling`, `banner`, `running`); LOG gets each line of the
+ * table as it is measured. Returns the results by moment.
  */
-export async function measureAttachInterrupt({ definedAt = 1000, enabledAt = 300, signal = 'SIGINT', log = (line) => console.log(line) } = {}) {
+export async function measureAttachInterrupt({
+  definedAt = 1000, enabledAt = 300, signal = 'SIGINT', moments: wanted = ['defining', 'enabling', 'banner', 'running'], log = (line) => console.log(line),
+} = {}) {
   const libc = libcPath();
   spawnSync(process.execPath, [join(root, 'build.mjs')], { cwd: root, stdio: 'ignore' });
   log(`${signal} during and after the attach of probe:${libc}:*`);
@@ -110,10 +114,19 @@ export async function measureAttachInterrupt({ definedAt = 1000, enabledAt = 300
   const moments = [
     ['defining', 'while the probes are defined', (pid) => (definitions(pid) >= definedAt ? `${definitions(pid)} defined` : '')],
     ['enabling', 'while they are enabled', (pid) => (enabled(pid) >= enabledAt ? `${enabled(pid)} enabled` : '')],
-    ['banner', 'after the banner', (pid, output) => (output.includes('Tracing...') ? `${enabled(pid)} enabled` : '')],
+    ['banner', 'right after the banner', (pid, output) => (output.includes('Tracing...') ? `${enabled(pid)} enabled` : '')],
+    ['running', '3 s after the banner', (() => {
+      let bannerAt;
+      return (pid, output) => {
+        if (!output.includes('Tracing...')) return '';
+        bannerAt ??= performance.now();
+        return performance.now() - bannerAt >= 3000 ? `${enabled(pid)} enabled` : '';
+      };
+    })()],
   ];
   const results = {};
   for (const [name, when, ready] of moments) {
+    if (!wanted.includes(name)) continue;
     const result = await interrupt(libc, signal, ready);
     results[name] = result;
     const malloc = result.mallocMs === null ? 'never' : `${result.mallocMs.toFixed(0)} ms`;
@@ -138,5 +151,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     definedAt: Number(option('--defined', 1000)),
     enabledAt: Number(option('--enabled', 300)),
     signal: option('--signal', 'SIGINT'),
+    moments: option('--moments', 'defining,enabling,banner,running').split(','),
   });
 }

@@ -102,7 +102,8 @@ export function teardownOrder(instance: string, events: ReadonlyArray<{ readonly
  */
 export function handOffTeardown(order: string): boolean {
   const stdin = guardian?.stdin;
-  if (stdin === undefined || stdin === null || stdin.destroyed) return false;
+  // A guardian that is gone (killed) takes nothing over: ktap removes everything itself.
+  if (guardian?.exitCode !== null || guardian.signalCode !== null || stdin === undefined || stdin === null || stdin.destroyed) return false;
   if (order !== '') stdin.write(order);
   return true;
 }

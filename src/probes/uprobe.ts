@@ -190,6 +190,23 @@ function lastUprobeError(root: string): string | undefined {
 }
 
 /**
+ * How often each uprobe has been hit so far, by event name (`uprobe_profile`: file, event
+ * and hit count a line; the group is not shown, so probes of the same name add up). Hits
+ * count every process's calls, ktap's own included, recorded or not. Empty when unreadable.
+ */
+export function uprobeHits(root: string): Map<string, number> {
+  const hits = new Map<string, number>();
+  let text: string;
+  try {
+    text = readFileSync(join(root, 'uprobe_profile'), 'latin1');
+  } catch {
+    return hits;
+  }
+  for (const match of text.matchAll(/^\s*\S+ (\S+)\s+(\d+)$/gm)) hits.set(match[1]!, (hits.get(match[1]!) ?? 0) + Number(match[2]));
+  return hits;
+}
+
+/**
  * Removes uprobe and kprobe definitions of ktap runs that are gone (see staleRunCheck: not
  * those a guardian is still removing).
  */

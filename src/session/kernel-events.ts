@@ -16,7 +16,7 @@ import { TracefsError, findTracefs } from '../probes/tracefs';
 import { hasKprobes, type ProbeDefiners } from '../probes/dynamic';
 import { handOffTeardown, startGuardian, teardownOrder } from '../probes/guardian';
 import { checkEventFields, checkSharedFilter, FUNCTION_EVENT, functionTracerTaken, PROFILE_EVENT, profileFilter, type Attacher } from '../probes/sources';
-import { ProbeSet, isProbeGroup, type ProbeDefiner, type ProbeEvent, type ProbeSpec } from '../probes/uprobe';
+import { ProbeSet, isProbeGroup, uprobeHits, type ProbeDefiner, type ProbeEvent, type ProbeSpec } from '../probes/uprobe';
 import { readFileSync, readdirSync } from 'node:fs';
 import type { Tracepoint, TracepointDefinition } from '../probes/resolve';
 import { samplingHz } from '../bpf/sampler';
@@ -582,9 +582,11 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   /**
    * Plans the end: when removing the enabled events would take the kernel longer than
    * TEARDOWN_BUDGET_MS (see teardownEstimateMs), the guardian will take it over, disabling
-   * the probes that fired most first. Planned after each attach and refreshed every second
-   * while events flow, so that the end has nothing to compute: with thousands of uprobes on
-   * libc, every malloc of ktap's traps into the kernel, and a sort at the end took seconds.
+   * the probes hit most often first: the kernel's hit counts, which count the calls of
+   * every process, ktap's own included, from the moment a probe was enabled. Planned after
+   * each attach and refreshed every second while events flow, so that the end has nothing
+   * to compute: with thousands of uprobes on libc, every malloc of ktap's traps into the
+   * kernel, and a sort at the end took seconds.
    */
   private planTeardown(): void {
     if (this.guardian === undefined || this.teardownEstimateMs() <= TEARDOWN_BUDGET_MS) {
@@ -593,14 +595,11 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
       this.teardownRefresh = null;
       return;
     }
+    const hits = uprobeHits(this.tracer.root);
     const probes = this.tracer.enabledEvents.filter((tracepoint) => isProbeGroup(tracepoint.system));
-    const enabled = new Set(probes);
-    const fired = this.routes.filter((route): route is Route => route !== undefined && route.count > 0 && enabled.has(route.tracepoint));
-    fired.sort((a, b) => b.count - a.count);
-    // Those that fired, hottest first; then the others (they may fire in processes ktap does not record).
-    const order = new Set(fired.map((route) => route.tracepoint));
-    for (const tracepoint of probes) order.add(tracepoint);
-    this.teardown = { probes: probes.length, order: teardownOrder(this.tracer.instance.name, [...order]) };
+    // A stable sort: probes never hit (and kprobes, which have no such count) keep their order.
+    const order = [...probes].sort((a, b) => (hits.get(b.event) ?? 0) - (hits.get(a.event) ?? 0));
+    this.teardown = { probes: probes.length, order: teardownOrder(this.tracer.instance.name, order) };
     if (this.teardownRefresh === null) {
       this.teardownRefresh = setInterval(() => this.planTeardown(), TEARDOWN_REFRESH_MS);
       this.teardownRefresh.unref();

@@ -156,7 +156,7 @@ if (reason !== undefined) {
     }
     // ~60 uprobes, malloc and free among them (every process traps into those): disabling
     // them takes the kernel ~1.5 s, longer than ktap may take to exit, so the guardian does.
-    const run = start(['-e', `trace probe:${libc}:*alloc* { } trace probe:${libc}:*free { }`]);
+    const run = start(['-e', `trace probe:${libc}:*alloc* { } trace probe:${libc}:*free { } trace_end { print("end") }`]);
     await waitFor(() => run.stdout.includes('Tracing...') || run.child.exitCode !== null, 30_000);
     const guardian = guardianOf(run.pid);
     t.ok(guardian !== undefined, 'the run has a guardian');
@@ -164,7 +164,7 @@ if (reason !== undefined) {
     await new Promise((resolve) => setTimeout(resolve, 300));
     run.child.kill('SIGINT');
     t.equal(await run.exited, 0, 'exit 0, as for any Ctrl-C');
-    t.equal(run.stdout, 'Tracing... Hit Ctrl-C to end.\n\n', 'the banner, then the newline of Ctrl-C');
+    t.equal(run.stdout, 'Tracing... Hit Ctrl-C to end.\n\nend\n', 'the banner, the newline of Ctrl-C, trace_end');
     t.match(run.stderr, /^ktap: the guardian removes the \d+ enabled probes in the background, ~\d+ s/m, 'one line says the guardian removes them');
     t.notMatch(run.stderr, /warning|internal error|\n\s+at /, 'no warning, no stack trace');
 
