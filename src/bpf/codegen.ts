@@ -27,7 +27,7 @@ export type EventAccess =
   | { readonly kind: 'rawSysEnter' }
   /** The raw sys_exit tracepoint (args: regs, ret): arg0 the number, arg1 the return value. */
   | { readonly kind: 'rawSysExit' }
-  /** A perf sample (profile-N): no arguments, every argN and args.NAME nil. */
+  /** A perf sample (profile-N): no arguments (a handler reading any stays in user space). */
   | { readonly kind: 'sample' };
 
 /** Runtime errors a program counts instead of raising (the texts are the user tier's). */

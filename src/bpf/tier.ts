@@ -500,8 +500,13 @@ function planFor(
     return kind === null ? null : { kind, id: idOf(cell, index), name: upvalue.name };
   });
   const analysis = analyze(body.proto, globals);
-  // profile-N (one definition, no filter): its samples have no arguments, which read nil.
-  if (sampler !== null) return { analysis, raw: null, events: [], filter: null, sampler };
+  if (sampler !== null) {
+    // profile-N (one definition, no filter): its samples have no arguments. The analysis took
+    // them for integers; nil in the VM, they keep the handler in user space.
+    const used = [...[...analysis.args].map((index) => `arg${index}`), ...[...analysis.fields].map((name) => `args.${name}`)];
+    if (used.length > 0) throw new NotForKernel(line, `${used[0]} of a profile sample is nil: it runs in user space`);
+    return { analysis, raw: null, events: [], filter: null, sampler };
+  }
   // A tracepoint's kernel stack seen from BPF does not begin where tracefs's does (in the tracing code).
   if (analysis.kernelStackLine !== null) throw new NotForKernel(analysis.kernelStackLine, 'stack() runs in the kernel for profile-N samples only');
   const only = definitions.length === 1 ? definitions[0]! : undefined;

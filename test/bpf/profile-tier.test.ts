@@ -86,16 +86,17 @@ trace_end {
 
   t.test('-b and --tier kernel', async (t) => {
     const file = join(directory, 'both.kp');
-    writeFileSync(file, 'var s = {}\nprofile-99hz { s[tid] += 1 }\nprofile-10ms { printf("%d\\n", tid) }\n');
+    writeFileSync(file, 'var s = {}\nvar n = 0\nprofile-99hz { s[tid] += 1 }\nprofile-10ms { printf("%d\\n", tid) }\nprofile-1s { if (arg0 == nil) { n += 1 } }\n');
     const listing = spawnSync(process.execPath, [ktap, '-b', file], { encoding: 'utf8' });
-    t.match(listing.stdout, /tiers \(--tier auto\):\n {2}profile-99hz: kernel tier \(eBPF\)\n {2}profile-10ms: user tier \(line 3: printf runs in user space\)\n/);
+    t.match(listing.stdout, /tiers \(--tier auto\):\n {2}profile-99hz: kernel tier \(eBPF\)\n {2}profile-10ms: user tier \(line 4: printf runs in user space\)\n/);
+    t.match(listing.stdout, '  profile-1s: user tier (line 5: arg0 of a profile sample is nil: it runs in user space)\n', 'nil arguments stay in user space');
     const tracepoint = join(directory, 'tracepoint-stack.kp');
     writeFileSync(tracepoint, 'var s = {}\ntrace syscalls:sys_enter_getppid { s[stack()] += 1 }\n');
     t.match(spawnSync(process.execPath, [ktap, '-b', tracepoint], { encoding: 'utf8' }).stdout,
       'trace syscalls:sys_enter_getppid: user tier (line 2: stack() runs in the kernel for profile-N samples only)');
     const refused = spawnSync(process.execPath, [ktap, '--tier', 'kernel', file], { encoding: 'utf8' });
     t.equal(refused.status, 1);
-    t.equal(refused.stderr, `error: --tier kernel: ${file}:3: printf runs in user space (profile-10ms)\n`);
+    t.equal(refused.stderr, `error: --tier kernel: ${file}:4: printf runs in user space (profile-10ms)\n`);
   });
 }
 
