@@ -4,7 +4,8 @@
 import t from 'tap';
 import { compile } from '../../src/compiler';
 import { analyze, keyBytes, upvaluesWritten, type GlobalBinding } from '../../src/bpf/analyze';
-import { generate, type TableBinding } from '../../src/bpf/codegen';
+import { generate } from '../../src/bpf/codegen';
+import type { TableBinding } from '../../src/bpf/codegen-input';
 import { listingTiers } from '../../src/bpf/tier';
 import { emitFilter, filterProblem, parseFilter } from '../../src/bpf/filter';
 import { BpfMap } from '../../src/bpf/maps';

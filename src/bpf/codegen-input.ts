@@ -1,0 +1,56 @@
+// What the eBPF code generator is given: the analysed handler, the maps its tables and
+// scalars live in, how the program reads the event, and the filters it applies first.
+
+import type { Assembler, Label, Reg } from './asm';
+import type { Analysis, KeyKind } from './analyze';
+import type { FieldLayout } from '../probes/format';
+
+/** How a kernel table or scalar is stored: its map, and whether it is a per-CPU map of sums. */
+export interface MapBinding {
+  readonly fd: number;
+  readonly percpu: boolean;
+}
+export interface TableBinding extends MapBinding {
+  readonly key: KeyKind;
+}
+
+/** How the program reads argN. */
+export type EventAccess =
+  /** A perf tracepoint: the record is the context; argN is format field N. */
+  | { readonly kind: 'record'; readonly fields: readonly FieldLayout[] }
+  /** The raw sys_enter tracepoint (args: regs, id): arg0 is the system call number. */
+  | { readonly kind: 'rawSysEnter' }
+  /** The raw sys_exit tracepoint (args: regs, ret): arg0 the number, arg1 the return value. */
+  | { readonly kind: 'rawSysExit' }
+  /** A perf sample (profile-N): no arguments (a handler reading any stays in user space). */
+  | { readonly kind: 'sample' };
+
+export interface CodegenInput {
+  readonly analysis: Analysis;
+  readonly tables: ReadonlyMap<number, TableBinding>;
+  readonly scalars: ReadonlyMap<number, MapBinding>;
+  readonly access: EventAccess;
+  /** Per-CPU array, one u64: the program's runs (the dashboard's per-CPU rows). */
+  readonly hitsFd: number;
+  /** Array, one entry {count u64, first u64 = code << 56 | handler << 32 | line}: errors counted, the first one. */
+  readonly errorsFd: number;
+  /** The session's id of the handler (told back with its errors). */
+  readonly handlerId: number;
+  /** -C: run only on this CPU. */
+  readonly cpu?: number;
+  /** ktap's own process: its events are not counted (unless --trace-self). */
+  readonly excludeTgid?: number;
+  /** -p / -- cmd: the traced processes' set (TracedProcesses); the program runs for them only. */
+  readonly tracedFd?: number;
+  /**
+   * Raw system call tracepoints fire for every call: the program runs for the numbers set in
+   * this array map (one entry, a bitmap of SYSCALL_NUMBERS_END bits; see syscallBitmap).
+   */
+  readonly syscallsFd?: number;
+  /** Added to CLOCK_MONOTONIC (bpf_ktime_get_ns) to give wall-clock time, as the user tier does. */
+  readonly wallOffsetNs: bigint;
+  /** The stack map (BPF_MAP_TYPE_STACK_TRACE) of stack() keys, when the handler calls stack(). */
+  readonly stackMapFd?: number;
+  /** A /filter/ compiled to a condition on the record (jumps to `skip` when false). */
+  readonly filter?: (asm: Assembler, context: Reg, skip: Label) => void;
+}
