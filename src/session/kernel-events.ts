@@ -14,14 +14,16 @@ import { TaskTable } from '../probes/tasks';
 import { KernelTracer, type TracerOptions } from '../probes/tracer';
 import { TracefsError, findTracefs } from '../probes/tracefs';
 import { hasKprobes, type ProbeDefiners } from '../probes/dynamic';
-import { handOffTeardown, startGuardian, teardownOrder } from '../probes/guardian';
+import { startGuardian } from '../probes/guardian';
 import { checkEventFields, checkSharedFilter, FUNCTION_EVENT, functionTracerTaken, PROFILE_EVENT, profileFilter, type Attacher } from '../probes/sources';
-import { ProbeSet, isProbeGroup, uprobeHits, type ProbeDefiner, type ProbeEvent, type ProbeSpec } from '../probes/uprobe';
+import { ProbeSet } from '../probes/uprobe';
 import { readFileSync, readdirSync } from 'node:fs';
 import type { Tracepoint, TracepointDefinition } from '../probes/resolve';
 import { samplingHz } from '../bpf/sampler';
 import { CapturedEvents, captureFilter, isUserPointer, isUserPointerArray, openCapture, type CapturedRoute } from './captured-events';
 import type { Handler } from './handler';
+import { ProbePlan, type ProbeBatch, type RefusedProbes } from './probe-plan';
+import { TeardownPlan } from './teardown-plan';
 import { TraceEvent, fieldsByName, type EventType, type StackSymbolizer } from './trace-event';
 
 /** How the session runs a handler; returns false when the session must stop delivering. */
@@ -55,31 +57,6 @@ interface Route {
 }
 
 /**
- * The probes one definition asked for (one call of definers()): created when the session
- * commits. A batch of several is a glob: the kernel may refuse some of them.
- */
-interface ProbeBatch {
-  size: number;
-  /** The header of the handler the probes are for (known once it is routed). */
-  header: string;
-}
-
-/** A probe planned by definers() and created, step by step, by commit(). */
-interface PlannedProbe {
-  readonly set: ProbeSet;
-  readonly spec: ProbeSpec;
-  readonly probe: ProbeEvent;
-  readonly batch: ProbeBatch;
-  refused: boolean;
-}
-
-/** Probes of globs the kernel refused, by the header of the handler that asked for them. */
-export interface RefusedProbes {
-  readonly header: string;
-  readonly probes: Array<{ readonly event: string; readonly reason: string }>;
-}
-
-/**
  * After a signal, recorded events are delivered until this long after the session began to
  * end (SPEC §3.10 drain).
  * With the signal's wait for the event loop, counting what is left, trace_end, removal and
@@ -87,10 +64,6 @@ export interface RefusedProbes {
  * busy machine (load 12 on 2 CPUs) a storm's end measured 0.8–1.2 s with 400 ms here.
  */
 export const DRAIN_DEADLINE_MS = 250;
-/** A removal the kernel takes longer for is left to the guardian (ktap exits within 1 s of a signal). */
-const TEARDOWN_BUDGET_MS = 300;
-/** How often the guardian's order of removal (planTeardown) is brought up to date while events flow. */
-const TEARDOWN_REFRESH_MS = 1000;
 
 /**
  * One delivery in this many (a power of two) is timed, and counts for all of them: the
@@ -124,15 +97,12 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   readonly eventsPerCpu: number[] = [];
   /** Per CPU: estimated ms spent running handlers (sampled, see HANDLER_TIME_SAMPLE). */
   readonly handlerMsPerCpu: number[] = [];
-  /** Probes of globs the kernel refused (skipped). */
-  readonly refused: RefusedProbes[] = [];
+  /** The uprobes and kprobes asked for, and those the kernel refused (skipped). */
+  private readonly probePlan = new ProbePlan();
   /** Per CPU: records the drain had no time left to deliver (see stop()). */
   undelivered = new Map<number, number>();
   /** Pid of the guardian that removes what this run created if ktap dies (guardian.ts). */
   private readonly guardian: number | undefined;
-  /** Probes planned by definers(), by `GROUP:EVENT`, and those commit() has yet to create. */
-  private readonly planned = new Map<string, PlannedProbe>();
-  private pendingProbes: PlannedProbe[] = [];
   /** Handlers routed to events since the last commit. */
   private pendingRoutes: Array<{ handler: Handler; tracepoint: Tracepoint; filter: string | null }> = [];
   /** BPF capture for the user tier: not asked yet (null), open, or why it is unavailable. */
@@ -144,6 +114,8 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   private readonly uncaptured: string[] = [];
   /** ktap's own tasks, which capture programs skip as the instance does (unless --trace-self). */
   private readonly ownTasks: readonly number[] | undefined;
+  /** Whether ktap or the guardian removes the probes at the end, planned ahead. */
+  private readonly teardown: TeardownPlan;
 
   constructor(
     private readonly options: TracerOptions & { readonly traceSelf?: boolean },
@@ -158,6 +130,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     const excludePids = options.pids !== undefined || options.traceSelf === true ? undefined : ownTasks(this.guardian);
     this.tracer = KernelTracer.open(excludePids === undefined ? options : { ...options, excludePids });
     this.ownTasks = excludePids;
+    this.teardown = new TeardownPlan(this.guardian, this.tracer, this.probes.kprobes === null ? [this.probes.uprobes] : [this.probes.uprobes, this.probes.kprobes]);
     this.tasks = new TaskTable(() => {
       try {
         return this.tracer.instance.read('../../saved_cmdlines');
@@ -192,31 +165,17 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
 
   /**
    * Where the probes of one definition are defined: they are only planned here (named, so
-   * that they can be routed) and created by commit(), one kernel write per step.
+   * that they can be routed) and created by commit(), one kernel write per step (ProbePlan).
    */
   definers(): ProbeDefiners {
-    const batch: ProbeBatch = { size: 0, header: '' };
-    const planner = (set: ProbeSet): ProbeDefiner => ({
-      define: (spec) => {
-        const probe = set.plan(spec);
-        const key = `${probe.system}:${probe.event}`;
-        if (!this.planned.has(key)) {
-          const planned: PlannedProbe = { set, spec, probe, batch, refused: false };
-          this.planned.set(key, planned);
-          this.pendingProbes.push(planned);
-          batch.size++;
-        }
-        return probe;
-      },
-    });
-    return { uprobes: planner(this.probes.uprobes), kprobes: this.probes.kprobes === null ? null : planner(this.probes.kprobes) };
+    return this.probePlan.definers(this.probes);
   }
 
   /** Routes the handler's events, FILTER as their kernel filter; commit() writes it and enables them. */
   route(handler: Handler, events: readonly Tracepoint[], filter: string | null): number {
     for (const tracepoint of events) {
-      const planned = this.planned.get(`${tracepoint.system}:${tracepoint.event}`);
-      if (planned !== undefined && planned.batch.header === '') planned.batch.header = handler.header;
+      const batch = this.probePlan.batchOf(tracepoint);
+      if (batch !== undefined && batch.header === '') batch.header = handler.header;
       this.pendingRoutes.push({ handler, tracepoint, filter });
     }
     return events.length;
@@ -233,7 +192,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
       this.tracer.setFilter(route.tracepoint, filter ?? '0');
       route.filter = filter;
     }
-    route.origin = this.planned.get(`${tracepoint.system}:${tracepoint.event}`)?.batch;
+    route.origin = this.probePlan.batchOf(tracepoint);
     route.handlers.push(handler);
   }
 
@@ -291,19 +250,14 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
     route.filter = null;
   }
 
-  /** How many of the handler's events the kernel refused (globs only). */
-  refusedCount(handler: Handler): number {
-    return this.refusedByHandler.get(handler) ?? 0;
+  /** Probes of globs the kernel refused (skipped). */
+  get refused(): readonly RefusedProbes[] {
+    return this.probePlan.refused;
   }
 
-  private readonly refusedByHandler = new Map<Handler, number>();
-
-  /** A probe of a glob the kernel refused: skipped, and reported by the session. */
-  private refuse(batch: ProbeBatch, event: string, reason: string, handlers: readonly Handler[]): void {
-    let entry = this.refused.find((candidate) => candidate.header === batch.header);
-    if (entry === undefined) this.refused.push((entry = { header: batch.header, probes: [] }));
-    entry.probes.push({ event, reason });
-    for (const handler of handlers) this.refusedByHandler.set(handler, this.refusedCount(handler) + 1);
+  /** How many of the handler's events the kernel refused (globs only). */
+  refusedCount(handler: Handler): number {
+    return this.probePlan.refusedCount(handler);
   }
 
   /**
@@ -323,9 +277,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
 
   /** Detaches a handler; events no handler needs any more are disabled in the kernel. */
   remove(handler: Handler): void {
-    // An attach that failed before its commit: what it planned is dropped.
-    for (const planned of this.pendingProbes) this.planned.delete(`${planned.probe.system}:${planned.probe.event}`);
-    this.pendingProbes = [];
+    this.probePlan.dropPending();
     this.pendingRoutes = [];
     for (const route of [...this.routes, ...this.capturedRoutes]) {
       if (route === undefined) continue;
@@ -341,7 +293,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
         route.filter = null;
       }
     }
-    this.planTeardown();
+    this.teardown.plan();
   }
 
   /**
@@ -417,36 +369,20 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
    */
   *commit(): Generator<void, void> {
     this.tracer.held = true;
-    this.teardown = undefined;
+    this.teardown.forget();
     try {
       yield* this.commitSteps();
-      this.planTeardown();
+      this.teardown.plan();
     } finally {
       this.tracer.held = false;
     }
   }
 
   private *commitSteps(): Generator<void, void> {
-    const probes = this.pendingProbes;
     const routes = this.pendingRoutes;
-    this.pendingProbes = [];
     this.pendingRoutes = [];
-    for (const planned of probes) {
-      try {
-        planned.set.define(planned.spec);
-      } catch (error) {
-        if (!(error instanceof TracefsError) || planned.batch.size === 1) throw error;
-        planned.refused = true;
-        this.refuse(planned.batch, planned.probe.event, error.reason ?? error.message,
-          routes.filter((entry) => entry.tracepoint.event === planned.probe.event && entry.tracepoint.system === planned.probe.system).map((entry) => entry.handler));
-      }
-      yield;
-    }
-    for (const batch of new Set(probes.map((planned) => planned.batch))) {
-      const refused = probes.filter((planned) => planned.batch === batch && planned.refused).length;
-      if (refused > 0 && refused === batch.size) throw new TracefsError(`${batch.header}: the kernel refused all ${batch.size} probes`);
-    }
-    const routed = routes.filter(({ tracepoint }) => this.planned.get(`${tracepoint.system}:${tracepoint.event}`)?.refused !== true);
+    yield* this.probePlan.create(routes);
+    const routed = routes.filter(({ tracepoint }) => !this.probePlan.wasRefused(tracepoint));
     for (const { handler, tracepoint, filter } of routed) {
       // Each route reads its event's format file: thousands after a glob.
       this.routeOne(handler, tracepoint, filter);
@@ -492,7 +428,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
         const probe = origin === undefined ? `${tracepoint.system}:${tracepoint.event}` : origin.header;
         throw new TracefsError(`cannot enable ${probe}: ${reason}`, reason);
       }
-      this.refuse(origin, tracepoint.event, reason, route.handlers);
+      this.probePlan.refuse(origin, tracepoint.event, reason, route.handlers);
       route.handlers.length = 0;
     });
   }
@@ -563,82 +499,20 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   close(): number {
     if (this.capture instanceof CapturedEvents) this.capture.close();
     this.handOffSlowTeardown();
-    this.tracer.close(this.handedOff !== null);
-    if (this.handedOff !== null) return this.handedOff;
+    const handedOff = this.teardown.handedOff;
+    this.tracer.close(handedOff !== null);
+    if (handedOff !== null) return handedOff;
     this.probes.uprobes.removeAll();
     this.probes.kprobes?.removeAll();
     return 0;
   }
 
   /**
-   * The guardian's part if ktap ended now (see planTeardown): undefined while unknown (an
-   * attach under way), null when ktap removes everything itself within TEARDOWN_BUDGET_MS.
-   */
-  private teardown: { readonly probes: number; readonly order: string } | null | undefined;
-  private teardownRefresh: NodeJS.Timeout | null = null;
-  /** Enabled probes whose removal the guardian took over; null while ktap removes everything itself. */
-  private handedOff: number | null = null;
-
-  /**
-   * Plans the end: when removing the enabled events would take the kernel longer than
-   * TEARDOWN_BUDGET_MS (see teardownEstimateMs), the guardian will take it over, disabling
-   * the probes hit most often first: the kernel's hit counts, which count the calls of
-   * every process, ktap's own included, from the moment a probe was enabled. Planned after
-   * each attach and refreshed every second while events flow, so that the end has nothing
-   * to compute: with thousands of uprobes on libc, every malloc of ktap's traps into the
-   * kernel, and a sort at the end took seconds.
-   */
-  private planTeardown(): void {
-    if (this.guardian === undefined || this.teardownEstimateMs() <= TEARDOWN_BUDGET_MS) {
-      this.teardown = null;
-      if (this.teardownRefresh !== null) clearInterval(this.teardownRefresh);
-      this.teardownRefresh = null;
-      return;
-    }
-    const hits = uprobeHits(this.tracer.root);
-    const probes = this.tracer.enabledEvents.filter((tracepoint) => isProbeGroup(tracepoint.system));
-    // A stable sort: probes never hit (and kprobes, which have no such count) keep their order.
-    const order = [...probes].sort((a, b) => (hits.get(b.event) ?? 0) - (hits.get(a.event) ?? 0));
-    this.teardown = { probes: probes.length, order: teardownOrder(this.tracer.instance.name, order) };
-    if (this.teardownRefresh === null) {
-      this.teardownRefresh = setInterval(() => this.planTeardown(), TEARDOWN_REFRESH_MS);
-      this.teardownRefresh.unref();
-    }
-  }
-
-  /**
-   * Hands a slow teardown to the guardian (planTeardown), first thing at the end (the
-   * session's end() calls it before anything else; stop() and close() too): it starts
-   * disabling probes, hottest first, while ktap drains and runs trace_end. Each disabled
-   * probe stops trapping the calls of every process at once, ktap's own included, so ktap's
-   * end runs on a machine that is quickly less slowed down. The guardian removes the rest
-   * once ktap has exited.
+   * Hands a slow teardown to the guardian (TeardownPlan), first thing at the end: the
+   * session's end() calls it before anything else; stop() and close() too.
    */
   handOffSlowTeardown(): void {
-    if (this.handedOff !== null) return;
-    if (this.teardown === undefined) this.planTeardown();
-    if (this.teardownRefresh !== null) clearInterval(this.teardownRefresh);
-    this.teardownRefresh = null;
-    const teardown = this.teardown;
-    if (teardown === null || teardown === undefined || !handOffTeardown(teardown.order)) return;
-    this.handedOff = teardown.probes;
-    // From here on the instance and the probes are the guardian's: no exit path removes them.
-    this.tracer.instance.abandon();
-    this.probes.uprobes.abandon();
-    this.probes.kprobes?.abandon();
-  }
-
-  /**
-   * What removing the enabled events will cost the kernel, in ms (measured on Linux 6.18):
-   * each uprobe or kprobe waits for RCU grace periods when disabled (~27 ms), an ordinary
-   * tracepoint ~0.4 ms, a syscall event next to nothing (the 720 of them: 4 ms).
-   */
-  private teardownEstimateMs(): number {
-    let cost = 0;
-    for (const tracepoint of this.tracer.enabledEvents) {
-      cost += isProbeGroup(tracepoint.system) ? 27 : tracepoint.system === 'syscalls' ? 0.01 : 0.4;
-    }
-    return cost;
+    this.teardown.handOff();
   }
 
   /** The hot path: one record → its handlers. */
