@@ -4,12 +4,7 @@
 // loads and attaches its program, and reads back what the programs count: runs per CPU, and
 // runtime errors reported as the VM would.
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseHeader, type EventSpec } from '../syntax/headers';
-import { parseEventFormat, type FieldLayout } from '../probes/format';
-import { resolveTracepoints, type Tracepoint, type TracepointDefinition } from '../probes/resolve';
-import { kernelTierPath, type KernelTierRoute } from '../probes/sources';
 import { DEFAULT_LIMITS, EntryBudget, limitHint } from '../vm/limits';
 import { HANDLER_KINDS, INSTRUCTION_WIDTH, OPCODES, Op } from '../vm/opcodes';
 import type { Proto } from '../vm/proto';
@@ -17,7 +12,7 @@ import type { HandlerBody } from '../vm/runtime';
 import { KTable } from '../vm/table';
 import type { Cell } from '../vm/translate';
 import type { Value } from '../vm/value';
-import { NotForKernel, analyze, sameKey, type Analysis, type GlobalBinding, type KeyKind } from './analyze';
+import { NotForKernel, sameKey, type Analysis, type GlobalBinding, type KeyKind } from './analyze';
 import { attachRawTracepoint, attachTracepoint, type Attachment } from './attach';
 import { bpfAvailability } from './available';
 import { generate, syscallBitmap } from './codegen';
@@ -30,9 +25,10 @@ import { BpfProgram, VerifierError } from './program';
 import { SyscallError } from './sys';
 import { TracedProcesses } from './traced-processes';
 import { UserError } from '../errors';
-import { SYSCALL_NUMBERS_END, syscallNumber, syscallsWithEvents } from './syscalls';
-import { attachSampler, samplingHz } from './sampler';
-import { FilterNotCompiled, emitFilter, filterProblem, parseFilter, type FilterFields, type FilterNode } from './filter';
+import { SYSCALL_NUMBERS_END, syscallsWithEvents } from './syscalls';
+import { attachSampler } from './sampler';
+import { emitFilter, type FilterFields } from './filter';
+import { planFor, type Plan, type RawPlan } from './tier-plan';
 
 export type TierMode = 'auto' | 'kernel' | 'user';
 
@@ -100,16 +96,6 @@ const DEFAULT_MAP_ENTRIES = 65_536;
 const UNLIMITED_MAP_ENTRIES = 1_000_000;
 /** BPF_F_NO_PREALLOC: a hash map takes memory per entry inserted, not all of it up front. */
 const NO_PREALLOC = 1;
-/**
- * Most tracepoints a handler attaches as perf events (~1 ms each here); beyond, tracefs
- * enables a whole glob faster (~155 ms for every system call).
- */
-const MAX_PERF_EVENTS = 128;
-/** The whole direction of a `syscalls` path's glob: the raw tracepoint for every number. */
-const WHOLE_SYSCALL_DIRECTIONS = new Map([
-  ['sys_enter_*', { raw: 'sys_enter' as const, access: 'rawSysEnter' as const }],
-  ['sys_exit_*', { raw: 'sys_exit' as const, access: 'rawSysExit' as const }],
-]);
 
 export class KernelTier {
   private readonly globals = new Map<Cell, GlobalState>();
@@ -424,39 +410,6 @@ export class KernelTier {
   }
 }
 
-interface PlannedEvent {
-  readonly tracepoint: Tracepoint;
-  readonly fields: readonly FieldLayout[];
-}
-
-/**
- * One raw tracepoint for system calls: those numbered IDS, or `all` of the direction (the
- * whole `sys_enter_*` / `sys_exit_*` glob).
- */
-interface RawPlan {
-  readonly name: 'sys_enter' | 'sys_exit';
-  readonly access: 'rawSysEnter' | 'rawSysExit';
-  readonly ids: readonly number[] | 'all';
-}
-
-interface Plan {
-  readonly analysis: Analysis;
-  /**
-   * One raw tracepoint for every system call (ids: those of the handler's system calls, or
-   * undefined for all), or null for one perf event per tracepoint.
-   */
-  readonly raw: RawPlan | null;
-  readonly events: readonly PlannedEvent[];
-  /** The /filter/, compiled into each program. */
-  readonly filter: FilterNode | null;
-  /** profile-N: one program on a perf CPU clock per CPU instead of tracepoints. */
-  readonly sampler: SamplerPlan | null;
-}
-
-interface SamplerPlan {
-  readonly hz: number;
-}
-
 function filterFieldsOf(access: Exclude<EventAccess, { kind: 'sample' }>): FilterFields {
   return access.kind === 'record' ? { kind: 'record', fields: access.fields } : { kind: access.kind };
 }
@@ -465,121 +418,6 @@ function bindingKind(value: Value): 'table' | 'scalar' | null {
   if (value instanceof KTable) return 'table';
   if (value === undefined || typeof value === 'number' || typeof value === 'bigint') return 'scalar';
   return null;
-}
-
-/** Analyses a handler and resolves its events; throws NotForKernel with the first reason. */
-function planFor(
-  handler: TierHandler,
-  tracefsRoot: string | null,
-  kindOf: (cell: Cell) => 'table' | 'scalar' | null,
-  idOf: (cell: Cell, upvalue: number) => number,
-): Plan {
-  const body = handler.body;
-  if (body === undefined) throw new NotForKernel(0, 'a handler registered by a function call runs in user space');
-  const line = body.proto.lineDefined;
-  const spec = handler.spec;
-  // Each definition goes the way its kind's row says, or keeps the handler in user space.
-  const definitions: Array<Exclude<KernelTierRoute, { path: 'sampler' }>> = [];
-  let sampler: SamplerPlan | null = null;
-  for (const definition of spec.definitions) {
-    const column = kernelTierPath(definition);
-    if ('userSpace' in column) throw new NotForKernel(line, column.userSpace);
-    if (column.path === 'sampler') sampler = { hz: samplingHz(column.definition.intervalNs) };
-    else definitions.push(column);
-  }
-  let filter: FilterNode | null = null;
-  try {
-    if (spec.filter !== undefined) filter = parseFilter(spec.filter);
-  } catch (error) {
-    if (error instanceof FilterNotCompiled) throw new NotForKernel(line, error.message);
-    throw error;
-  }
-  /** The first reason the filter cannot be compiled for events with FIELDS. */
-  const filterFits = (fields: FilterFields): string | null => (filter === null ? null : filterProblem(filter, fields));
-  const globals: GlobalBinding[] = body.proto.upvalues.map((upvalue, index) => {
-    const cell = body.cells[index] as Cell;
-    const kind = kindOf(cell);
-    return kind === null ? null : { kind, id: idOf(cell, index), name: upvalue.name };
-  });
-  const analysis = analyze(body.proto, globals);
-  if (sampler !== null) {
-    // profile-N (one definition, no filter): its samples have no arguments. The analysis took
-    // them for integers; nil in the VM, they keep the handler in user space.
-    const used = [...[...analysis.args].map((index) => `arg${index}`), ...[...analysis.fields].map((name) => `args.${name}`)];
-    if (used.length > 0) throw new NotForKernel(line, `${used[0]} of a profile sample is nil: it runs in user space`);
-    return { analysis, raw: null, events: [], filter: null, sampler };
-  }
-  // A tracepoint's kernel stack seen from BPF does not begin where tracefs's does (in the tracing code).
-  if (analysis.kernelStackLine !== null) throw new NotForKernel(analysis.kernelStackLine, 'stack() runs in the kernel for profile-N samples only');
-  const only = definitions.length === 1 ? definitions[0]! : undefined;
-  const whole = only?.path === 'syscalls' ? WHOLE_SYSCALL_DIRECTIONS.get(only.definition.event) : undefined;
-  const rawArgs = whole?.access === 'rawSysEnter' ? [0] : [0, 1];
-  if (whole !== undefined && !analysis.usesProbename && [...analysis.args].every((index) => rawArgs.includes(index)) && rawFields(whole.access, analysis)) {
-    const problem = filterFits({ kind: whole.access });
-    // The glob's events are hundreds, too many for perf events: the tracefs path then.
-    if (problem !== null) throw new NotForKernel(line, problem);
-    return { analysis, raw: { name: whole.raw, access: whole.access, ids: 'all' }, events: [], filter, sampler: null };
-  }
-  if (tracefsRoot === null) return { analysis, raw: null, events: [], filter, sampler: null };
-  const events = resolveEvents(tracefsRoot, definitions.map((planned) => planned.definition), line);
-  const raw = rawSyscalls(events.map((event) => event.tracepoint), analysis);
-  if (raw !== null && filterFits({ kind: raw.access }) === null) return { analysis, raw, events: [], filter, sampler: null };
-  if (events.length > MAX_PERF_EVENTS) {
-    throw new NotForKernel(line, `${events.length} events attach faster through tracefs than as ${events.length} perf events`);
-  }
-  for (const event of events) {
-    // The analysis took argN and args.NAME for integers: on an event without them (nil in
-    // the VM) or with them as strings, the handler stays in user space.
-    const fields = [
-      ...[...analysis.args].map((index) => ({ what: `arg${index}`, field: event.fields[index] })),
-      ...[...analysis.fields].map((name) => ({ what: `args.${name}`, field: event.fields.find((candidate) => candidate.name === name) })),
-    ];
-    for (const { what, field } of fields) {
-      if (field === undefined || field.kind !== 'int' || ![1, 2, 4, 8].includes(field.size)) {
-        throw new NotForKernel(line, `${what} of ${event.tracepoint.system}:${event.tracepoint.event} ${field === undefined ? 'is nil' : 'is not an integer'}: it runs in user space`);
-      }
-    }
-    const problem = filterFits({ kind: 'record', fields: event.fields });
-    if (problem !== null) throw new NotForKernel(line, `${problem} (${event.tracepoint.system}:${event.tracepoint.event})`);
-  }
-  return { analysis, raw: null, events, filter, sampler: null };
-}
-
-/**
- * System call events of one direction whose numbers the headers give, without probename and
- * with arguments the raw tracepoint has (the number; on exit the return value): one raw
- * tracepoint program checking the number. Null when not.
- */
-function rawSyscalls(events: readonly Tracepoint[], analysis: Analysis): RawPlan | null {
-  if (events.length === 0 || analysis.usesProbename) return null;
-  for (const [prefix, name, access, args] of [['sys_enter_', 'sys_enter', 'rawSysEnter', [0]], ['sys_exit_', 'sys_exit', 'rawSysExit', [0, 1]]] as const) {
-    if (!events.every((event) => event.system === 'syscalls' && event.event.startsWith(prefix))) continue;
-    if (![...analysis.args].every((index) => (args as readonly number[]).includes(index)) || !rawFields(access, analysis)) return null;
-    const ids = events.map((event) => syscallNumber(event.event.slice(prefix.length)));
-    if (ids.some((id) => id === undefined)) return null;
-    return { name, access, ids: ids as number[] };
-  }
-  return null;
-}
-
-/** Whether the args.NAME a handler reads are on the raw system call tracepoint: the number, and on exit the return value. */
-function rawFields(access: 'rawSysEnter' | 'rawSysExit', analysis: Analysis): boolean {
-  const names = access === 'rawSysEnter' ? ['__syscall_nr'] : ['__syscall_nr', 'ret'];
-  return [...analysis.fields].every((name) => names.includes(name));
-}
-
-function resolveEvents(root: string, definitions: readonly TracepointDefinition[], line: number): PlannedEvent[] {
-  let tracepoints: Tracepoint[];
-  try {
-    tracepoints = resolveTracepoints(root, definitions);
-  } catch (error) {
-    throw new NotForKernel(line, (error as Error).message);
-  }
-  return tracepoints.map((tracepoint) => ({ tracepoint, fields: readEventFormat(root, tracepoint) }));
-}
-
-function readEventFormat(root: string, tracepoint: Tracepoint): readonly FieldLayout[] {
-  return parseEventFormat(readFileSync(join(root, 'events', tracepoint.system, tracepoint.event, 'format'), 'utf8'), tracepoint.system).fields;
 }
 
 /**
