@@ -1,13 +1,15 @@
 // Kernel events of a session: the live attacher of the probe-source table (events routed
 // to handlers with their kernel filters, the function tracer, profile sampling), enabled in
 // the tracer; dispatches each record to its handlers — the hot path (decode → dispatch →
-// VM) runs through `deliver`.
+// VM) runs through `deliver`. Beside it: the routes and the task bookkeeping
+// (kernel-routes.ts), the probes planned and refused (probe-plan.ts), the end's plan
+// (teardown-plan.ts).
 
 import { btfEnumValues, compileArgstr, kernelAddressText } from '../probes/argstr';
 import { UserSymbolizer } from '../probes/usersyms';
 import { followingRecords } from '../probes/ringbuf';
-import { readField, recordEventId, type PageBytes } from '../probes/fields';
-import type { EventLayout, FieldLayout } from '../probes/format';
+import { recordEventId } from '../probes/fields';
+import type { FieldLayout } from '../probes/format';
 import type { PageCursor } from '../probes/ringbuf';
 import type { KernelSymbol } from '../probes/kallsyms';
 import { TaskTable } from '../probes/tasks';
@@ -22,39 +24,13 @@ import type { Tracepoint, TracepointDefinition } from '../probes/resolve';
 import { samplingHz } from '../bpf/sampler';
 import { CapturedEvents, captureFilter, isUserPointer, isUserPointerArray, openCapture, type CapturedRoute } from './captured-events';
 import type { Handler } from './handler';
-import { ProbePlan, type ProbeBatch, type RefusedProbes } from './probe-plan';
+import { ProbePlan, type RefusedProbes } from './probe-plan';
+import { eventType, trackTasks, type Route } from './kernel-routes';
 import { TeardownPlan } from './teardown-plan';
-import { TraceEvent, fieldsByName, type EventType, type StackSymbolizer } from './trace-event';
+import { TraceEvent, type EventType, type StackSymbolizer } from './trace-event';
 
 /** How the session runs a handler; returns false when the session must stop delivering. */
 export type RunHandler = (handler: Handler, event: TraceEvent) => boolean;
-
-interface ProfileState {
-  readonly handler: Handler;
-  readonly intervalNs: number;
-  /** Per CPU: the time (ns after the reader's base) the handler last ran there. */
-  readonly lastRun: number[];
-  readonly type: EventType;
-}
-
-interface Route {
-  readonly tracepoint: Tracepoint;
-  readonly type: EventType;
-  readonly handlers: Handler[];
-  readonly profiles: ProfileState[];
-  /** The kernel filter installed on the event (one per event), or null for none. */
-  filter: string | null;
-  /** Enabled in the kernel (events are enabled by commit()). */
-  enabled: boolean;
-  /** Bookkeeping of the session itself (task creation and renames). */
-  internal?: (bytes: PageBytes, offset: number, length: number, tid: number) => void;
-  /** Records delivered, per route (Prometheus' ktap_probe_events_total). */
-  count: number;
-  /** The probe of a glob this event is (a refusal skips it), with the header that asked for it. */
-  origin?: ProbeBatch;
-  /** Captured by BPF instead of recorded in the instance (see captured-events.ts). */
-  captured?: CapturedRoute;
-}
 
 /**
  * After a signal, recorded events are delivered until this long after the session began to
@@ -395,7 +371,7 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
         ({ name: `${tracepoint.system}:${tracepoint.event}`, fields: [...this.routeOf(tracepoint).type.fields.keys()] }));
       checkEventFields(handler, events);
     }
-    if (!this.started) this.addTaskTracking();
+    if (!this.started) trackTasks(this.routeOf({ system: 'task', event: 'task_newtask' }), this.routeOf({ system: 'task', event: 'task_rename' }), this.tasks, this.userSymbols);
     const pending: Tracepoint[] = [];
     const byEvent = new Map<string, Route>();
     for (const route of this.routes) {
@@ -431,24 +407,6 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
       this.probePlan.refuse(origin, tracepoint.event, reason, route.handlers);
       route.handlers.length = 0;
     });
-  }
-
-  /** task_newtask and task_rename keep the comm/tgid of new tasks right (SPEC §4.10 execname). */
-  private addTaskTracking(): void {
-    const created = this.routeOf({ system: 'task', event: 'task_newtask' });
-    const [pidField, commField, flagsField] = fieldsNamed(created.type.layout, 'pid', 'comm', 'clone_flags');
-    created.internal = (bytes, offset, length, tid) => {
-      this.tasks.taskCreated(tid, readField(bytes, offset, length, pidField!) as number,
-        readField(bytes, offset, length, commField!) as string, readField(bytes, offset, length, flagsField!) as number);
-    };
-    const renamed = this.routeOf({ system: 'task', event: 'task_rename' });
-    const [renamedPid, newComm] = fieldsNamed(renamed.type.layout, 'pid', 'newcomm');
-    renamed.internal = (bytes, offset, length) => {
-      const pid = readField(bytes, offset, length, renamedPid!) as number;
-      this.tasks.taskRenamed(pid, readField(bytes, offset, length, newComm!) as string);
-      // An exec maps other files: user stacks of this process need its new mappings.
-      this.userSymbols.forget(pid);
-    };
   }
 
   /** Reads what is buffered now (before a timer handler runs, SPEC §3.10). */
@@ -637,12 +595,4 @@ function ownTasks(guardian: number | undefined): number[] {
     threads = [process.pid];
   }
   return guardian === undefined ? threads : [...threads, guardian];
-}
-
-function eventType(layout: EventLayout): EventType {
-  return { layout, probename: layout.name, argFields: layout.fields.slice(0, 10), fields: fieldsByName(layout), render: null };
-}
-
-function fieldsNamed(layout: EventLayout, ...names: string[]): Array<EventLayout['fields'][number] | undefined> {
-  return names.map((name) => layout.fields.find((field) => field.name === name));
 }
