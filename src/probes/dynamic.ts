@@ -4,7 +4,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ElfFile, type SdtArgument } from './elf';
+import { ElfFile, onePerAddress, type SdtArgument } from './elf';
 import type { DefinitionOf } from '../syntax/headers';
 import type { Tracepoint } from './resolve';
 import { matchesGlob } from './resolve';
@@ -15,6 +15,8 @@ import { defaultFetchArgs, eventName, uprobePlace, type ProbeDefiner } from './u
 export interface ProbeDefiners {
   readonly uprobes: ProbeDefiner;
   readonly kprobes: ProbeDefiner | null;
+  /** A line for -v about how a definition was resolved. */
+  note(text: string): void;
 }
 
 /** Whether this kernel can define kprobes (CONFIG_KPROBE_EVENTS). */
@@ -73,8 +75,14 @@ export function defineUprobes(definition: DefinitionOf<'uprobe'>, definers: Prob
   const elf = openElf(path);
   // A stripped binary's functions are in its debug-link file (same addresses, SPEC §4.5).
   const symbolSource = elf.symbols().length === 0 ? debugFile(elf, path) ?? elf : elf;
-  const symbols = symbolSource.findSymbols(target).filter((symbol) => !(isReturn && symbol.name === '_start'));
-  if (symbols.length === 0) throw new TracefsError(`cannot find symbol '${target}' in binary '${path}'`);
+  const matched = symbolSource.findSymbols(target).filter((symbol) => !(isReturn && symbol.name === '_start'));
+  if (matched.length === 0) throw new TracefsError(`cannot find symbol '${target}' in binary '${path}'`);
+  // Names of one address (aliases) are one function: one probe, or each call would count once per name.
+  const symbols = onePerAddress(matched);
+  if (symbols.length < matched.length) {
+    const folded = matched.length - symbols.length;
+    definers.note(`${definition.text}: ${matched.length} symbols at ${symbols.length} addresses, ${folded} alias${folded === 1 ? '' : 'es'} folded (one probe per address)`);
+  }
   const events: Tracepoint[] = [];
   for (const symbol of symbols) {
     const offset = elf.addressToFileOffset(symbol.address);

@@ -498,6 +498,30 @@ class StringTable {
 // SDT arguments
 
 /**
+ * The symbols with one per address: where several names share an address (libc's `malloc`
+ * and `__libc_malloc`; `free`, `cfree` and `__libc_free`) the one a user expects, by
+ * preferredAlias. In the order of SYMBOLS' first name at each address.
+ */
+export function onePerAddress(symbols: readonly ElfSymbol[]): ElfSymbol[] {
+  const chosen = new Map<bigint, ElfSymbol>();
+  for (const symbol of symbols) {
+    const current = chosen.get(symbol.address);
+    if (current === undefined || preferredAlias(symbol, current) < 0) chosen.set(symbol.address, symbol);
+  }
+  return [...chosen.values()];
+}
+
+/**
+ * Which of two names of one address comes first (negative: LEFT): an exported symbol
+ * (global, weak, unique) before a local one, a name without a leading `_` before one with,
+ * then the shorter, then in byte order.
+ */
+export function preferredAlias(left: ElfSymbol, right: ElfSymbol): number {
+  const rank = (symbol: ElfSymbol): number => (symbol.binding === 'local' ? 2 : 0) + (symbol.name.startsWith('_') ? 1 : 0);
+  return rank(left) - rank(right) || left.name.length - right.name.length || compareText(left.name, right.name);
+}
+
+/**
  * `-4@%edi 8@%rsi` → arguments: `[-]SIZE[f]@OPERAND`, separated by spaces except inside the
  * brackets of an aarch64 memory operand (`8@[sp, 16]`); an operand without `SIZE@` (the oldest
  * note version) is a signed long.

@@ -2,7 +2,7 @@
 // /proc/PID/maps and the function symbols of each mapped ELF file, both cached.
 
 import { readFileSync, statSync } from 'node:fs';
-import { ElfFile, type ElfSymbol } from './elf';
+import { ElfFile, onePerAddress, type ElfSymbol } from './elf';
 
 interface Mapping {
   readonly start: bigint;
@@ -12,7 +12,7 @@ interface Mapping {
   readonly path: string;
 }
 
-/** A file's function symbols sorted by address, with what turns a file offset into an address. */
+/** A file's function symbols sorted by address, one name per address (the one a probe on it takes), with what turns a file offset into an address. */
 interface FileSymbols {
   readonly symbols: readonly ElfSymbol[];
   readonly elf: ElfFile | null;
@@ -90,7 +90,7 @@ export class UserSymbolizer {
     if (file === undefined) {
       try {
         const elf = ElfFile.open(path);
-        file = { elf, symbols: [...elf.symbols()].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0)) };
+        file = { elf, symbols: onePerAddress(elf.symbols()) };
       } catch {
         file = { elf: null, symbols: [] };
       }

@@ -131,6 +131,8 @@ export class SessionAttacher {
     for (const { handler, intervalNs } of this.pendingTimers.splice(0)) this.startTimer(handler, intervalNs);
     const kernel = this.host.kernel;
     if (kernel !== null) this.reportRefused(kernel.refused, refusedBefore);
+    const definitionNotes = kernel?.takeDefinitionNotes() ?? [];
+    if (this.options.verbose) for (const note of definitionNotes) process.stderr.write(`ktap: ${note}\n`);
     for (const entry of attached) {
       this.attachedIds.add(entry.handler.id);
       entry.events -= kernel?.refusedCount(entry.handler) ?? 0;

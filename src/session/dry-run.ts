@@ -41,22 +41,27 @@ export class DryRun implements Attacher<Handler> {
   };
   private readonly probeDefiners: ProbeDefiners;
   /** What the handler being attached would get, for -v. */
-  private described = { events: [] as string[], definitions: [] as string[], sampled: false };
+  private described = { events: [] as string[], definitions: [] as string[], notes: [] as string[], sampled: false };
 
   constructor(
     private readonly verbose: boolean,
     /** Timers run in a dry run too (they need nothing of the kernel). */
     readonly tick: (handler: Handler, intervalNs: number) => number,
   ) {
-    this.probeDefiners = { uprobes: this.recorder, kprobes: hasKprobes(this.root) ? this.recorder : null };
+    this.probeDefiners = {
+      uprobes: this.recorder,
+      kprobes: hasKprobes(this.root) ? this.recorder : null,
+      note: (text) => this.described.notes.push(text),
+    };
   }
 
   /** Resolves and checks one handler as a live run would; -v says what it would attach. */
   attach(handler: Handler): void {
-    this.described = { events: [], definitions: [], sampled: false };
+    this.described = { events: [], definitions: [], notes: [], sampled: false };
     attachHandler(handler, handler.spec, this);
     if (!this.verbose) return;
-    const { events, definitions, sampled } = this.described;
+    const { events, definitions, notes, sampled } = this.described;
+    for (const note of notes) process.stderr.write(`ktap: ${note}\n`);
     const filter = handler.spec.filter;
     if (sampled) process.stderr.write(`ktap: would attach ${handler.header} (${keyOf(PROFILE_EVENT)})\n`);
     else if (events.length > 0) {

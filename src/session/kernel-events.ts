@@ -55,7 +55,7 @@ const CAPTURE_POLL_MS = 10;
 export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
   readonly tracer: KernelTracer;
   /** Created before the tracer: their cleanups must run after the instance's (newest first). */
-  private readonly probes: { readonly uprobes: ProbeSet; readonly kprobes: ProbeSet | null } & ProbeDefiners;
+  private readonly probes: { readonly uprobes: ProbeSet; readonly kprobes: ProbeSet | null };
   readonly tasks: TaskTable;
   private readonly routes: Array<Route | undefined> = [];
   private readonly event: TraceEvent;
@@ -205,6 +205,11 @@ export class KernelEvents implements Omit<Attacher<Handler>, 'tick'> {
       this.capture = openCapture({ tracefsRoot: findTracefs(), pids, cpus, excludeTgids: this.ownTasks });
     }
     return typeof this.capture === 'string' ? null : this.capture;
+  }
+
+  /** What -v says of the probe definitions resolved since the last call. */
+  takeDefinitionNotes(): string[] {
+    return this.probePlan.takeNotes();
   }
 
   /** What -v says of capture: what BPF copies at the event, what it does not and why. */

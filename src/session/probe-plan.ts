@@ -46,6 +46,8 @@ export class ProbePlan {
   /** Probes planned by definers(), by `GROUP:EVENT`, and those create() has yet to create. */
   private readonly planned = new Map<string, PlannedProbe>();
   private pending: PlannedProbe[] = [];
+  /** What -v says of how probe definitions were resolved (aliases folded), until taken. */
+  private readonly notes: string[] = [];
 
   /**
    * Where the probes of one definition are defined in SETS: they are only planned here
@@ -66,7 +68,16 @@ export class ProbePlan {
         return probe;
       },
     });
-    return { uprobes: planner(sets.uprobes), kprobes: sets.kprobes === null ? null : planner(sets.kprobes) };
+    return {
+      uprobes: planner(sets.uprobes),
+      kprobes: sets.kprobes === null ? null : planner(sets.kprobes),
+      note: (text) => this.notes.push(text),
+    };
+  }
+
+  /** The notes of the definitions resolved since the last call. */
+  takeNotes(): string[] {
+    return this.notes.splice(0);
   }
 
   /** The batch of the planned probe TRACEPOINT is; undefined for any other event. */
