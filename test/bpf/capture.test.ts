@@ -4,8 +4,7 @@
 
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ARGV_MAX, RECORD_AT, slotBytes, slotStack, slotStrings } from '../../src/bpf/capture';
 import { CaptureSource } from '../../src/bpf/capture-source';
@@ -13,16 +12,15 @@ import { recordPid } from '../../src/probes/fields';
 import { KernelSymbols } from '../../src/probes/kallsyms';
 import { bpfUnavailable } from './support';
 import { skipFile } from '../support/skip';
+import { compile, scratchDirectory, WORKLOAD_C } from '../support/workloads';
 
 const TRACEFS = '/sys/kernel/tracing';
 const reason = bpfUnavailable();
 if (reason !== undefined) {
   skipFile('capture needs BPF', reason);
 } else {
-  const directory = mkdtempSync(join(tmpdir(), 'ktap-capture-'));
-  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
-  const workload = join(directory, 'workload');
-  execFileSync('cc', ['-O1', '-fno-omit-frame-pointer', '-o', workload, join(__dirname, '..', 'session', 'workload.c')]);
+  const directory = scratchDirectory(t, 'capture');
+  const workload = compile(directory, WORKLOAD_C, 'workload', ['-fno-omit-frame-pointer']);
 
   const openat = { recordBytes: 48, userStrings: [24], argvs: [], kernelStack: false, userStack: false };
 

@@ -3,17 +3,15 @@
 // to a perf tracepoint and a raw tracepoint counting a workload's getppid calls exactly.
 
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { Session as InspectorSession } from 'node:inspector';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Assembler, FP, Helper } from '../../src/bpf/asm';
 import { attachRawTracepoint, attachTracepoint } from '../../src/bpf/attach';
 import { BpfMap, possibleCpus, sumPerCpu } from '../../src/bpf/maps';
 import { BpfProgram, VerifierError } from '../../src/bpf/program';
 import { bpfUnavailable } from './support';
 import { skipFile } from '../support/skip';
+import { compile, scratchDirectory, WORKLOAD_C } from '../support/workloads';
 
 t.test('assembler: slots, two-slot ld_imm64, jump offsets in slots, lines', async (t) => {
   const a = new Assembler();
@@ -115,10 +113,8 @@ if (reason !== undefined) {
   });
 
   t.test('attached programs count a workload exactly: perf tracepoint and raw tracepoint', async (t) => {
-    const directory = mkdtempSync(join(tmpdir(), 'ktap-bpf-'));
-    t.teardown(() => rmSync(directory, { recursive: true, force: true }));
-    const workload = join(directory, 'workload');
-    execFileSync('cc', ['-O1', '-o', workload, join(__dirname, '..', 'session', 'workload.c')]);
+    const directory = scratchDirectory(t, 'bpf');
+    const workload = compile(directory, WORKLOAD_C, 'workload');
     const counts = BpfMap.create({ type: 'percpuHash', keySize: 8, valueSize: 8, maxEntries: 1024 });
     t.teardown(() => counts.close());
     // counts[tgid] += 1, on whatever the program is attached to; RAW_CHECK filters getppid.

@@ -4,24 +4,22 @@
 // keys end in the sampled code, and -v, -b and --tier kernel say which tier runs it.
 
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bpfUnavailable } from './support';
 import { skipFile } from '../support/skip';
-import { ktap, root } from '../support/tracing';
+import { ktap } from '../support/tracing';
+import { compile, scratchDirectory, WORKLOAD_C } from '../support/workloads';
 
 const unavailable = process.getuid?.() !== 0 ? 'not running as root' : bpfUnavailable();
 
 if (unavailable !== undefined) {
   skipFile('profile-N in the kernel tier', unavailable);
 } else {
-  const directory = mkdtempSync(join(tmpdir(), 'ktap-profile-tier-'));
-  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+  const directory = scratchDirectory(t, 'profile-tier');
   // A name of its own, so that its samples cannot be another process's.
-  const workload = join(directory, 'profspin');
-  execFileSync('cc', ['-O1', '-o', workload, join(root, 'test', 'session', 'workload.c')]);
+  const workload = compile(directory, WORKLOAD_C, 'profspin');
   const script = join(directory, 'profile.kp');
   writeFileSync(script, `var names = {}
 var cpus = {}

@@ -4,13 +4,14 @@
 
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { bpfUnavailable } from './support';
 import { PipedKtap, Workload, buildWorkload, valueBecomes } from '../repl/harness';
 import { skipFile } from '../support/skip';
-import { ktap, root } from '../support/tracing';
+import { ktap } from '../support/tracing';
+import { compile, scratchDirectory, WORKLOAD_C } from '../support/workloads';
 
 const cpus = availableParallelism();
 const unavailable = process.getuid?.() !== 0 ? 'not running as root' : bpfUnavailable();
@@ -18,10 +19,8 @@ const unavailable = process.getuid?.() !== 0 ? 'not running as root' : bpfUnavai
 if (unavailable !== undefined) {
   skipFile('kernel tier end to end', unavailable);
 } else {
-  const directory = mkdtempSync(join(tmpdir(), 'ktap-tiers-'));
-  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
-  const workload = join(directory, 'workload');
-  execFileSync('cc', ['-O1', '-o', workload, join(root, 'test', 'session', 'workload.c')]);
+  const directory = scratchDirectory(t, 'tiers');
+  const workload = compile(directory, WORKLOAD_C, 'workload');
 
   /** ktap -q -v --tier TIER SCRIPT -- workload ARGS (or -- ARGS when COMMAND). */
   const run = (tier: string, script: string, args: string[], env: NodeJS.ProcessEnv = {}, command = false) => {

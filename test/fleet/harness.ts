@@ -2,13 +2,14 @@
 // the test (each host's workload size and name come from its sshd's SetEnv), ktap runs
 // against them, and the processes found below each server.
 
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clientOptions, makeKeys, sshUnavailable, startSshd, type SshKeys, type SshServer } from '../support/sshd';
 import { ktap, root } from '../support/tracing';
 import { shellQuote } from '../support/tmux';
+import { compile, WORKLOAD_C } from '../support/workloads';
 
 /** Why the fleet tests cannot run here, or undefined. */
 export function fleetUnavailable(): string | undefined {
@@ -68,8 +69,7 @@ export class TestFleet {
   private constructor(readonly directory: string) {
     this.keys = makeKeys(directory);
     this.sshCommand = ['ssh', ...clientOptions(this.keys)].map(shellQuote).join(' ');
-    this.workload = join(directory, 'workload');
-    execFileSync('cc', ['-O1', '-o', this.workload, join(root, 'test', 'session', 'workload.c')]);
+    this.workload = compile(directory, WORKLOAD_C, 'workload');
   }
 
   /** The three servers, up; `stop()` tears everything down. */

@@ -2,12 +2,13 @@
 // its own storage and port: after its scrapes, its query API returns the workload's exact count.
 
 import t from 'tap';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ktap, root, tracingUnavailable } from '../support/tracing';
+import { ktap, tracingUnavailable } from '../support/tracing';
+import { compile, WORKLOAD_C } from '../support/workloads';
 
 const prometheus = '/usr/bin/prometheus';
 const CALLS = 3000;
@@ -51,8 +52,7 @@ t.test('Prometheus scrapes ktap --metrics and its API returns the exact count', 
     await Promise.all(started.map(exited));
     rmSync(directory, { recursive: true, force: true });
   });
-  const workload = join(directory, 'workload');
-  execFileSync('cc', ['-O1', '-o', workload, join(root, 'test', 'session', 'workload.c')]);
+  const workload = compile(directory, WORKLOAD_C, 'workload');
 
   const tracer = spawn(process.execPath, [ktap, '--metrics', '127.0.0.1:0', '-e',
     'var calls = {} trace syscalls:sys_enter_getppid { calls[pid] += 1 } trace_end { print("end") }'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -4,11 +4,11 @@
 
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElfFile, onePerAddress } from '../../src/probes/elf';
 import { ktap, tracingUnavailable, uprobesUnavailable } from '../support/tracing';
+import { scratchDirectory } from '../support/workloads';
 
 // ktalias_square has four more names: the shorter unprefixed ktalias_sq wins over the
 // longer, the `_`-prefixed and the local (shortest) one.
@@ -34,8 +34,7 @@ int main(int argc, char **argv) {
 }
 `;
 
-const directory = mkdtempSync(join(tmpdir(), 'ktap-aliases-'));
-t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+const directory = scratchDirectory(t, 'aliases');
 const library = join(directory, 'libktalias.so');
 const program = join(directory, 'ktalias');
 writeFileSync(join(directory, 'library.c'), LIBRARY);

@@ -3,13 +3,13 @@
 
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sdtFetchArg } from '../../src/probes/dynamic';
 import { defaultFetchArgs, definitionLine, eventName, uprobePlace } from '../../src/probes/uprobe';
 import { skipFile } from '../support/skip';
 import { ktap, tracingUnavailable, uprobesUnavailable } from '../support/tracing';
+import { compile, scratchDirectory } from '../support/workloads';
 
 
 t.test('definition lines', async (t) => {
@@ -38,10 +38,8 @@ const reason = tracingUnavailable() ?? uprobesUnavailable();
 if (reason !== undefined) {
   skipFile('uprobes unavailable', reason);
 } else {
-  const directory = mkdtempSync(join(tmpdir(), 'ktap-dynamic-'));
-  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
-  const target = join(directory, 'dynamic-target');
-  execFileSync('cc', ['-O1', '-o', target, join(__dirname, 'dynamic-target.c')]);
+  const directory = scratchDirectory(t, 'dynamic');
+  const target = compile(directory, join(__dirname, 'dynamic-target.c'), 'dynamic-target');
 
   const run = (script: string, ...command: string[]): { stdout: string; stderr: string; status: number | null; pid: number } => {
     const result = spawnSync(process.execPath, [ktap, '-q', '-e', script, '--', ...command], { encoding: 'utf8' });

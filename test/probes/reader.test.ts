@@ -4,7 +4,7 @@
 // page being filled read after FLUSH_MS, a backlog delivered across pumps, and a fill bounded in time.
 
 import t, { type Test } from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, writeFileSync, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { PageCursor, isFinishedPage } from '../../src/probes/ringbuf';
 import { findTracefs, Instance } from '../../src/probes/tracefs';
 import { PAGE_SIZE, PageBuilder, entry } from './pages';
 import { skipFile } from '../support/skip';
+import { compile, scratchDirectory, WORKLOAD_C } from '../support/workloads';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'ringbuf');
 const CAPACITY = PAGE_SIZE - 16;
@@ -207,10 +208,8 @@ if (unavailable !== undefined) {
     // same time) could overflow the small buffer, and a page with missed events is undecidable.
     instance.setEventPid([process.pid], true);
     instance.enableEvent('syscalls', 'sys_enter_getppid');
-    const directory = mkdtempSync(join(tmpdir(), 'ktap-reader-live-'));
-    t.teardown(() => rmSync(directory, { recursive: true, force: true }));
-    const workload = join(directory, 'workload');
-    execFileSync('cc', ['-O1', '-o', workload, join(__dirname, '..', 'session', 'workload.c')]);
+    const directory = scratchDirectory(t, 'reader-live');
+    const workload = compile(directory, WORKLOAD_C, 'workload');
     const calls = 3000;
     const child = spawnSync(workload, ['getppid', String(calls)]);
     t.equal(child.status, 0, 'workload ran');

@@ -1,13 +1,14 @@
 // Shared by the REPL tests: the real `ktap` driven through a tmux pseudo-terminal or a pipe,
 // a workload process that makes exactly the getppid() calls asked of it, and polling helpers.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { ktap, root } from '../support/tracing';
 import { Pane } from '../support/tmux';
 import { sleep, waitFor } from '../support/wait';
+import { compile } from '../support/workloads';
 
 /**
  * A probe on one process's getppid() calls: the kernel filters on its pid, so the calls of
@@ -64,9 +65,7 @@ export async function burnsCpu(pid: number, ms: number): Promise<void> {
 
 /** Compiles test/repl/ppid.c into `directory`. */
 export function buildWorkload(directory: string): string {
-  const binary = join(directory, 'ppid');
-  execFileSync('cc', ['-O1', '-o', binary, join(__dirname, 'ppid.c')]);
-  return binary;
+  return compile(directory, join(__dirname, 'ppid.c'), 'ppid');
 }
 
 /** A long-lived process whose getppid() calls the tests count exactly (filtered by its pid). */

@@ -4,19 +4,17 @@
 // the fallback (KTAP_NO_BPF) saying why it does not.
 
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bpfUnavailable } from '../bpf/support';
 import { ktap, root, tracingUnavailable } from '../support/tracing';
+import { compile, scratchDirectory, WORKLOAD_C } from '../support/workloads';
 
 const reason = tracingUnavailable() ?? bpfUnavailable();
 t.test('capture at the event', { skip: reason }, async (t) => {
-  const directory = mkdtempSync(join(tmpdir(), 'ktap-capture-cli-'));
-  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
-  const workload = join(directory, 'workload');
-  execFileSync('cc', ['-O1', '-fno-omit-frame-pointer', '-o', workload, join(__dirname, 'workload.c')]);
+  const directory = scratchDirectory(t, 'capture-cli');
+  const workload = compile(directory, WORKLOAD_C, 'workload', ['-fno-omit-frame-pointer']);
   const run = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
     spawnSync(process.execPath, [ktap, ...args], { cwd: root, encoding: 'latin1', env, timeout: 120_000 });
 

@@ -3,10 +3,10 @@
 // error for a field no event has.
 
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { compile, scratchDirectory, WORKLOAD_C } from '../support/workloads';
 
 const root = join(__dirname, '..', '..');
 const ktap = join(root, 'bin', 'ktap');
@@ -36,10 +36,8 @@ const reason = unavailableReason();
 if (reason !== undefined) {
   t.test('the language on the real kernel', { skip: `tracefs syscall events unavailable: ${reason}` }, async () => {});
 } else {
-  const directory = mkdtempSync(join(tmpdir(), 'ktap-language-'));
-  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
-  const workload = join(directory, 'workload');
-  execFileSync('cc', ['-O1', '-o', workload, join(__dirname, 'workload.c')]);
+  const directory = scratchDirectory(t, 'language');
+  const workload = compile(directory, WORKLOAD_C, 'workload');
 
   t.test('args.filename of openat: the files the workload opened', async (t) => {
     const files = ['alpha.txt', 'beta.txt', 'gamma.txt'].map((name) => join(directory, name));

@@ -3,20 +3,18 @@
 
 import t from 'tap';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { guardianOf, ktap, leftovers, root, tracingUnavailable } from '../support/tracing';
 import { skipFile } from '../support/skip';
+import { compile, scratchDirectory, WORKLOAD_C } from '../support/workloads';
 
 const reason = tracingUnavailable();
 if (reason !== undefined) {
   skipFile('tracefs unavailable', reason);
 } else {
-  const directory = mkdtempSync(join(tmpdir(), 'ktap-tracing-'));
-  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
-  const workload = join(directory, 'workload');
-  execFileSync('cc', ['-O1', '-o', workload, join(__dirname, 'workload.c')]);
+  const directory = scratchDirectory(t, 'tracing');
+  const workload = compile(directory, WORKLOAD_C, 'workload');
 
   interface Run {
     child: ChildProcess;

@@ -2,11 +2,11 @@
 // events, one error line for a command that cannot start, its exit status, and the dry run.
 
 import t from 'tap';
-import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { ktap, leftovers, root, tracingUnavailable } from '../support/tracing';
+import { compile, scratchDirectory, WORKLOAD_C } from '../support/workloads';
 
 interface Result {
   stdout: string;
@@ -17,10 +17,8 @@ interface Result {
 
 const reason = tracingUnavailable();
 t.test('-- cmd', { skip: reason === undefined ? false : `tracefs unavailable: ${reason}` }, async (t) => {
-  const directory = mkdtempSync(join(tmpdir(), 'ktap-workload-'));
-  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
-  const workload = join(directory, 'workload');
-  execFileSync('cc', ['-O1', '-o', workload, join(__dirname, 'workload.c')]);
+  const directory = scratchDirectory(t, 'workload');
+  const workload = compile(directory, WORKLOAD_C, 'workload');
 
   /** Runs ktap; `extra` are descriptors it inherits beyond 0-2 (index = descriptor number). */
   function run(args: string[], extra: Array<number | 'ignore'> = [], signal?: { name: NodeJS.Signals; after: RegExp }): Promise<Result> {

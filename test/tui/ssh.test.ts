@@ -4,7 +4,6 @@
 // cleanly. The server is torn down after.
 
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import { Pane, shellQuote, stopTmuxServer } from '../support/tmux';
 import { waitFor } from '../support/wait';
 import { dashboardUnavailable, paneRows } from './harness';
 import { skipFile } from '../support/skip';
+import { compile, WORKLOAD_C } from '../support/workloads';
 
 function sshUnavailable(): string | undefined {
   return dashboardUnavailable() ?? sshdUnavailable();
@@ -48,8 +48,7 @@ if (reason !== undefined) {
     t.teardown(() => sshd.stop());
     const port = sshd.port;
 
-    const workload = join(directory, 'sshload');
-    execFileSync('cc', ['-O1', '-o', workload, join(root, 'test', 'session', 'workload.c')]);
+    const workload = compile(directory, WORKLOAD_C, 'sshload');
     const script = join(directory, 'over-ssh.kp');
     writeFileSync(script, [
       'var calls = {}',
