@@ -1,5 +1,6 @@
 // eBPF that reads the event: pid, tid, uid, cpu, argN and args.NAME from the tracepoint's
-// record, or from a raw system call tracepoint's arguments (its number and return value).
+// record, from a raw system call tracepoint's arguments (its number and return value), or
+// from a uprobe's registers.
 
 import { FP, Helper, type Reg } from './asm';
 import type { EVENT_VARIABLES } from '../vm/opcodes';
@@ -7,6 +8,21 @@ import { CTX, type Frame } from './codegen-frame';
 
 // x86-64 struct pt_regs offsets of the system call arguments, number and return value.
 const PT_REGS_ORIG_AX = 120;
+
+/** x86-64 struct pt_regs offsets of a uprobe's argN, entry (ip, di, si, dx, cx, r8, r9) and return (-, ip, ax). */
+const UPROBE_ARGS: readonly (number | undefined)[] = [128, 112, 104, 96, 88, 72, 64];
+const URETPROBE_ARGS: readonly (number | undefined)[] = [undefined, 128, 80];
+/** A uprobe's args.NAME as fields of its tracefs event (uprobe.ts's default fetch arguments): their argN. */
+export function uprobeFieldIndex(name: string, isReturn: boolean): number | undefined {
+  if (isReturn) return name === '__probe_ret_ip' ? 1 : name === 'arg2' ? 2 : undefined;
+  if (name === '__probe_ip') return 0;
+  const numbered = /^arg([1-6])$/.exec(name);
+  return numbered === null ? undefined : Number(numbered[1]);
+}
+/** The pt_regs offset of a uprobe's argN, or undefined when the kernel tier cannot read it as the user tier does. */
+export function uprobeArgOffset(index: number, isReturn: boolean): number | undefined {
+  return (isReturn ? URETPROBE_ARGS : UPROBE_ARGS)[index];
+}
 
 /** Keeps the low 32 bits of `register` (a helper's packed pair: tid of pid_tgid, uid of uid_gid). */
 function lowHalf(frame: Frame, register: Reg): void {
@@ -67,6 +83,12 @@ export function namedField(frame: Frame, a: number, name: string): void {
     else argument(frame, a, index);
     return;
   }
+  if (access.kind === 'uprobe') {
+    const index = uprobeFieldIndex(name, access.isReturn);
+    if (index === undefined) frame.setNil(a);
+    else argument(frame, a, index);
+    return;
+  }
   if (name === '__syscall_nr' && access.kind !== 'sample') argument(frame, a, 0);
   else if (name === 'ret' && access.kind === 'rawSysExit') argument(frame, a, 1);
   else frame.setNil(a);
@@ -84,6 +106,16 @@ function argument(frame: Frame, a: number, index: number): void {
       return;
     }
     frame.setInt(a, 1);
+    return;
+  }
+  if (access.kind === 'uprobe') {
+    // Read straight from the context: a kprobe program's pt_regs.
+    const offset = uprobeArgOffset(index, access.isReturn);
+    if (offset === undefined) frame.setNil(a);
+    else {
+      asm.load('DW', 1, CTX, offset);
+      frame.setInt(a, 1);
+    }
     return;
   }
   const field = access.kind === 'sample' ? undefined : access.fields[index];

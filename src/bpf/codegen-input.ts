@@ -23,7 +23,13 @@ export type EventAccess =
   /** The raw sys_exit tracepoint (args: regs, ret): arg0 the number, arg1 the return value. */
   | { readonly kind: 'rawSysExit' }
   /** A perf sample (profile-N): no arguments (a handler reading any stays in user space). */
-  | { readonly kind: 'sample' };
+  | { readonly kind: 'sample' }
+  /**
+   * A uprobe of the PMU (the context is the task's pt_regs): argN as the user tier's default
+   * fetch arguments give it (uprobe.ts): entry arg0 = probed address, arg1… the argument
+   * registers; return arg1 = return address, arg2 = return value.
+   */
+  | { readonly kind: 'uprobe'; readonly isReturn: boolean };
 
 export interface CodegenInput {
   readonly analysis: Analysis;

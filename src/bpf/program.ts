@@ -4,7 +4,7 @@
 import { Cmd } from './maps';
 import { SyscallError, addressOf, bpfCall, closeFd } from './sys';
 
-export const ProgType = { tracepoint: 5, perfEvent: 7, rawTracepoint: 17, tracing: 26 } as const;
+export const ProgType = { kprobe: 2, tracepoint: 5, perfEvent: 7, rawTracepoint: 17, tracing: 26 } as const;
 export type ProgTypeName = keyof typeof ProgType;
 
 /** expected_attach_type values (enum bpf_attach_type) the loader and links use. */

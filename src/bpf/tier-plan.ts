@@ -1,13 +1,17 @@
 // Whether a handler can run in the kernel tier, and how: its analysis, the path each of its
-// definitions takes (perf events per tracepoint, one raw system call tracepoint, or profile-N's
-// sampler), its events' formats and its /filter/; or the first reason it stays in user space.
+// definitions takes (perf events per tracepoint, one raw system call tracepoint, profile-N's
+// sampler, or uprobes of the uprobe PMU), its events' formats and its /filter/; or the first
+// reason it stays in user space.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EventSpec } from '../syntax/headers';
+import type { DefinitionOf, EventSpec } from '../syntax/headers';
 import { parseEventFormat, type FieldLayout } from '../probes/format';
 import { resolveTracepoints, type Tracepoint, type TracepointDefinition } from '../probes/resolve';
 import { kernelTierPath, type KernelTierRoute } from '../probes/sources';
+import { resolveUprobes, type UprobeTarget } from '../probes/dynamic';
+import { uprobePmuType } from './attach';
+import { uprobeArgOffset, uprobeFieldIndex } from './codegen-event';
 import type { HandlerBody } from '../vm/runtime';
 import type { Cell } from '../vm/translate';
 import { NotForKernel, analyze, type Analysis, type GlobalBinding } from './analyze';
@@ -59,6 +63,10 @@ export interface Plan {
   readonly filter: FilterNode | null;
   /** profile-N: one program on a perf CPU clock per CPU instead of tracepoints. */
   readonly sampler: SamplerPlan | null;
+  /** Uprobes: one perf event of the uprobe PMU per address instead of tracepoints. */
+  readonly uprobes: readonly UprobeTarget[] | null;
+  /** Lines for -v about how the definitions were resolved (aliases folded). */
+  readonly notes?: readonly string[];
 }
 
 interface SamplerPlan {
@@ -77,14 +85,17 @@ export function planFor(
   const line = body.proto.lineDefined;
   const spec = handler.spec;
   // Each definition goes the way its kind's row says, or keeps the handler in user space.
-  const definitions: Array<Exclude<KernelTierRoute, { path: 'sampler' }>> = [];
+  const definitions: Array<Extract<KernelTierRoute, { definition: TracepointDefinition }>> = [];
+  const uprobes: Array<Extract<KernelTierRoute, { path: 'uprobes' }>['definition']> = [];
   let sampler: SamplerPlan | null = null;
   for (const definition of spec.definitions) {
     const column = kernelTierPath(definition);
     if ('userSpace' in column) throw new NotForKernel(line, column.userSpace);
     if (column.path === 'sampler') sampler = { hz: samplingHz(column.definition.intervalNs) };
+    else if (column.path === 'uprobes') uprobes.push(column.definition);
     else definitions.push(column);
   }
+  if (uprobes.length > 0 && definitions.length > 0) throw new NotForKernel(line, 'a handler on uprobes and tracepoints runs in user space');
   let filter: FilterNode | null = null;
   try {
     if (spec.filter !== undefined) filter = parseFilter(spec.filter);
@@ -105,7 +116,11 @@ export function planFor(
     // them for integers; nil in the VM, they keep the handler in user space.
     const used = [...[...analysis.args].map((index) => `arg${index}`), ...[...analysis.fields].map((name) => `args.${name}`)];
     if (used.length > 0) throw new NotForKernel(line, `${used[0]} of a profile sample is nil: it runs in user space`);
-    return { analysis, raw: null, events: [], filter: null, sampler };
+    return { analysis, raw: null, events: [], filter: null, sampler, uprobes: null };
+  }
+  if (uprobes.length > 0) {
+    const notes: string[] = [];
+    return { analysis, raw: null, events: [], filter: null, sampler: null, uprobes: planUprobes(uprobes, analysis, filter, tracefsRoot, line, notes), notes };
   }
   // A tracepoint's kernel stack seen from BPF does not begin where tracefs's does (in the tracing code).
   if (analysis.kernelStackLine !== null) throw new NotForKernel(analysis.kernelStackLine, 'stack() runs in the kernel for profile-N samples only');
@@ -116,12 +131,12 @@ export function planFor(
     const problem = filterFits({ kind: whole.access });
     // The glob's events are hundreds, too many for perf events: the tracefs path then.
     if (problem !== null) throw new NotForKernel(line, problem);
-    return { analysis, raw: { name: whole.raw, access: whole.access, ids: 'all' }, events: [], filter, sampler: null };
+    return { analysis, raw: { name: whole.raw, access: whole.access, ids: 'all' }, events: [], filter, sampler: null, uprobes: null };
   }
-  if (tracefsRoot === null) return { analysis, raw: null, events: [], filter, sampler: null };
+  if (tracefsRoot === null) return { analysis, raw: null, events: [], filter, sampler: null, uprobes: null };
   const events = resolveEvents(tracefsRoot, definitions.map((planned) => planned.definition), line);
   const raw = rawSyscalls(events.map((event) => event.tracepoint), analysis);
-  if (raw !== null && filterFits({ kind: raw.access }) === null) return { analysis, raw, events: [], filter, sampler: null };
+  if (raw !== null && filterFits({ kind: raw.access }) === null) return { analysis, raw, events: [], filter, sampler: null, uprobes: null };
   if (events.length > MAX_PERF_EVENTS) {
     throw new NotForKernel(line, `${events.length} events attach faster through tracefs than as ${events.length} perf events`);
   }
@@ -140,7 +155,45 @@ export function planFor(
     const problem = filterFits({ kind: 'record', fields: event.fields });
     if (problem !== null) throw new NotForKernel(line, `${problem} (${event.tracepoint.system}:${event.tracepoint.event})`);
   }
-  return { analysis, raw: null, events, filter, sampler: null };
+  return { analysis, raw: null, events, filter, sampler: null, uprobes: null };
+}
+
+/**
+ * The uprobes of a handler on uprobes only, when the kernel tier reads its events exactly as
+ * the user tier does (its default fetch arguments, no filter, no stack()); resolved as the
+ * user tier resolves them (not when TRACEFS_ROOT is null: -b, -d).
+ */
+function planUprobes(
+  definitions: readonly DefinitionOf<'uprobe'>[],
+  analysis: Analysis,
+  filter: FilterNode | null,
+  tracefsRoot: string | null,
+  line: number,
+  notes: string[],
+): UprobeTarget[] | null {
+  if (uprobePmuType() === undefined) throw new NotForKernel(line, 'this kernel has no uprobe PMU (/sys/bus/event_source/devices/uprobe): uprobes run in user space');
+  if (process.arch !== 'x64') throw new NotForKernel(line, `uprobe arguments of ${process.arch} are read in user space`);
+  if (filter !== null) throw new NotForKernel(line, "a uprobe's filter runs in user space");
+  if (analysis.kernelStackLine !== null) throw new NotForKernel(analysis.kernelStackLine, 'stack() runs in the kernel for profile-N samples only');
+  for (const definition of definitions) {
+    if (definition.fetchArgs !== '') throw new NotForKernel(line, `${definition.text}: uprobes with fetch arguments run in user space`);
+    const kind = definition.isReturn ? 'uretprobe' : 'uprobe';
+    for (const index of analysis.args) {
+      if (uprobeArgOffset(index, definition.isReturn) === undefined) throw new NotForKernel(line, `arg${index} of a ${kind} is read in user space`);
+    }
+    for (const name of analysis.fields) {
+      if (uprobeFieldIndex(name, definition.isReturn) === undefined) throw new NotForKernel(line, `args.${name} of a ${kind} is read in user space`);
+    }
+  }
+  if (tracefsRoot === null) return null;
+  const targets: UprobeTarget[] = [];
+  try {
+    for (const definition of definitions) targets.push(...resolveUprobes(definition, (text) => notes.push(text)));
+  } catch (error) {
+    throw new NotForKernel(line, (error as Error).message);
+  }
+  if (targets.length > MAX_PERF_EVENTS) throw new NotForKernel(line, `${targets.length} uprobes attach faster through uprobe_events than as ${targets.length} perf events`);
+  return targets;
 }
 
 /**

@@ -13,7 +13,7 @@ import { KTable } from '../vm/table';
 import type { Cell } from '../vm/translate';
 import type { Value } from '../vm/value';
 import { NotForKernel, sameKey, type Analysis, type GlobalBinding, type KeyKind } from './analyze';
-import { attachRawTracepoint, attachTracepoint, type Attachment } from './attach';
+import { attachRawTracepoint, attachTracepoint, attachUprobe, type Attachment } from './attach';
 import { bpfAvailability } from './available';
 import { generate, syscallBitmap } from './codegen';
 import type { EventAccess, MapBinding, TableBinding } from './codegen-input';
@@ -84,6 +84,8 @@ interface Loaded {
   readonly maps: BpfMap[];
   /** profile-N's sampler: an attachment per CPU, one kernel event as the user tier counts it. */
   readonly sampler: boolean;
+  /** Lines for -v about how its definitions were resolved. */
+  readonly notes: readonly string[];
 }
 
 /**
@@ -192,15 +194,15 @@ export class KernelTier {
     const hits = BpfMap.create({ type: 'percpuArray', keySize: 4, valueSize: 8, maxEntries: 1, name: 'ktap_hits' });
     const programs: BpfProgram[] = [];
     const attachments: Attachment[] = [];
-    const loaded: Loaded = { programs, attachments, hits, maps: [], sampler: plan.sampler !== null };
+    const loaded: Loaded = { programs, attachments, hits, maps: [], sampler: plan.sampler !== null, notes: plan.notes ?? [] };
     const traced = this.options.pids === undefined ? undefined : this.tracedProcesses().set.fd;
     try {
       const compile = (access: EventAccess, syscallsFd?: number): BpfProgram => {
         const filter = plan.filter;
         const generated = generate({
           analysis,
-          // (profile-N has no filter.)
-          ...(filter === null || access.kind === 'sample' ? {} : { filter: (asm, context, skip) => emitFilter(asm, filter, filterFieldsOf(access), context, skip) }),
+          // (profile-N and uprobes have no filter.)
+          ...(filter === null || access.kind === 'sample' || access.kind === 'uprobe' ? {} : { filter: (asm, context, skip) => emitFilter(asm, filter, filterFieldsOf(access), context, skip) }),
           tables,
           scalars,
           access,
@@ -215,7 +217,7 @@ export class KernelTier {
           ...(analysis.kernelStackLine === null ? {} : { stackMapFd: this.kernelStacks().map.fd }),
         });
         try {
-          const type = access.kind === 'record' ? 'tracepoint' : access.kind === 'sample' ? 'perfEvent' : 'rawTracepoint';
+          const type = ({ record: 'tracepoint', sample: 'perfEvent', uprobe: 'kprobe', rawSysEnter: 'rawTracepoint', rawSysExit: 'rawTracepoint' } as const)[access.kind];
           const program = BpfProgram.load({ type, code: generated.code, name: 'ktap_handler' });
           programs.push(program);
           return program;
@@ -230,6 +232,14 @@ export class KernelTier {
         const cookie = BigInt(this.cookieOf(handler.header));
         const cpus = this.options.cpu === undefined ? undefined : [this.options.cpu];
         attachments.push(...attachSampler(compile({ kind: 'sample' }), plan.sampler.hz, cpus, cookie));
+      } else if (plan.uprobes !== null) {
+        // One program for entries, one for returns; an attachment per address, the probe name as cookie.
+        const programs = new Map<boolean, BpfProgram>();
+        for (const target of plan.uprobes) {
+          let program = programs.get(target.isReturn);
+          if (program === undefined) programs.set(target.isReturn, (program = compile({ kind: 'uprobe', isReturn: target.isReturn })));
+          attachments.push(attachUprobe(program, target.path, target.offset, target.isReturn, BigInt(this.cookieOf(target.event))));
+        }
       } else if (plan.raw !== null) {
         const syscalls = BpfMap.create({ type: 'array', keySize: 4, valueSize: SYSCALL_NUMBERS_END / 8, maxEntries: 1, name: 'ktap_syscalls' });
         loaded.maps.push(syscalls);
@@ -309,6 +319,11 @@ export class KernelTier {
   /** -p / -- cmd: the traced processes, made when the first program needs them. */
   private tracedProcesses(): TracedProcesses {
     return (this.traced ??= new TracedProcesses(this.options.tracefsRoot, this.options.pids ?? []));
+  }
+
+  /** Lines for -v about how HANDLER's definitions were resolved (uprobe aliases folded). */
+  notesOf(handler: TierHandler): readonly string[] {
+    return this.loaded.get(handler.id)?.notes ?? [];
   }
 
   has(handler: TierHandler): boolean {
@@ -410,7 +425,7 @@ export class KernelTier {
   }
 }
 
-function filterFieldsOf(access: Exclude<EventAccess, { kind: 'sample' }>): FilterFields {
+function filterFieldsOf(access: Exclude<EventAccess, { kind: 'sample' | 'uprobe' }>): FilterFields {
   return access.kind === 'record' ? { kind: 'record', fields: access.fields } : { kind: access.kind };
 }
 

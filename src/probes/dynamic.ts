@@ -61,16 +61,26 @@ function openElf(path: string): ElfFile {
   return ElfFile.open(path);
 }
 
-/** Uprobes on the functions of an ELF file matching a glob, or on a file offset (SPEC §4.5). */
-export function defineUprobes(definition: DefinitionOf<'uprobe'>, definers: ProbeDefiners, userStrings: ReadonlySet<number>): Tracepoint[] {
-  const probes = definers.uprobes;
+/** One uprobe a definition resolves to: its event name (probename) and where it is. */
+export interface UprobeTarget {
+  readonly event: string;
+  readonly path: string;
+  /** File offset of the probed instruction. */
+  readonly offset: bigint;
+  readonly isReturn: boolean;
+}
+
+/**
+ * The uprobes of a definition: the functions of an ELF file matching a glob, one per address
+ * (aliases folded, NOTE told how many), or a file offset (SPEC §4.5). Both tiers resolve
+ * through here, so they probe the same places under the same names.
+ */
+export function resolveUprobes(definition: DefinitionOf<'uprobe'>, note: (text: string) => void): UprobeTarget[] {
   const { path, target, isReturn } = definition;
-  const fetchArgs = definition.fetchArgs !== '' ? definition.fetchArgs : defaultFetchArgs(isReturn, userStrings);
   if (/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(target)) {
     openElf(path);
     const offset = BigInt(target);
-    const event = `${isReturn ? 'ret_' : ''}addr_${offset.toString(16)}`;
-    return [probes.define({ event, isReturn, place: uprobePlace(path, offset), fetchArgs })];
+    return [{ event: `${isReturn ? 'ret_' : ''}addr_${offset.toString(16)}`, path, offset, isReturn }];
   }
   const elf = openElf(path);
   // A stripped binary's functions are in its debug-link file (same addresses, SPEC §4.5).
@@ -81,17 +91,23 @@ export function defineUprobes(definition: DefinitionOf<'uprobe'>, definers: Prob
   const symbols = onePerAddress(matched);
   if (symbols.length < matched.length) {
     const folded = matched.length - symbols.length;
-    definers.note(`${definition.text}: ${matched.length} symbols at ${symbols.length} addresses, ${folded} alias${folded === 1 ? '' : 'es'} folded (one probe per address)`);
+    note(`${definition.text}: ${matched.length} symbols at ${symbols.length} addresses, ${folded} alias${folded === 1 ? '' : 'es'} folded (one probe per address)`);
   }
-  const events: Tracepoint[] = [];
+  const targets: UprobeTarget[] = [];
   for (const symbol of symbols) {
     const offset = elf.addressToFileOffset(symbol.address);
     if (offset === undefined) continue;
-    const event = eventName(`${isReturn ? 'ret_' : ''}${symbol.name}`);
-    events.push(probes.define({ event, isReturn, place: uprobePlace(path, BigInt(offset)), fetchArgs }));
+    targets.push({ event: eventName(`${isReturn ? 'ret_' : ''}${symbol.name}`), path, offset: BigInt(offset), isReturn });
   }
-  if (events.length === 0) throw new TracefsError(`symbol '${target}' of '${path}' is in no loadable segment`);
-  return events;
+  if (targets.length === 0) throw new TracefsError(`symbol '${target}' of '${path}' is in no loadable segment`);
+  return targets;
+}
+
+/** Uprobes of a definition defined in uprobe_events (the user tier). */
+export function defineUprobes(definition: DefinitionOf<'uprobe'>, definers: ProbeDefiners, userStrings: ReadonlySet<number>): Tracepoint[] {
+  const fetchArgs = definition.fetchArgs !== '' ? definition.fetchArgs : defaultFetchArgs(definition.isReturn, userStrings);
+  return resolveUprobes(definition, (text) => definers.note(text)).map((target) =>
+    definers.uprobes.define({ event: target.event, isReturn: target.isReturn, place: uprobePlace(target.path, target.offset), fetchArgs }));
 }
 
 /** The separate debug file a stripped binary names (build-id path first, then its debug link). */

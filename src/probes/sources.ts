@@ -48,9 +48,11 @@ export interface Attacher<H extends ProbeHandler> {
  *   sys_enter/sys_exit program checking the number in a bitmap instead (cheaper per event);
  * - `syscalls`: the same, and the whole direction (`sys_enter_*`, `sys_exit_*`) is that raw
  *   program for every number, chosen without resolving the glob (so -b and -d know it too);
- * - `sampler`: profile-N's program on a perf CPU clock sampling each CPU at N Hz.
+ * - `sampler`: profile-N's program on a perf CPU clock sampling each CPU at N Hz;
+ * - `uprobes`: a kprobe-type program on each address the definition resolves to, through the
+ *   uprobe PMU (perf_event_open; nothing written to uprobe_events), the probe name as cookie.
  */
-export type KernelTierPath = TracepointPath | 'sampler';
+export type KernelTierPath = TracepointPath | 'sampler' | 'uprobes';
 type TracepointPath = 'tracepoints' | 'syscalls';
 
 /**
@@ -61,6 +63,7 @@ type TracepointPath = 'tracepoints' | 'syscalls';
 type KernelTierColumn<K extends ProbeKind> =
   | (DefinitionOf<K> extends TracepointDefinition ? TracepointPath : never)
   | (K extends 'profile' ? 'sampler' : never)
+  | (K extends 'uprobe' ? 'uprobes' : never)
   | { readonly userSpace: string };
 
 /**
@@ -88,7 +91,8 @@ export const PROBE_SOURCES: { readonly [K in ProbeKind]: ProbeSource<K> } = {
   },
   uprobe: {
     events: (definition, handler, attacher) => defineUprobes(definition, attacher.definers(), fetchedStrings(handler)),
-    kernelTier: { userSpace: 'uprobe probes run in user space' },
+    // Through the uprobe PMU, one perf event per address: nothing written to uprobe_events.
+    kernelTier: 'uprobes',
   },
   sdt: {
     events: (definition, handler, attacher) => defineMarkers(definition, attacher.definers(), fetchedStrings(handler)),
@@ -106,7 +110,8 @@ export const PROBE_SOURCES: { readonly [K in ProbeKind]: ProbeSource<K> } = {
 /** A definition with the kernel-tier path its row names. */
 export type KernelTierRoute =
   | { readonly path: TracepointPath; readonly definition: TracepointDefinition }
-  | { readonly path: 'sampler'; readonly definition: DefinitionOf<'profile'> };
+  | { readonly path: 'sampler'; readonly definition: DefinitionOf<'profile'> }
+  | { readonly path: 'uprobes'; readonly definition: DefinitionOf<'uprobe'> };
 
 /**
  * The kernel tier's column of DEFINITION's row: its path with the definition (SYSTEM:EVENT,

@@ -93,6 +93,7 @@ export class KernelPlacement {
       }
       this.tierNote(handler, reason);
     }
+    if (this.options.verbose && tier !== null) for (const handler of placed) for (const note of tier.notesOf(handler)) process.stderr.write(`ktap: ${note}\n`);
     if (this.options.dryRun) return new Set();
     if (placed.size > 0) this.watchErrors(tier!);
     return placed;
