@@ -12,9 +12,12 @@ const PT_REGS_ORIG_AX = 120;
 /** x86-64 struct pt_regs offsets of a uprobe's argN, entry (ip, di, si, dx, cx, r8, r9) and return (-, ip, ax). */
 const UPROBE_ARGS: readonly (number | undefined)[] = [128, 112, 104, 96, 88, 72, 64];
 const URETPROBE_ARGS: readonly (number | undefined)[] = [undefined, 128, 80];
-/** A uprobe's args.NAME as fields of its tracefs event (uprobe.ts's default fetch arguments): their argN. */
+/**
+ * A uprobe's args.NAME as fields of its tracefs event (uprobe.ts's default fetch arguments,
+ * and `retval` for a return probe's arg2, as trace-event.ts names it): their argN.
+ */
 export function uprobeFieldIndex(name: string, isReturn: boolean): number | undefined {
-  if (isReturn) return name === '__probe_ret_ip' ? 1 : name === 'arg2' ? 2 : undefined;
+  if (isReturn) return name === '__probe_ret_ip' ? 1 : name === 'arg2' || name === 'retval' ? 2 : undefined;
   if (name === '__probe_ip') return 0;
   const numbered = /^arg([1-6])$/.exec(name);
   return numbered === null ? undefined : Number(numbered[1]);

@@ -12,6 +12,7 @@ import { BpfMap } from '../../src/bpf/maps';
 import { BpfProgram, type VerifierError } from '../../src/bpf/program';
 import { GLOBAL_NAMES } from '../../src/vm/lib/index';
 import type { Proto } from '../../src/vm/proto';
+import { uprobePmuType } from '../../src/bpf/attach';
 import { bpfUnavailable } from './support';
 import { skipFile } from '../support/skip';
 
@@ -92,7 +93,9 @@ t.test('each probe kind takes the kernel tier path of its row, or stays in user 
   t.match(tiers('syscalls:sys_enter_*'), 'trace syscalls:sys_enter_*: kernel tier (eBPF)');
   t.match(tiers('sched:sched_switch, syscalls:sys_exit_read'), 'trace sched:sched_switch, syscalls:sys_exit_read: kernel tier (eBPF)');
   t.match(tiers('probe:vfs_read'), 'trace probe:vfs_read: user tier (line 2: kprobe probes run in user space)');
-  t.match(tiers('sched:sched_switch, probe:/bin/true:main'), 'user tier (line 2: uprobe probes run in user space)');
+  t.match(tiers('sched:sched_switch, probe:/bin/true:main'), 'user tier (line 2: a handler on uprobes and tracepoints runs in user space)');
+  t.match(tiers('probe:/bin/true:main'), uprobePmuType() === undefined ? 'user tier (line 2: this kernel has no uprobe PMU' : 'trace probe:/bin/true:main: kernel tier (eBPF)');
+  t.match(tiers('probe:/bin/true:main /arg1 == 1/'), "user tier (line 2: a uprobe's filter runs in user space)");
   t.match(tiers('sdt:/bin/true:marker'), 'user tier (line 2: sdt probes run in user space)');
   t.match(tiers('ftrace:function'), 'user tier (line 2: ftrace probes run in user space)');
 });

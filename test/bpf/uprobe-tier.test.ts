@@ -43,7 +43,7 @@ if (unavailable !== undefined) {
   // Addresses differ between runs (ASLR) by whole pages: their offsets in the page do not.
   const script = `var n = {} var sum = {} var rets = {} var ips = {} var back = {}
 trace probe:${workload}:kup_scale { n[probename] += 1 sum[probename] += arg1 + arg2 ips[arg0 % 4096] += 1 }
-trace probe:${workload}:kup_scale%return { n[probename] += 1 rets[arg2] += 1 back[arg1 % 4096] += 1 }
+trace probe:${workload}:kup_scale%return { n[probename] += 1 sum[probename] += args.retval rets[arg2] += 1 back[arg1 % 4096] += 1 }
 trace_end {
   for (k, v in pairs(n)) { printf("n %s %d\\n", k, v) }
   for (k, v in pairs(sum)) { printf("sum %s %d\\n", k, v) }
@@ -73,6 +73,7 @@ trace_end {
     // 2000 calls of kup_scale(i % 10, 3): each value 200 times.
     t.ok(kernel.lines.includes(`n kup_scale ${CALLS}`) && kernel.lines.includes(`n ret_kup_scale ${CALLS}`), kernel.stdout);
     t.ok(kernel.lines.includes(`sum kup_scale ${CALLS / 10 * 45 + CALLS * 3}`), kernel.stdout);
+    t.ok(kernel.lines.includes(`sum ret_kup_scale ${CALLS / 10 * 45 * 3}`), kernel.stdout);
     for (let value = 0; value < 10; value++) t.ok(kernel.lines.includes(`ret ${value * 3} ${CALLS / 10}`), `kup_scale returned ${value * 3}`);
     t.equal(kernel.lines.filter((line) => line.startsWith('ip ')).length, 1, 'one probed address');
     t.equal(kernel.lines.filter((line) => line.startsWith('back ')).length, 1, 'one return address');

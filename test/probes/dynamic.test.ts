@@ -93,7 +93,8 @@ if (reason !== undefined) {
 
   t.test('uprobes are removed after Ctrl-C, and after SIGKILL by the next run', async (t) => {
     const start = (): { child: ReturnType<typeof spawn>; attached: Promise<void> } => {
-      const child = spawn(process.execPath, [ktap, '-e', `trace probe:${target}:scale { }`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      // The user tier: it defines the uprobe in uprobe_events (the kernel tier writes nothing there).
+      const child = spawn(process.execPath, [ktap, '--tier', 'user', '-e', `trace probe:${target}:scale { }`], { stdio: ['ignore', 'pipe', 'pipe'] });
       const attached = new Promise<void>((resolve) => child.stdout!.on('data', (chunk: Buffer) => {
         if (chunk.toString().includes('Tracing...')) resolve();
       }));

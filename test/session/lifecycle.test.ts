@@ -156,7 +156,8 @@ if (reason !== undefined) {
     }
     // ~60 uprobes, malloc and free among them (every process traps into those): disabling
     // them takes the kernel ~1.5 s, longer than ktap may take to exit, so the guardian does.
-    const run = start(['-e', `trace probe:${libc}:*alloc* { } trace probe:${libc}:*free { } trace_end { print("end") }`]);
+    // The user tier: its uprobes are in uprobe_events (the kernel tier's leave nothing to remove).
+    const run = start(['--tier', 'user', '-e', `trace probe:${libc}:*alloc* { } trace probe:${libc}:*free { } trace_end { print("end") }`]);
     await waitFor(() => run.stdout.includes('Tracing...') || run.child.exitCode !== null, 30_000);
     const guardian = guardianOf(run.pid);
     t.ok(guardian !== undefined, 'the run has a guardian');
