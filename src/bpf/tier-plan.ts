@@ -118,12 +118,12 @@ export function planFor(
     if (used.length > 0) throw new NotForKernel(line, `${used[0]} of a profile sample is nil: it runs in user space`);
     return { analysis, raw: null, events: [], filter: null, sampler, uprobes: null };
   }
+  // A tracepoint's kernel stack seen from BPF does not begin where tracefs's does (in the tracing code).
+  if (analysis.kernelStackLine !== null) throw new NotForKernel(analysis.kernelStackLine, 'stack() runs in the kernel for profile-N samples only');
   if (uprobes.length > 0) {
     const notes: string[] = [];
     return { analysis, raw: null, events: [], filter: null, sampler: null, uprobes: planUprobes(uprobes, analysis, filter, tracefsRoot, line, notes), notes };
   }
-  // A tracepoint's kernel stack seen from BPF does not begin where tracefs's does (in the tracing code).
-  if (analysis.kernelStackLine !== null) throw new NotForKernel(analysis.kernelStackLine, 'stack() runs in the kernel for profile-N samples only');
   const only = definitions.length === 1 ? definitions[0]! : undefined;
   const whole = only?.path === 'syscalls' ? WHOLE_SYSCALL_DIRECTIONS.get(only.definition.event) : undefined;
   const rawArgs = whole?.access === 'rawSysEnter' ? [0] : [0, 1];
@@ -174,7 +174,6 @@ function planUprobes(
   if (uprobePmuType() === undefined) throw new NotForKernel(line, 'this kernel has no uprobe PMU (/sys/bus/event_source/devices/uprobe): uprobes run in user space');
   if (process.arch !== 'x64') throw new NotForKernel(line, `uprobe arguments of ${process.arch} are read in user space`);
   if (filter !== null) throw new NotForKernel(line, "a uprobe's filter runs in user space");
-  if (analysis.kernelStackLine !== null) throw new NotForKernel(analysis.kernelStackLine, 'stack() runs in the kernel for profile-N samples only');
   for (const definition of definitions) {
     if (definition.fetchArgs !== '') throw new NotForKernel(line, `${definition.text}: uprobes with fetch arguments run in user space`);
     const kind = definition.isReturn ? 'uretprobe' : 'uprobe';
