@@ -5,14 +5,14 @@
 // which tier runs each handler and why.
 
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bpfUnavailable } from './support';
 import { skipFile } from '../support/skip';
 import { TRACEFS, ktap, leftovers, tracingUnavailable, uprobesUnavailable } from '../support/tracing';
 import { uprobePmuType } from '../../src/bpf/attach';
+import { compile, scratchDirectory } from '../support/workloads';
 
 // kup_scale(i % 10, 3) N times; then uprobe_events is copied to the file named by argv[2],
 // while the probes are still attached.
@@ -35,11 +35,9 @@ const unavailable = process.getuid?.() !== 0 ? 'not running as root' : bpfUnavai
 if (unavailable !== undefined) {
   skipFile('uprobes in the kernel tier', unavailable);
 } else {
-  const directory = mkdtempSync(join(tmpdir(), 'ktap-uprobe-tier-'));
-  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
-  const workload = join(directory, 'kupwork');
+  const directory = scratchDirectory(t, 'uprobe-tier');
   writeFileSync(join(directory, 'kupwork.c'), WORKLOAD);
-  execFileSync('cc', ['-O1', '-o', workload, join(directory, 'kupwork.c')]);
+  const workload = compile(directory, join(directory, 'kupwork.c'), 'kupwork');
   // Addresses differ between runs (ASLR) by whole pages: their offsets in the page do not.
   const script = `var n = {} var sum = {} var rets = {} var ips = {} var back = {}
 trace probe:${workload}:kup_scale { n[probename] += 1 sum[probename] += arg1 + arg2 ips[arg0 % 4096] += 1 }
