@@ -2,8 +2,9 @@
 
 import { bpfAvailability } from '../../src/bpf/available';
 
-/** Undefined when programs can be loaded; otherwise the reason, for a real skip. */
+/** Undefined when programs can be loaded (as root); otherwise the reason, for a real skip. */
 export function bpfUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not running as root';
   const availability = bpfAvailability();
   return availability.ok ? undefined : availability.reason;
 }

@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
 }
 `;
 
-const unavailable = process.getuid?.() !== 0 ? 'not running as root' : bpfUnavailable() ?? tracingUnavailable() ?? uprobesUnavailable()
+const unavailable = bpfUnavailable() ?? tracingUnavailable() ?? uprobesUnavailable()
   ?? (uprobePmuType() === undefined ? 'no uprobe PMU' : undefined);
 
 if (unavailable !== undefined) {
