@@ -12,6 +12,8 @@ export interface MapBinding {
 }
 export interface TableBinding extends MapBinding {
   readonly key: KeyKind;
+  /** A table of sums: the per-CPU array of its hot keys (hot-keys.ts). */
+  readonly hotFd?: number;
 }
 
 /** How the program reads argN. */
@@ -49,10 +51,11 @@ export interface CodegenInput {
   /** -p / -- cmd: the traced processes' set (TracedProcesses); the program runs for them only. */
   readonly tracedFd?: number;
   /**
-   * Raw system call tracepoints fire for every call: the program runs for the numbers set in
-   * this array map (one entry, a bitmap of SYSCALL_NUMBERS_END bits; see syscallBitmap).
+   * Raw system call tracepoints fire for every call: the program runs for these numbers,
+   * compared one by one when they are few, else looked up in the bitmap of an array map (one
+   * entry of SYSCALL_NUMBERS_END bits; see syscallBitmap).
    */
-  readonly syscallsFd?: number;
+  readonly syscalls?: { readonly numbers: readonly number[] } | { readonly bitmapFd: number };
   /** Added to CLOCK_MONOTONIC (bpf_ktime_get_ns) to give wall-clock time, as the user tier does. */
   readonly wallOffsetNs: bigint;
   /** The stack map (BPF_MAP_TYPE_STACK_TRACE) of stack() keys, when the handler calls stack(). */

@@ -3,7 +3,8 @@
 // (globals kept in a one-entry map of {value, set}).
 
 import { FP, Helper } from './asm';
-import { PART_BYTES, type Kind, type KeyKind, type PartKind } from './analyze';
+import { PART_BYTES, keyBytes, type Kind, type KeyKind, type PartKind } from './analyze';
+import { emitHotIncrement } from './hot-keys';
 import type { MapBinding, TableBinding } from './codegen-input';
 import { CTX, EEXIST, TABLE_FULL, type Frame } from './codegen-frame';
 
@@ -146,7 +147,10 @@ export function setTable(frame: Frame, kinds: readonly Kind[], a: number, b: num
   asm.place(done);
 }
 
-/** INCRTABLE, t[k] += e: an existing entry is added to in place; a new one is inserted (or found again after a race). */
+/**
+ * INCRTABLE, t[k] += e: in the key's hot slot when the table has them (hot-keys.ts), else an
+ * existing entry is added to in place, a new one inserted (or found again after a race).
+ */
 export function incrementTable(frame: Frame, kinds: readonly Kind[], a: number, key: number, delta: number): void {
   const { asm } = frame;
   const binding = table(frame, kinds, a);
@@ -154,6 +158,7 @@ export function incrementTable(frame: Frame, kinds: readonly Kind[], a: number, 
   const keyOffset = buildKey(frame, binding.key, kinds, key);
   const insert = asm.label();
   const added = asm.label();
+  if (binding.hotFd !== undefined) emitHotIncrement(asm, binding.hotFd, keyOffset, keyBytes(binding.key), 7, frame.valueOffset, added);
   const lookup = (): void => {
     asm.mapLookup(binding.fd, keyOffset);
   };

@@ -16,7 +16,7 @@ import { condition, equality, shift } from './codegen-operators';
 import { call } from './codegen-builtins';
 import { eventVariable, namedField, syscallId } from './codegen-event';
 
-/** The value of the syscallsFd map: bit N set when the program runs for system call N. */
+/** The value of the system call bitmap map: bit N set when the program runs for system call N. */
 export function syscallBitmap(numbers: Iterable<number>): Buffer {
   const bitmap = Buffer.alloc(SYSCALL_NUMBERS_END / 8);
   for (const number of numbers) if (number >= 0 && number < SYSCALL_NUMBERS_END) bitmap[number >> 3]! |= 1 << (number & 7);
@@ -78,23 +78,30 @@ class Generator {
   private prologue(): void {
     const { frame } = this;
     const { asm, input } = frame;
-    if (input.syscallsFd !== undefined) {
-      // Bit `id` of the bitmap: one lookup and a shift, whatever the number of system calls.
+    if (input.syscalls !== undefined) {
       const ID: Reg = 8;
       syscallId(frame, ID);
-      asm.jumpImm('jge', ID, SYSCALL_NUMBERS_END, frame.exitLabel); // unsigned: -1 and x32 ids too
-      asm.storeImm('W', FP, frame.keyOffset, 0);
-      asm.mapLookup(input.syscallsFd, frame.keyOffset);
-      asm.jumpImm('jeq', 0, 0, frame.exitLabel);
-      asm.mov(1, ID);
-      asm.aluImm('rsh', 1, 3);
-      asm.alu('add', 0, 1);
-      asm.load('B', 1, 0, 0);
-      asm.mov(2, ID);
-      asm.aluImm('and', 2, 7);
-      asm.alu('rsh', 1, 2);
-      asm.aluImm('and', 1, 1);
-      asm.jumpImm('jeq', 1, 0, frame.exitLabel);
+      if ('numbers' in input.syscalls) {
+        const run = asm.label('syscall');
+        for (const number of input.syscalls.numbers) asm.jumpImm('jeq', ID, number, run);
+        asm.goto(frame.exitLabel);
+        asm.place(run);
+      } else {
+        // Bit `id` of the bitmap: one lookup and a shift, whatever the number of system calls.
+        asm.jumpImm('jge', ID, SYSCALL_NUMBERS_END, frame.exitLabel); // unsigned: -1 and x32 ids too
+        asm.storeImm('W', FP, frame.keyOffset, 0);
+        asm.mapLookup(input.syscalls.bitmapFd, frame.keyOffset);
+        asm.jumpImm('jeq', 0, 0, frame.exitLabel);
+        asm.mov(1, ID);
+        asm.aluImm('rsh', 1, 3);
+        asm.alu('add', 0, 1);
+        asm.load('B', 1, 0, 0);
+        asm.mov(2, ID);
+        asm.aluImm('and', 2, 7);
+        asm.alu('rsh', 1, 2);
+        asm.aluImm('and', 1, 1);
+        asm.jumpImm('jeq', 1, 0, frame.exitLabel);
+      }
     }
     if (input.cpu !== undefined) {
       asm.call(Helper.getSmpProcessorId);

@@ -9,6 +9,7 @@ import { KTuple, tuple } from '../vm/tuple';
 import type { Cell } from '../vm/translate';
 import { fromBigInt, type Value } from '../vm/value';
 import { PART_BYTES, keyBytes, type KeyKind, type PartKind } from './analyze';
+import type { HotKeys } from './hot-keys';
 import type { KernelStacks } from './kernel-stacks';
 import type { BpfMap } from './maps';
 import { sumPerCpu } from './maps';
@@ -163,6 +164,8 @@ export class KernelTable extends KTable {
     readonly map: BpfMap,
     readonly keys: KeyCodec,
     readonly name: string,
+    /** A table of sums: the hot keys in front of its map, whose slots add to its entries. */
+    private readonly hot: HotKeys | null = null,
   ) {
     super(budget);
   }
@@ -176,6 +179,13 @@ export class KernelTable extends KTable {
     });
     const current = new Map<Value, Value>();
     for (const [key, value] of this.map.entries()) current.set(this.keys.decode(key), readValue(this.map, value));
+    if (this.hot !== null) {
+      for (const [bytes, slotValue] of this.hot.entries()) {
+        const key = this.keys.decode(bytes);
+        const before = current.get(key);
+        current.set(key, fromBigInt(BigInt.asIntN(64, (before === undefined ? 0n : BigInt(before as number | bigint)) + slotValue)));
+      }
+    }
     const order: Value[] = [];
     const walk = super.iterate();
     while (walk.next()) order.push(walk.key);
@@ -207,13 +217,17 @@ export class KernelTable extends KTable {
       if (value === undefined) return; // such a key cannot be in the map
       throw new RuntimeError(`table ${this.name} lives in the kernel: its keys are ${this.keys.description}`);
     }
+    this.hot?.forget(encoded);
     if (value === undefined) this.map.delete(encoded);
     else this.map.update(encoded, valueBytes(this.map, numberValue(this.name, value)));
     super.set(key, value);
   }
 
   override clear(): void {
-    if (!this.frozen) this.map.clear();
+    if (!this.frozen) {
+      this.map.clear();
+      this.hot?.clear();
+    }
     super.clear();
   }
 

@@ -16,10 +16,11 @@ import { NotForKernel, sameKey, type Analysis, type GlobalBinding, type KeyKind 
 import { attachRawTracepoint, attachTracepoint, attachUprobe, type Attachment } from './attach';
 import { bpfAvailability } from './available';
 import { generate, syscallBitmap } from './codegen';
-import type { EventAccess, MapBinding, TableBinding } from './codegen-input';
+import type { CodegenInput, EventAccess, MapBinding, TableBinding } from './codegen-input';
 import { KERNEL_ERRORS } from './codegen-frame';
 import { KernelTable, bindScalarCell, keyCodec, unbindScalarCell } from './kernel-table';
 import { KernelStacks } from './kernel-stacks';
+import { HotKeys, hasHotKeys } from './hot-keys';
 import { BpfMap, possibleCpus } from './maps';
 import { BpfProgram, VerifierError } from './program';
 import { SyscallError } from './sys';
@@ -71,6 +72,8 @@ interface GlobalState {
   map: BpfMap | null;
   percpu: boolean;
   key: KeyKind | null;
+  /** A table of sums: its hot keys in front of its map. */
+  hot: HotKeys | null;
   table: KernelTable | null;
   /** Handlers whose programs use the map: when the last is detached, the global leaves the kernel. */
   readonly users: Set<number>;
@@ -96,6 +99,11 @@ interface Loaded {
 const DEFAULT_MAP_ENTRIES = 65_536;
 /** Entries of a table's map under --max-table-entries 0 (no limit in user space). */
 const UNLIMITED_MAP_ENTRIES = 1_000_000;
+/**
+ * Up to this many system calls, a raw program compares the number itself: cheaper than its
+ * bitmap's lookup, which touches one more page of kernel memory at every system call.
+ */
+const COMPARED_SYSCALLS = 4;
 /** BPF_F_NO_PREALLOC: a hash map takes memory per entry inserted, not all of it up front. */
 const NO_PREALLOC = 1;
 
@@ -188,7 +196,7 @@ export class KernelTier {
       const cell = handler.body!.cells[upvalue] as Cell;
       const state = this.globalFor(cell, binding, analysis);
       state.users.add(handler.id);
-      if (state.kind === 'table') tables.set(state.id, { fd: state.map!.fd, percpu: state.percpu, key: state.key ?? 'int' });
+      if (state.kind === 'table') tables.set(state.id, { fd: state.map!.fd, percpu: state.percpu, key: state.key ?? 'int', ...(state.hot === null ? {} : { hotFd: state.hot.map.fd }) });
       else scalars.set(state.id, { fd: state.map!.fd, percpu: state.percpu });
     }
     const hits = BpfMap.create({ type: 'percpuArray', keySize: 4, valueSize: 8, maxEntries: 1, name: 'ktap_hits' });
@@ -197,7 +205,7 @@ export class KernelTier {
     const loaded: Loaded = { programs, attachments, hits, maps: [], sampler: plan.sampler !== null, notes: plan.notes ?? [] };
     const traced = this.options.pids === undefined ? undefined : this.tracedProcesses().set.fd;
     try {
-      const compile = (access: EventAccess, syscallsFd?: number): BpfProgram => {
+      const compile = (access: EventAccess, syscalls?: CodegenInput['syscalls']): BpfProgram => {
         const filter = plan.filter;
         const generated = generate({
           analysis,
@@ -213,7 +221,7 @@ export class KernelTier {
           ...(this.options.cpu === undefined ? {} : { cpu: this.options.cpu }),
           ...(traced === undefined ? {} : { tracedFd: traced }),
           ...(traced !== undefined || this.options.traceSelf === true ? {} : { excludeTgid: process.pid }),
-          ...(syscallsFd === undefined ? {} : { syscallsFd }),
+          ...(syscalls === undefined ? {} : { syscalls }),
           ...(analysis.kernelStackLine === null ? {} : { stackMapFd: this.kernelStacks().map.fd }),
         });
         try {
@@ -241,10 +249,7 @@ export class KernelTier {
           attachments.push(attachUprobe(program, target.path, target.offset, target.isReturn, BigInt(this.cookieOf(target.event))));
         }
       } else if (plan.raw !== null) {
-        const syscalls = BpfMap.create({ type: 'array', keySize: 4, valueSize: SYSCALL_NUMBERS_END / 8, maxEntries: 1, name: 'ktap_syscalls' });
-        loaded.maps.push(syscalls);
-        syscalls.update(Buffer.alloc(4), syscallBitmap(this.syscallsOf(plan.raw)));
-        attachments.push(attachRawTracepoint(compile({ kind: plan.raw.access }, syscalls.fd), plan.raw.name));
+        attachments.push(attachRawTracepoint(compile({ kind: plan.raw.access }, this.syscallSet(plan.raw, loaded)), plan.raw.name));
       } else {
         // One program per distinct field layout; the probe name travels as the attach cookie.
         const byLayout = new Map<string, BpfProgram>();
@@ -263,6 +268,16 @@ export class KernelTier {
     return loaded;
   }
 
+  /** How a raw program picks its system calls: a few compared in its code, more in a bitmap map of its own. */
+  private syscallSet(raw: RawPlan, loaded: Loaded): NonNullable<CodegenInput['syscalls']> {
+    const numbers = this.syscallsOf(raw);
+    if (numbers.length <= COMPARED_SYSCALLS) return { numbers };
+    const bitmap = BpfMap.create({ type: 'array', keySize: 4, valueSize: SYSCALL_NUMBERS_END / 8, maxEntries: 1, name: 'ktap_syscalls' });
+    loaded.maps.push(bitmap);
+    bitmap.update(Buffer.alloc(4), syscallBitmap(numbers));
+    return { bitmapFd: bitmap.fd };
+  }
+
   /** The system call numbers a raw program runs for: the handler's, or for the whole glob those with events here. */
   private syscallsOf(raw: RawPlan): readonly number[] {
     return raw.ids !== 'all' ? raw.ids : syscallsWithEvents(this.options.tracefsRoot, raw.name === 'sys_enter' ? 'sys_enter_' : 'sys_exit_');
@@ -272,7 +287,7 @@ export class KernelTier {
   private globalFor(cell: Cell, binding: NonNullable<GlobalBinding>, analysis: Analysis): GlobalState {
     let state = this.globals.get(cell);
     if (state === undefined) {
-      state = { id: binding.id, name: binding.name, cell, kind: binding.kind, map: null, percpu: false, key: null, table: null, users: new Set() };
+      state = { id: binding.id, name: binding.name, cell, kind: binding.kind, map: null, percpu: false, key: null, hot: null, table: null, users: new Set() };
       this.globals.set(cell, state);
     }
     if (state.map !== null) return state;
@@ -288,10 +303,11 @@ export class KernelTier {
     state.percpu = use !== undefined && !use.reads && !use.assigns;
     const codec = keyCodec(state.key, this.probeNames, () => this.kernelStacks());
     state.map = BpfMap.create({ type: state.percpu ? 'percpuHash' : 'hash', keySize: codec.size, valueSize: 8, maxEntries: this.mapEntries(), flags: NO_PREALLOC, name: `ktap_${state.name}` });
+    state.hot = state.percpu && hasHotKeys(codec.size) ? new HotKeys(codec.size, `ktap_hot_${state.name}`) : null;
     const previous = cell.v as KTable;
     // Its entries are bounded by its map: mirroring them in user space is not charged to the
     // script's budget (where they would overflow before the map is full).
-    const table = new KernelTable(new EntryBudget(0), state.map, codec, state.name);
+    const table = new KernelTable(new EntryBudget(0), state.map, codec, state.name, state.hot);
     table.adopt(previous.entries());
     state.table = table;
     cell.v = table;
@@ -395,7 +411,9 @@ export class KernelTier {
     if (state.table !== null) state.table.freeze();
     else unbindScalarCell(state.cell);
     state.map.close();
+    state.hot?.close();
     state.map = null;
+    state.hot = null;
     state.table = null;
   }
 
