@@ -158,7 +158,12 @@ export function incrementTable(frame: Frame, kinds: readonly Kind[], a: number, 
   const keyOffset = buildKey(frame, binding.key, kinds, key);
   const insert = asm.label();
   const added = asm.label();
-  if (binding.hotFd !== undefined) emitHotIncrement(asm, binding.hotFd, keyOffset, keyBytes(binding.key), 7, frame.valueOffset, added);
+  if (binding.hotFd !== undefined) {
+    emitHotIncrement(asm, {
+      hotFd: binding.hotFd, tableFd: binding.fd, key: keyOffset, keySize: keyBytes(binding.key), delta: 7,
+      scratch: frame.valueOffset, done: added, full: frame.fail(TABLE_FULL),
+    });
+  }
   const lookup = (): void => {
     asm.mapLookup(binding.fd, keyOffset);
   };

@@ -10,7 +10,9 @@
 // Exactness: a key claims a free slot the first time it is added to on a CPU and keeps it;
 // a key whose slot another key holds goes to the hash map as before. Every addition lands in
 // exactly one place and never moves, so the table's value of a key is the sum of its map
-// entry and of its slots on every CPU (kernel-table.ts adds them up when it reads).
+// entry and of its slots on every CPU (kernel-table.ts adds them up when it reads). A claim
+// first gives the key its entry in the map (0 when new), so the map's keys are the table's
+// keys: its size, and a table overflow when it is full, are what they were without slots.
 
 import { FP, type Assembler, type Label, type Reg } from './asm';
 import { BpfMap } from './maps';
@@ -83,19 +85,42 @@ export class HotKeys {
   }
 }
 
+/** Where the code of one `t[k] += e` finds what it needs (registers R0–R4 and R9 are its own). */
+export interface HotIncrement {
+  /** The per-CPU array of the hot keys, and the table's hash map. */
+  readonly hotFd: number;
+  readonly tableFd: number;
+  /** The key, KEY_SIZE bytes at FP+KEY. */
+  readonly key: number;
+  readonly keySize: number;
+  /** The register holding e. */
+  readonly delta: Reg;
+  /** 8 bytes at FP+SCRATCH this code may overwrite. */
+  readonly scratch: number;
+  /** Where to go once added; where to go when the table is full. */
+  readonly done: Label;
+  readonly full: Label;
+}
+
+const EEXIST = 17;
+const BPF_NOEXIST = 1;
+
 /**
- * eBPF for `t[k] += DELTA` through the hot keys in the map HOT_FD: the key (KEY_SIZE bytes)
- * is at FP+KEY; FP+SCRATCH is 4 bytes this code may use. Adds and jumps to DONE when the key
- * owns its slot or claims a free one; falls through when another key holds the slot (or the
- * lookup fails), for the hash map path. Uses R0–R4.
+ * eBPF for `t[k] += e` through the hot keys: adds and jumps to DONE when the key owns its
+ * slot on this CPU, or claims a free one. A claim first inserts the key into the hash map
+ * with 0 (if it is not there yet), so the map's keys stay the table's keys and a full map is
+ * a table overflow as before. Falls through when another key holds the slot, for the hash
+ * map path.
  */
-export function emitHotIncrement(asm: Assembler, hotFd: number, key: number, keySize: number, delta: Reg, scratch: number, done: Label): void {
+export function emitHotIncrement(asm: Assembler, at: HotIncrement): void {
+  const { key, keySize, delta, scratch } = at;
   const slot = slotBytes(keySize);
   const words = keySize / 8;
   const miss = asm.label('hot_miss');
   const claim = asm.label('hot_claim');
-  asm.storeImm('W', FP, scratch, 0);
-  asm.mapLookup(hotFd, scratch);
+  const inserted = asm.label('hot_inserted');
+  asm.storeImm('DW', FP, scratch, 0);
+  asm.mapLookup(at.hotFd, scratch);
   asm.jumpImm('jeq', 0, 0, miss);
   // R2 = the slot's offset: the key's words folded by multiply and xor, top bits.
   asm.movImm(3, MULTIPLIER);
@@ -119,14 +144,19 @@ export function emitHotIncrement(asm: Assembler, hotFd: number, key: number, key
   asm.load('DW', 3, 0, 8 + keySize);
   asm.alu('add', 3, delta);
   asm.store('DW', 0, 8 + keySize, 3);
-  asm.goto(done);
+  asm.goto(at.done);
   asm.place(claim);
+  asm.mov(9, 0);
+  asm.mapUpdate(at.tableFd, key, scratch, BPF_NOEXIST); // the value at FP+SCRATCH is 0
+  asm.jumpImm('jeq', 0, 0, inserted);
+  asm.jumpImm('jne', 0, -EEXIST, at.full);
+  asm.place(inserted);
   for (let word = 0; word < words; word++) {
     asm.load('DW', 4, FP, key + 8 * word);
-    asm.store('DW', 0, 8 + 8 * word, 4);
+    asm.store('DW', 9, 8 + 8 * word, 4);
   }
-  asm.store('DW', 0, 8 + keySize, delta);
-  asm.storeImm('DW', 0, 0, 1);
-  asm.goto(done);
+  asm.store('DW', 9, 8 + keySize, delta);
+  asm.storeImm('DW', 9, 0, 1);
+  asm.goto(at.done);
   asm.place(miss);
 }

@@ -225,8 +225,8 @@ export class KernelTable extends KTable {
 
   override clear(): void {
     if (!this.frozen) {
-      this.map.clear();
       this.hot?.clear();
+      this.map.clear();
     }
     super.clear();
   }

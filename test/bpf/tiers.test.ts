@@ -83,6 +83,33 @@ trace_end {
     t.notMatch(user.stderr, /kernel tier/, 'nothing in the kernel under --tier user');
   });
 
+  // Hot keys (src/bpf/hot-keys.ts): ~1,000 keys for 128 slots per CPU, so most keys share a
+  // slot and go to the map; every addition counted once whichever way it went. A write from
+  // user space replaces a key's value, slots and all; delete() empties both.
+  const HOT = `var spread = {}
+var byname = {}
+trace syscalls:sys_enter_getppid { spread[gettimeofday_ns() % 1000] += 1 byname[execname] += 1 }
+trace_end {
+  var total = 0
+  var keys = 0
+  for (k, v in pairs(spread)) { total += v keys += 1 }
+  printf("total %d, more keys than slots %s\\n", total, keys > 128)
+  byname["workload"] = 5
+  printf("written %d %d\\n", byname["workload"], len(byname))
+  delete(spread)
+  delete(byname)
+  printf("deleted %d %d\\n", len(spread), len(byname))
+}
+`;
+
+  t.test('hot keys: exact sums over more keys than slots, user writes and deletes', async (t) => {
+    const expected = 'total 20000, more keys than slots true\nwritten 5 1\ndeleted 0 0\n';
+    const kernel = run('kernel', HOT, ['getppid', '20000']);
+    t.equal(kernel.stdout, expected, `kernel tier (stderr: ${kernel.stderr.trim()})`);
+    t.match(kernel.stderr, /kernel tier \(eBPF\)/);
+    t.equal(run('user', HOT, ['getppid', '20000']).stdout, expected, 'user tier');
+  });
+
   // Tuple keys of every part the kernel tier lays out (integers, booleans, the comm, the
   // probe name), read back as the user tier's tuples by print_hist, pairs and indexing, one
   // written by handlers on different events, an entry removed from user space.
