@@ -424,6 +424,18 @@ async function ktapRun(plan, binary, calls, tier) {
   return { nsPerCall, count: Number(row[1]), lost: lost === null ? 0 : Number(lost[1]) };
 }
 
+/** The kernel tier's hook with nothing to do (bench/e2e/empty-hook-worker.ts): its floor. */
+async function hookFloorRun(plan, binary, worker, calls) {
+  const [command, ...args] = [...plan.tracer, process.execPath, worker];
+  const run = await startUntil(command, args, /^ready$/m);
+  if (run.readyMs === null) throw new Error(`empty-hook-worker failed: ${firstError(run.stderr())}`);
+  try {
+    return runLoop(plan, binary, calls);
+  } finally {
+    await interrupt(run);
+  }
+}
+
 async function bpftraceRun(plan, binary, calls) {
   const [command, ...args] = [...plan.tracer, 'bpftrace', '-B', 'none', '-e', BPFTRACE_COUNT];
   const run = await startUntil(command, args, /^ready$/m);
@@ -440,20 +452,21 @@ async function bpftraceRun(plan, binary, calls) {
 }
 
 /**
- * `rounds` rounds of: bare loop, floor, floor + native reader, ktap, bpftrace (each `calls`
- * getppid calls).
+ * `rounds` rounds of: bare loop, floor, floor + native reader, the kernel tier's empty hook,
+ * ktap (both tiers), bpftrace (each `calls` getppid calls).
  * Returns per configuration the ns/call of every round, the counts, and the best figures.
  */
 export async function measureOverhead({ rounds = 3, calls = 5_000_000, bpftrace = true, quietWait = 120, log }) {
   installSignalCleanup();
   const plan = cpuPlan();
   const directory = mkdtempSync(join(tmpdir(), 'ktap-bench-e2e-'));
-  const configs = { bare: [], floor: [], floorReader: [], ktap: [], ktapUser: [], bpftrace: [] };
+  const configs = { bare: [], floor: [], floorReader: [], hookFloor: [], ktap: [], ktapUser: [], bpftrace: [] };
   const errors = {};
   const spoiled = [];
   try {
     const binary = buildWorkload(directory);
     const reader = compile(directory, 'raw-reader');
+    const hookWorker = await bundleWorker('empty-hook-worker');
     runLoop(plan, binary, Math.min(calls, 1_000_000)); // warm the page cache and the CPU
     for (let round = 0; round < rounds; round++) {
       log(`  overhead round ${round + 1}/${rounds}:`);
@@ -480,6 +493,7 @@ export async function measureOverhead({ rounds = 3, calls = 5_000_000, bpftrace 
       await step('bare', () => runLoop(plan, binary, calls));
       await step('floor', () => floorRun(plan, binary, calls));
       await step('floorReader', () => floorReaderRun(plan, binary, reader, calls));
+      await step('hookFloor', () => hookFloorRun(plan, binary, hookWorker, calls));
       await step('ktap', () => ktapRun(plan, binary, calls, 'kernel'));
       await step('ktapUser', () => ktapRun(plan, binary, calls, 'user'));
       if (bpftrace) await step('bpftrace', () => bpftraceRun(plan, binary, calls));
@@ -548,14 +562,14 @@ function tracefsAllSyscallsMs() {
 }
 
 /**
- * bench/e2e/kernel-attach-worker.ts bundled as bin/ktap's code is (into the repository's
+ * bench/e2e/NAME.ts bundled as bin/ktap's code is (into the repository's
  * ignored tmp/, so that koffi resolves from node_modules): timed under tsx, koffi's load
  * went through tsx's module hooks and took several times what it takes for ktap.
  */
-async function bundleAttachWorker() {
-  const outfile = join(ROOT, 'tmp', 'kernel-attach-worker.js');
+async function bundleWorker(name) {
+  const outfile = join(ROOT, 'tmp', `${name}.js`);
   await build({
-    entryPoints: [join(HERE, 'kernel-attach-worker.ts')], outfile, bundle: true, platform: 'node', target: 'node20', format: 'cjs',
+    entryPoints: [join(HERE, `${name}.ts`)], outfile, bundle: true, platform: 'node', target: 'node20', format: 'cjs',
     external: ['koffi', 'blessed', 'blessed-contrib'], logLevel: 'warning',
   });
   return outfile;
@@ -608,7 +622,7 @@ export async function measureAttach({ runs = 5, bpftrace = true, bpftraceAllSysc
     () => ktapStartStop(plan, 'tick-1s {}'));
   await attempt('ktapKernelSysEnter', 'ktap syscalls:sys_enter_* count in the kernel', runs,
     () => ktapStartStop(plan, 'var s = {} trace syscalls:sys_enter_* { s[execname] += 1 }', ['--tier', 'kernel']));
-  const worker = await bundleAttachWorker();
+  const worker = await bundleWorker('kernel-attach-worker');
   const phases = {};
   await attempt('kernelAttachInProcess', 'attach + teardown in the kernel, timed inside a fresh process', runs, async () => {
     const result = spawnSync(process.execPath, [worker], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
