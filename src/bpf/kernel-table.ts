@@ -210,6 +210,11 @@ export class KernelTable extends KTable {
   }
 
   override set(key: Value, value: Value): void {
+    this.write(key, value, true);
+  }
+
+  /** Writes through to the map; SLOTS_IN_USE: the hot keys may hold KEY (no program ran yet: they cannot). */
+  private write(key: Value, value: Value, slotsInUse: boolean): void {
     if (this.frozen) return super.set(key, value);
     if (key === undefined) throw new RuntimeError('table nil index');
     const encoded = this.keys.encode(key);
@@ -217,7 +222,7 @@ export class KernelTable extends KTable {
       if (value === undefined) return; // such a key cannot be in the map
       throw new RuntimeError(`table ${this.name} lives in the kernel: its keys are ${this.keys.description}`);
     }
-    this.hot?.forget(encoded);
+    if (slotsInUse) this.hot?.forget(encoded);
     if (value === undefined) this.map.delete(encoded);
     else this.map.update(encoded, valueBytes(this.map, numberValue(this.name, value)));
     super.set(key, value);
@@ -245,7 +250,7 @@ export class KernelTable extends KTable {
 
   /** Writes the entries the table had before it moved to the kernel into its map. */
   adopt(entries: Iterable<[Value, Value]>): void {
-    for (const [key, value] of entries) this.set(key, value);
+    for (const [key, value] of entries) this.write(key, value, false);
   }
 }
 
