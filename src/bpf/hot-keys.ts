@@ -15,10 +15,11 @@
 // keys: its size, and a table overflow when it is full, are what they were without slots.
 
 import { FP, type Assembler, type Label, type Reg } from './asm';
-import { BpfMap } from './maps';
+import { EEXIST } from './codegen-frame';
+import { BpfMap, Update } from './maps';
 
 /** Slots per CPU: a power of two (the hash's top bits index them). */
-export const HOT_SLOTS = 128;
+const HOT_SLOTS = 128;
 const SLOT_BITS = Math.log2(HOT_SLOTS);
 /** Keys of up to this many bytes get slots (longer ones: a compare per word costs more than it saves). */
 const HOT_KEY_MAX_BYTES = 32;
@@ -102,9 +103,6 @@ export interface HotIncrement {
   readonly full: Label;
 }
 
-const EEXIST = 17;
-const BPF_NOEXIST = 1;
-
 /**
  * eBPF for `t[k] += e` through the hot keys: adds and jumps to DONE when the key owns its
  * slot on this CPU, or claims a free one. A claim first inserts the key into the hash map
@@ -147,7 +145,7 @@ export function emitHotIncrement(asm: Assembler, at: HotIncrement): void {
   asm.goto(at.done);
   asm.place(claim);
   asm.mov(9, 0);
-  asm.mapUpdate(at.tableFd, key, scratch, BPF_NOEXIST); // the value at FP+SCRATCH is 0
+  asm.mapUpdate(at.tableFd, key, scratch, Update.noexist); // the value at FP+SCRATCH is 0
   asm.jumpImm('jeq', 0, 0, inserted);
   asm.jumpImm('jne', 0, -EEXIST, at.full);
   asm.place(inserted);
