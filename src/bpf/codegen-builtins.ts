@@ -3,7 +3,7 @@
 
 import { FP, Helper, type Reg } from './asm';
 import type { Kind } from './analyze';
-import { CTX, EEXIST, LINEAR_RANGE, LINEAR_STEP, TABLE_FULL, WRONG_ARGUMENT, type Frame } from './codegen-frame';
+import { CTX, EEXIST, LINEAR_RANGE, LINEAR_STEP, WRONG_ARGUMENT, type Frame } from './codegen-frame';
 import { NO_KERNEL_STACK } from './kernel-stacks';
 
 const ENOMEM = 12;
@@ -60,8 +60,9 @@ export function call(frame: Frame, kinds: readonly Kind[], a: number): void {
 /**
  * R(A) = stack(): the id of the sampled kernel stack in the stack map (its first
  * DEFAULT_STACK_DEPTH frames, as stack() shows them), or NO_KERNEL_STACK when the sample
- * has no kernel stack (it interrupted user space), which reads back as "". A stack the map
- * cannot take (its bucket holds another stack, or the map is full) is `table overflow`.
+ * has no kernel stack (it interrupted user space), which reads back as "". A sample whose
+ * stack the map cannot take (its bucket holds another stack, or the map is full) is counted
+ * in KernelStacks.dropped and skipped, not an error: the session reports how many there were.
  */
 function kernelStackId(frame: Frame, a: number): void {
   const { asm } = frame;
@@ -69,8 +70,19 @@ function kernelStackId(frame: Frame, a: number): void {
   asm.loadMap(2, frame.input.stackMapFd!);
   asm.movImm(3, 0);
   asm.call(Helper.getStackid);
-  asm.jumpImm('jeq', 0, -EEXIST, frame.fail(TABLE_FULL));
-  asm.jumpImm('jeq', 0, -ENOMEM, frame.fail(TABLE_FULL));
+  const drop = asm.label('stack_dropped');
+  const kept = asm.label('stack_kept');
+  asm.jumpImm('jeq', 0, -EEXIST, drop);
+  asm.jumpImm('jne', 0, -ENOMEM, kept);
+  asm.place(drop);
+  asm.storeImm('W', FP, frame.valueOffset, 0);
+  asm.mapLookup(frame.input.stackDroppedFd!, frame.valueOffset);
+  asm.jumpImm('jeq', 0, 0, frame.exitLabel);
+  asm.load('DW', 1, 0, 0);
+  asm.aluImm('add', 1, 1);
+  asm.store('DW', 0, 0, 1);
+  asm.goto(frame.exitLabel);
+  asm.place(kept);
   const found = asm.label();
   asm.jumpImm('jsge', 0, 0, found);
   asm.movImm(0, NO_KERNEL_STACK);

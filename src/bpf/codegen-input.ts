@@ -60,6 +60,8 @@ export interface CodegenInput {
   readonly wallOffsetNs: bigint;
   /** The stack map (BPF_MAP_TYPE_STACK_TRACE) of stack() keys, when the handler calls stack(). */
   readonly stackMapFd?: number;
+  /** With it, the per-CPU counter of samples whose stack did not fit that map (KernelStacks.dropped). */
+  readonly stackDroppedFd?: number;
   /** A /filter/ compiled to a condition on the record (jumps to `skip` when false). */
   readonly filter?: (asm: Assembler, context: Reg, skip: Label) => void;
 }

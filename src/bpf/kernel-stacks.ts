@@ -4,13 +4,19 @@
 // user tier names them — and finds the id of such a text again (a write from user space).
 
 import { DEFAULT_STACK_DEPTH, stackText } from '../vm/lib/base';
-import { BpfMap } from './maps';
+import { BpfMap, sumPerCpu } from './maps';
 
 /** The id a program stores for a sample without a kernel stack (it interrupted user space): "". */
 export const NO_KERNEL_STACK = -1n;
 
 export class KernelStacks {
   readonly map: BpfMap;
+  /**
+   * Per-CPU array, one u64: samples whose stack the map could not hold (its bucket held
+   * another stack, or it was full). The program counts them and drops the sample: it is not
+   * an error of the script, and an id for it would name another stack.
+   */
+  readonly dropped: BpfMap;
   /** Texts by id: an id names one stack as long as the map lives (ids are never reused). */
   private readonly texts = new Map<bigint, string>([[NO_KERNEL_STACK, '']]);
   private readonly ids = new Map<string, bigint>([['', NO_KERNEL_STACK]]);
@@ -22,6 +28,13 @@ export class KernelStacks {
    */
   constructor(entries: number, private readonly frame: (address: bigint) => string) {
     this.map = BpfMap.create({ type: 'stackTrace', keySize: 4, valueSize: DEFAULT_STACK_DEPTH * 8, maxEntries: entries, name: 'ktap_stacks' });
+    this.dropped = BpfMap.create({ type: 'percpuArray', keySize: 4, valueSize: 8, maxEntries: 1, name: 'ktap_stk_drop' });
+  }
+
+  /** Samples dropped so far (see `dropped`). */
+  droppedCount(): number {
+    const value = this.dropped.lookup(Buffer.alloc(4));
+    return value === undefined ? 0 : Number(sumPerCpu(this.dropped, value));
   }
 
   /** The text of stack ID ("" for a negative id or a stack no longer in the map). */
@@ -50,5 +63,6 @@ export class KernelStacks {
 
   close(): void {
     this.map.close();
+    this.dropped.close();
   }
 }

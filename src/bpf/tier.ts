@@ -222,7 +222,7 @@ export class KernelTier {
           ...(traced === undefined ? {} : { tracedFd: traced }),
           ...(traced !== undefined || this.options.traceSelf === true ? {} : { excludeTgid: process.pid }),
           ...(syscalls === undefined ? {} : { syscalls }),
-          ...(analysis.kernelStackLine === null ? {} : { stackMapFd: this.kernelStacks().map.fd }),
+          ...(analysis.kernelStackLine === null ? {} : { stackMapFd: this.kernelStacks().map.fd, stackDroppedFd: this.kernelStacks().dropped.fd }),
         });
         try {
           const type = ({ record: 'tracepoint', sample: 'perfEvent', uprobe: 'kprobe', rawSysEnter: 'rawTracepoint', rawSysExit: 'rawTracepoint' } as const)[access.kind];
@@ -430,6 +430,11 @@ export class KernelTier {
   }
 
   /** Detaches everything; tables keep their last entries as ordinary tables. */
+  /** Profile samples skipped because the stack map could not hold their stack, and its size. */
+  droppedStacks(): { samples: number; entries: number } {
+    return { samples: this.stacks?.droppedCount() ?? 0, entries: this.mapEntries() };
+  }
+
   close(): void {
     for (const loaded of this.loaded.values()) this.unload(loaded);
     this.loaded.clear();

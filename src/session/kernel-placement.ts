@@ -151,6 +151,11 @@ export class KernelPlacement {
     if (tier === null) return;
     this.pollErrors(tier);
     for (const handler of this.host.handlers) if (tier.has(handler)) this.host.handlerRuns[handler.id] = tier.runs(handler);
+    const dropped = tier.droppedStacks();
+    if (dropped.samples > 0) {
+      process.stderr.write(`ktap: ${dropped.samples} profile samples dropped: their kernel stacks did not fit the stack map ` +
+        `(${dropped.entries} entries, set by --max-table-entries)\n`);
+    }
     tier.close();
   }
 

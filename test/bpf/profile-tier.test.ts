@@ -82,6 +82,19 @@ trace_end {
     t.ok(stacks.every((lines) => lines.length <= 10), 'at most 10 frames, as stack() shows');
   });
 
+  // A stack map of one entry (--max-table-entries sizes it): every other stack collides. Such
+  // samples are skipped and counted, reported once at the end; the script runs on.
+  t.test('stacks the stack map cannot hold: samples dropped and counted, not an error', async (t) => {
+    const file = join(directory, 'dropped.kp');
+    writeFileSync(file, 'var n = 0\nprofile-999hz { var k = stack() n += 1 }\ntrace_end { printf("kept %d\\n", n) }\n');
+    const result = spawnSync(process.execPath, [ktap, '-q', '--tier', 'kernel', '--max-table-entries', '1', file, '--', workload, 'getppid', '300000'], { encoding: 'utf8', timeout: 60_000 });
+    t.equal(result.status, 0, result.stderr);
+    t.match(result.stdout, /^kept \d+\n$/, 'trace_end runs: no error ended the script');
+    t.notMatch(result.stdout + result.stderr, /table overflow/);
+    const dropped = /ktap: (\d+) profile samples dropped: their kernel stacks did not fit the stack map \(1 entries, set by --max-table-entries\)/.exec(result.stderr);
+    t.ok(dropped !== null && Number(dropped[1]) > 0, `the dropped samples reported (stderr: ${result.stderr.trim()})`);
+  });
+
   t.test('-b and --tier kernel', async (t) => {
     const file = join(directory, 'both.kp');
     writeFileSync(file, 'var s = {}\nvar n = 0\nprofile-99hz { s[tid] += 1 }\nprofile-10ms { printf("%d\\n", tid) }\nprofile-1s { if (arg0 == nil) { n += 1 } }\n');
