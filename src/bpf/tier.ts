@@ -87,8 +87,10 @@ interface Loaded {
   readonly maps: BpfMap[];
   /** profile-N's sampler: an attachment per CPU, one kernel event as the user tier counts it. */
   readonly sampler: boolean;
-  /** Lines for -v about how its definitions were resolved. */
-  readonly notes: readonly string[];
+  /** A raw system call program: the system calls it runs for, each an event as the user tier counts them. */
+  syscallEvents?: number;
+  /** Lines for -v about how its definitions were resolved and attached. */
+  readonly notes: string[];
 }
 
 /**
@@ -202,7 +204,7 @@ export class KernelTier {
     const hits = BpfMap.create({ type: 'percpuArray', keySize: 4, valueSize: 8, maxEntries: 1, name: 'ktap_hits' });
     const programs: BpfProgram[] = [];
     const attachments: Attachment[] = [];
-    const loaded: Loaded = { programs, attachments, hits, maps: [], sampler: plan.sampler !== null, notes: plan.notes ?? [] };
+    const loaded: Loaded = { programs, attachments, hits, maps: [], sampler: plan.sampler !== null, notes: [...(plan.notes ?? [])] };
     const traced = this.options.pids === undefined ? undefined : this.tracedProcesses().set.fd;
     try {
       const compile = (access: EventAccess, syscalls?: CodegenInput['syscalls']): BpfProgram => {
@@ -249,7 +251,7 @@ export class KernelTier {
           attachments.push(attachUprobe(program, target.path, target.offset, target.isReturn, BigInt(this.cookieOf(target.event))));
         }
       } else if (plan.raw !== null) {
-        attachments.push(attachRawTracepoint(compile({ kind: plan.raw.access }, this.syscallSet(plan.raw, loaded)), plan.raw.name));
+        attachments.push(attachRawTracepoint(compile({ kind: plan.raw.access }, this.syscallSet(plan.raw, loaded, handler.header)), plan.raw.name));
       } else {
         // One program per distinct field layout; the probe name travels as the attach cookie.
         const byLayout = new Map<string, BpfProgram>();
@@ -269,8 +271,11 @@ export class KernelTier {
   }
 
   /** How a raw program picks its system calls: a few compared in its code, more in a bitmap map of its own. */
-  private syscallSet(raw: RawPlan, loaded: Loaded): NonNullable<CodegenInput['syscalls']> {
+  private syscallSet(raw: RawPlan, loaded: Loaded, header: string): NonNullable<CodegenInput['syscalls']> {
     const numbers = this.syscallsOf(raw);
+    loaded.syscallEvents = numbers.length;
+    const how = numbers.length <= COMPARED_SYSCALLS ? 'compared by the program' : 'in a bitmap map';
+    loaded.notes.push(`${header}: on the raw ${raw.name} tracepoint: ${numbers.length} system call${numbers.length === 1 ? '' : 's'}, ${how}`);
     if (numbers.length <= COMPARED_SYSCALLS) return { numbers };
     const bitmap = BpfMap.create({ type: 'array', keySize: 4, valueSize: SYSCALL_NUMBERS_END / 8, maxEntries: 1, name: 'ktap_syscalls' });
     loaded.maps.push(bitmap);
@@ -346,10 +351,10 @@ export class KernelTier {
     return this.loaded.has(handler.id);
   }
 
-  /** Kernel events HANDLER's programs are attached to (a raw tracepoint counts as one, as does a sampler). */
+  /** Kernel events HANDLER runs for, as the user tier counts them: a raw tracepoint's system calls, a sampler as one. */
   eventsOf(handler: TierHandler): number {
     const loaded = this.loaded.get(handler.id);
-    return loaded === undefined ? 0 : loaded.sampler ? 1 : loaded.attachments.length;
+    return loaded === undefined ? 0 : loaded.sampler ? 1 : loaded.syscallEvents ?? loaded.attachments.length;
   }
 
   /** Runs of HANDLER's program per CPU. */

@@ -244,7 +244,9 @@ trace_end { print(n, w, s, g) }
     const named = 'var c = {}\ntrace syscalls:sys_enter_getppid, syscalls:sys_enter_newuname, syscalls:sys_enter_cachestat { c[arg0] += 1 }\ntrace_end { print(c[110], c[63], c[451], c[39]) }';
     const result = run('kernel', named, ['/bin/sh', '-c', calls], {}, true);
     t.equal(result.stdout, '8\t1\t5\tnil\n', 'named system calls');
-    t.match(result.stderr, /attached syscalls:sys_enter_getppid, syscalls:sys_enter_newuname, syscalls:sys_enter_cachestat \(1 event\)/, 'on the raw tracepoint');
+    t.match(result.stderr, /ktap: syscalls:sys_enter_getppid, syscalls:sys_enter_newuname, syscalls:sys_enter_cachestat: on the raw sys_enter tracepoint: 3 system calls, compared by the program\n/, 'on the raw tracepoint');
+    t.match(result.stderr, /attached syscalls:sys_enter_getppid, syscalls:sys_enter_newuname, syscalls:sys_enter_cachestat \(3 events\)/, 'its events counted as tracefs would');
+    t.match(kernel.stderr, /ktap: syscalls:sys_enter_\*: on the raw sys_enter tracepoint: \d+ system calls, in a bitmap map\n/, 'the whole glob: a bitmap');
   });
 
   // argN beyond an event's fields is nil (sys_enter_write has four): such a handler stays
