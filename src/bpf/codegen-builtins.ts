@@ -75,12 +75,7 @@ function kernelStackId(frame: Frame, a: number): void {
   asm.jumpImm('jeq', 0, -EEXIST, drop);
   asm.jumpImm('jne', 0, -ENOMEM, kept);
   asm.place(drop);
-  asm.storeImm('W', FP, frame.valueOffset, 0);
-  asm.mapLookup(frame.input.stackDroppedFd!, frame.valueOffset);
-  asm.jumpImm('jeq', 0, 0, frame.exitLabel);
-  asm.load('DW', 1, 0, 0);
-  asm.aluImm('add', 1, 1);
-  asm.store('DW', 0, 0, 1);
+  frame.count(frame.input.stackDroppedFd!, frame.valueOffset);
   asm.goto(frame.exitLabel);
   asm.place(kept);
   const found = asm.label();

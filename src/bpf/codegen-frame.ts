@@ -65,6 +65,19 @@ export class Frame {
     this.asm.aluImm('add', reg, this.valueOffset);
   }
 
+  /** Adds 1 to a counter: the u64 of the one-entry per-CPU array map FD (its key 0 written at FP+OFFSET). */
+  count(fd: number, offset = this.keyOffset): void {
+    const { asm } = this;
+    const skip = asm.label();
+    asm.storeImm('W', FP, offset, 0);
+    asm.mapLookup(fd, offset);
+    asm.jumpImm('jeq', 0, 0, skip);
+    asm.load('DW', 1, 0, 0);
+    asm.aluImm('add', 1, 1);
+    asm.store('DW', 0, 0, 1);
+    asm.place(skip);
+  }
+
   /** Jumps to a stub counting error CODE at the current line, which ends the run. */
   fail(code: number): Label {
     const label = this.asm.label(`error${code}`);

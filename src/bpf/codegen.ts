@@ -58,7 +58,7 @@ class Generator {
     this.prologue();
     // Every stack slot the program may read is written first (the verifier insists).
     for (let offset = frame.valueOffset; offset < 0; offset += 8) asm.storeImm('DW', FP, offset, 0);
-    this.countHit();
+    frame.count(input.hitsFd);
     for (let pc = 0; pc < proto.lines.length; pc++) {
       const label = this.labels.get(pc);
       if (label !== undefined) asm.place(label);
@@ -114,18 +114,6 @@ class Generator {
     }
     if (input.tracedFd !== undefined) emitTracedCheck(asm, input.tracedFd);
     input.filter?.(asm, CTX, frame.exitLabel);
-  }
-
-  private countHit(): void {
-    const { asm, keyOffset, input } = this.frame;
-    asm.storeImm('W', FP, keyOffset, 0);
-    asm.mapLookup(input.hitsFd, keyOffset);
-    const skip = asm.label();
-    asm.jumpImm('jeq', 0, 0, skip);
-    asm.load('DW', 1, 0, 0);
-    asm.aluImm('add', 1, 1);
-    asm.store('DW', 0, 0, 1);
-    asm.place(skip);
   }
 
   private instruction(pc: number, kinds: readonly Kind[]): void {
